@@ -1,0 +1,73 @@
+"""Build of tickwire's Cython extensions.
+
+Every ``*.pyx`` under the product packages becomes one extension. Set
+``TICKWIRE_DEBUG=1`` to compile with the ``TW_DEBUG`` C macro, which turns on
+invariant checks and extra counters in the hot paths (see ARCHITECTURE.md).
+``TW_MODULES`` (comma-separated prefixes such as ``book,feedhandlers.itch``)
+restricts a build to some modules, so parallel work does not rebuild all.
+"""
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+ROOT = Path(__file__).parent
+PACKAGES = ["datapath", "dpdk_bindings", "feedhandlers", "book", "engine", "messaging", "tickwire"]
+DEBUG = os.environ.get("TICKWIRE_DEBUG", "0") not in ("", "0")
+
+
+def pkg_config(name: str) -> dict:
+    """Compile and link flags of a system library, or {} when it is not installed."""
+    try:
+        cflags = subprocess.run(["pkg-config", "--cflags", name], check=True, capture_output=True, text=True).stdout
+        libs = subprocess.run(["pkg-config", "--libs", name], check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"extra_compile_args": shlex.split(cflags), "extra_link_args": shlex.split(libs)}
+
+
+# Per-module extra build flags: module-name prefix -> callable returning Extension kwargs.
+EXTRA = {}
+
+
+def extensions():
+    only = [p for p in os.environ.get("TW_MODULES", "").split(",") if p]
+    exts = []
+    for pkg in PACKAGES:
+        for pyx in sorted((ROOT / pkg).rglob("*.pyx")):
+            rel = pyx.relative_to(ROOT)
+            name = ".".join(rel.with_suffix("").parts)
+            if only and not any(name.startswith(p) for p in only):
+                continue
+            kw = {"extra_compile_args": [], "extra_link_args": []}
+            for prefix, extra in EXTRA.items():
+                if name.startswith(prefix):
+                    for k, v in extra().items():
+                        kw.setdefault(k, []).extend(v)
+            kw["extra_compile_args"] += ["-O3", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-unreachable-code"]
+            macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("TW_DEBUG", "1" if DEBUG else "0")]
+            exts.append(Extension(name, [str(rel)], include_dirs=[numpy.get_include(), str(ROOT)],
+                                  define_macros=macros, **kw))
+    return exts
+
+
+setup(
+    ext_modules=cythonize(
+        extensions(),
+        build_dir="build/cython-debug" if DEBUG else "build/cython",
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": DEBUG,
+            "wraparound": False,
+            "initializedcheck": DEBUG,
+            "cdivision": True,
+            "embedsignature": True,
+        },
+        nthreads=int(os.environ.get("TW_JOBS", "2")),
+        quiet=True,
+    ),
+)

@@ -1,0 +1,5 @@
+import sys
+
+from tickwire.cli import main
+
+sys.exit(main())

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian packages that tickwire builds and tests against. Idempotent; run as root (CI is root).
+set -euo pipefail
+PKGS=(build-essential pkg-config python3-dev iproute2)
+missing=()
+for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then echo "system-deps: need root to install: ${missing[*]}" >&2; exit 1; fi
+  echo "system-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
