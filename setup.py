@@ -31,7 +31,10 @@ def pkg_config(name: str) -> dict:
 
 
 # Per-module extra build flags: module-name prefix -> callable returning Extension kwargs.
-EXTRA = {}
+EXTRA = {
+    "dpdk_bindings.": lambda: pkg_config("libdpdk"),
+    "datapath.dpdk_source": lambda: pkg_config("libdpdk"),
+}
 
 
 def extensions():
