@@ -1,0 +1,53 @@
+"""`tickwire book PATH --levels N --csv`: the final book of every symbol after replaying PATH."""
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("book", help="replay a file and print the final book of every symbol",
+                       description=__doc__)
+    p.add_argument("path", help="NASDAQ binaryFILE (plain or gzip), or pcap/pcapng of MoldUDP64 packets")
+    p.add_argument("--levels", type=int, default=5, help="price levels per side (default 5)")
+    p.add_argument("--csv", action="store_true",
+                   help="CSV with header locate,symbol,side,level,price,shares,orders (the default output)")
+    p.add_argument("--symbol", action="append", default=[], help="only these symbols (repeatable)")
+    p.set_defaults(func=run)
+
+
+def write_csv(books, levels: int, out, symbols: list[str] | None = None) -> int:
+    """Write every non-empty book as CSV rows; level 1 is the best on both sides. Returns rows written."""
+    from tickwire.summary import dollars
+
+    wanted = {s.upper() for s in symbols or []}
+    out.write("locate,symbol,side,level,price,shares,orders\n")
+    rows = 0
+    for locate in books.locates():
+        symbol = books.symbol(locate)
+        if wanted and symbol not in wanted:
+            continue
+        bids, asks = books.depth(locate, levels)
+        for side, ladder in (("B", bids), ("S", asks)):
+            for level, (price, shares, orders) in enumerate(ladder, 1):
+                out.write(f"{locate},{symbol},{side},{level},{dollars(price)},{shares},{orders}\n")
+                rows += 1
+    return rows
+
+
+def run(args) -> int:
+    from feedhandlers.codes import FeedError
+    from tickwire.commands.replay import replay
+
+    if args.levels < 1:
+        print("tickwire book: --levels must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        _stats, books, _elapsed = replay(args.path, track_bbo=False)
+    except FeedError as e:
+        print(f"tickwire book: {args.path}: {e}", file=sys.stderr)
+        return 1
+    except FileNotFoundError:
+        print(f"tickwire book: {args.path}: no such file", file=sys.stderr)
+        return 2
+    write_csv(books, args.levels, sys.stdout, args.symbol)
+    return 0
