@@ -1,0 +1,74 @@
+# cython: language_level=3
+"""Deterministic single-threaded engine loop: sequence -> journal -> risk -> match -> positions -> events.
+
+Hook points (subclass in your own module, ``from engine.loop cimport RiskHook``, override the cdef
+methods; every call is a vtable call with a C pointer, no Python object, no GIL needed):
+
+- ``JournalHook.append(cmd)`` before a command is applied (write-ahead); ``< 0`` -> the command is
+  rejected with RC_JOURNAL_FAILED and not applied. ``JournalHook.commit()`` once per batch, before
+  ``EngineLoop.run`` returns (i.e. before its events are released to the caller).
+- ``RiskHook.check(cmd)`` after the journal, before matching; ``0`` accept, ``< 0`` a risk reject code
+  (-100..-199, register its table with ``messaging.records.register_codes``). Every command is
+  offered (control actions too: a risk engine may latch its own kill switch on ACT_KILL_SWITCH).
+- ``RiskHook.on_event(ev)`` for every event the matching produced (acks, fills, cancels, expiries),
+  so open-order exposure stays exact.
+- ``PositionHook.on_fill(ev)`` for every EV_FILL (taker = account_id/side, maker = maker_account_id,
+  opposite side).
+"""
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+from messaging.records cimport Command, Event
+from engine.matching cimport MatchingEngine
+
+
+# --------------------------------------------------------------- hooks ----
+cdef class RiskHook:
+    cdef int check(self, const Command *cmd) noexcept nogil
+    """0 to accept ``cmd``, or a negative risk code (the loop emits the reject event)."""
+    cdef void on_event(self, const Event *ev) noexcept nogil
+    """Observe one event produced by matching (after ``check`` accepted the command)."""
+
+
+cdef class PositionHook:
+    cdef void on_fill(self, const Event *ev) noexcept nogil
+    """Apply one fill (kind EV_FILL) to positions / P&L."""
+
+
+cdef class JournalHook:
+    cdef int append(self, const Command *cmd) noexcept nogil
+    """Append ``cmd`` to the journal before it is applied; 0 ok, < 0 failure (command refused)."""
+    cdef int commit(self) noexcept nogil
+    """Make the batch's appends durable (flush / fsync policy) before events are released; 0 ok."""
+
+
+# ---------------------------------------------------------------- loop ----
+cdef class EngineLoop:
+    # ------------------------------------------------------------ state ----
+    cdef readonly MatchingEngine engine
+    """The matching engine (books, order pool, event buffer)."""
+    cdef public RiskHook risk
+    """Pre-trade risk or None."""
+    cdef public PositionHook positions
+    """Positions / P&L or None."""
+    cdef public JournalHook journal
+    """Journal or None."""
+    cdef readonly uint64_t last_seq
+    """seq of the last command accepted by the sequencer (strictly increasing)."""
+    cdef readonly uint64_t commands
+    """Commands processed."""
+    cdef readonly uint64_t seq_rejects
+    """Commands refused for seq not above last_seq."""
+    cdef readonly uint64_t risk_rejects
+    """Commands refused by the risk hook."""
+    cdef readonly uint64_t journal_failures
+    """Commands refused because the journal append failed."""
+    cdef readonly uint64_t crossed_violations
+    """TW_DEBUG: times a book was found crossed after a command (must stay 0)."""
+    cdef readonly uint32_t high_water
+    """run() returns early once the event buffer holds this many events (caller drains, calls again)."""
+
+    # ------------------------------------------------------------ calls ----
+    cdef Py_ssize_t run_ptr(self, const Command *cmds, Py_ssize_t n) noexcept nogil
+    """Run ``n`` commands; returns how many were consumed (< n when the event buffer reached high_water)."""
+    cdef void step(self, const Command *cmd) noexcept nogil
+    """Run one command through the pipeline."""
