@@ -1,0 +1,99 @@
+# cython: language_level=3
+"""Crash-safe command journal: sequenced, CRC32C-framed records in segment files.
+
+Contract used by the engine loop: every inbound command is appended (and, per
+the fsync policy, made durable) before the events it causes are released.
+Format, torn-tail rules and fsync policies: docs/journal.md.
+
+Segment file ``journal-<first_seq:012d>.twj``::
+
+    @0  magic     8s   b"TWJRNL01"
+    @8  version   u32  1
+    @12 hdr_size  u32  64
+    @16 first_seq u64  sequence of the segment's first record
+    @24 created   u64  CLOCK_REALTIME ns at creation
+    @32 max_payload u32
+    @36 reserved  24 bytes (zero)
+    @60 hdr_crc   u32  CRC32C of bytes 0..59
+
+Record (little-endian, unaligned)::
+
+    @0  length  u32  payload length
+    @4  seq     u64  strictly increasing over the whole journal
+    @12 ts_ns   u64  command timestamp (engine clock)
+    @20 payload length bytes (a messaging.records Command)
+    @20+length crc u32  CRC32C of bytes 0 .. 20+length-1 (header + payload)
+"""
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+
+
+# ------------------------------------------------------------ codes ----
+cdef enum:
+    JOURNAL_SEGMENT_HEADER = 64         # bytes of a segment header
+    JOURNAL_RECORD_OVERHEAD = 24        # length + seq + ts + crc
+    JOURNAL_VERSION = 1
+
+    FSYNC_NEVER = 0                     # page cache only: survives a process crash, not a power loss
+    FSYNC_ALWAYS = 1                    # fdatasync after every record
+    FSYNC_BATCH = 2                     # fdatasync every N records or T microseconds, whichever first
+
+    # Result codes (negative; range -210..-239 of messaging/records.pxd's -200..-255 journal/loop block).
+    JR_OK = 0
+    JR_CLOSED = -210                    # journal closed (or never opened)
+    JR_FAILED = -211                    # an earlier write/fsync failed: the journal refuses appends (sticky)
+    JR_TOO_LARGE = -212                 # payload longer than max_payload
+    JR_SEQ_NOT_INCREASING = -213        # explicit seq not above the last appended one
+    JR_WRITE = -214                     # write() failed or was short (errno in last_errno)
+    JR_FSYNC = -215                     # fdatasync failed (errno in last_errno); data may be lost: fatal
+    JR_PREALLOCATE = -216               # posix_fallocate failed (disk full?)
+    JR_SEGMENT = -217                   # could not create the next segment file
+    # Read / open errors (raised as JournalCorruption with file and offset):
+    JR_BAD_HEADER = -220                # segment header: bad magic, version or CRC
+    JR_CORRUPT = -221                   # bad record (CRC/length) followed by valid records: mid-journal corruption
+    JR_SEQ_ORDER = -222                 # valid records whose seq does not increase (or segment first_seq mismatch)
+    JR_SEGMENT_GAP = -223               # a segment after a torn one holds records
+
+
+# ----------------------------------------------------------- Journal ----
+cdef class Journal:
+    # ------------------------------------------------------------ state ----
+    cdef int fd                         # open segment, -1 when closed
+    cdef int dir_fd                     # journal directory (fsynced after a segment is created)
+    cdef readonly object path           # directory (str)
+    cdef readonly int policy            # FSYNC_*
+    cdef readonly uint32_t sync_every   # FSYNC_BATCH: records per fdatasync
+    cdef readonly uint64_t sync_interval_ns  # FSYNC_BATCH: max age of the oldest unsynced record
+    cdef readonly uint64_t segment_bytes     # roll to a new segment beyond this size
+    cdef readonly uint64_t prealloc_bytes    # extend the file by this step (posix_fallocate)
+    cdef readonly uint32_t max_payload
+    cdef uint64_t seg_first_seq         # first seq of the open segment
+    cdef uint64_t offset                # write offset in the open segment
+    cdef uint64_t allocated             # preallocated size of the open segment
+    cdef readonly uint64_t last_seq     # last appended seq (0 = empty journal)
+    cdef readonly int64_t last_ts_ns    # ts of the last appended record
+    cdef uint32_t unsynced              # records written since the last fdatasync
+    cdef uint64_t unsynced_since_ns     # CLOCK_MONOTONIC of the oldest unsynced record
+    cdef unsigned char *buf             # record build buffer (max_payload + overhead)
+    cdef readonly int failed            # sticky JR_* once a write/fsync failed, else 0
+    cdef readonly int last_errno
+    # counters
+    cdef readonly uint64_t appends
+    cdef readonly uint64_t bytes_written
+    cdef readonly uint64_t syncs
+    cdef readonly uint64_t segments_created
+    cdef readonly object recovery       # dict: what open() found (records, torn tail truncated, ...)
+
+    # ------------------------------------------------------------ calls ----
+    cdef int64_t append(self, const void *payload, uint32_t length, uint64_t seq, int64_t ts_ns) noexcept nogil
+    """Append one record; ``seq == 0`` takes ``last_seq + 1``.
+
+    Returns
+    -------
+    int64 : the record's seq (> 0), or a JR_* code (< 0); nothing is written on error.
+    """
+    cdef int sync(self) noexcept nogil
+    """fdatasync the open segment now. Returns JR_OK or JR_FSYNC (sticky)."""
+    cdef int poll(self) noexcept nogil
+    """FSYNC_BATCH: fdatasync if the oldest unsynced record is older than the interval (call when idle)."""
+    cdef int _roll(self, uint64_t first_seq) noexcept nogil
+    cdef int _extend(self, uint64_t need) noexcept nogil

@@ -1,0 +1,755 @@
+# cython: language_level=3
+"""Crash-safe command journal (format in journal.pxd, design in docs/journal.md).
+
+Writer: one ``pwrite`` per record into a preallocated segment (the page cache
+holds it once ``append`` returns, so a SIGKILL loses nothing), then
+``fdatasync`` per the policy. Reader/opener: walks records verifying CRC32C;
+a bad region with no valid record after it is a torn tail (truncated on open,
+never replayed); a bad region followed by a valid record is mid-journal
+corruption, a hard error naming file and offset.
+"""
+import os
+import mmap
+
+import numpy as np
+cimport numpy as cnp
+
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+
+from engine.crc32c cimport tw_crc32c, tw_crc32c_sw, tw_crc32c_hw, tw_crc32c_has_hw
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <stdio.h>
+    #include <time.h>
+    #include <unistd.h>
+    #include <string.h>
+    #include <stdint.h>
+    static inline uint32_t tw_le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+    static inline uint64_t tw_le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+    static inline void tw_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+    static inline void tw_put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+    static inline uint64_t tw_mono_ns(void) {
+        struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+    }
+    static inline uint64_t tw_real_ns(void) {
+        struct timespec ts; clock_gettime(CLOCK_REALTIME, &ts); return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+    }
+    /* pwrite everything or fail: returns 0, or errno. */
+    static int tw_pwrite_all(int fd, const void *buf, size_t n, uint64_t off) {
+        const char *p = (const char *)buf;
+        while (n) {
+            ssize_t w = pwrite(fd, p, n, (off_t)off);
+            if (w < 0) { if (errno == EINTR) continue; return errno; }
+            if (w == 0) return EIO;
+            p += w; n -= (size_t)w; off += (uint64_t)w;
+        }
+        return 0;
+    }
+    static int tw_fdatasync(int fd) { return fdatasync(fd) == 0 ? 0 : errno; }
+    static int tw_fsync(int fd) { return fsync(fd) == 0 ? 0 : errno; }
+    /* Preallocate [0, size): real blocks, so later writes do not allocate; ftruncate where unsupported. */
+    static int tw_preallocate(int fd, uint64_t size) {
+        int rc = posix_fallocate(fd, 0, (off_t)size);
+        if (rc == EOPNOTSUPP || rc == EINVAL) rc = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+        return rc;
+    }
+    static int tw_ftruncate(int fd, uint64_t size) { return ftruncate(fd, (off_t)size) == 0 ? 0 : errno; }
+    static int tw_open_segment(int dir_fd, uint64_t first_seq) {
+        char name[64];
+        snprintf(name, sizeof name, "journal-%012llu.twj", (unsigned long long)first_seq);
+        return openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
+    static int tw_errno(void) { return errno; }
+    static const char TW_JMAGIC[9] = "TWJRNL01";
+    #define TW_SEQ_WINDOW (1ull << 40)   /* a resync candidate's seq lies within this of the last good one */
+    """
+    uint32_t tw_le32(const uint8_t *p) noexcept nogil
+    uint64_t tw_le64(const uint8_t *p) noexcept nogil
+    void tw_put32(uint8_t *p, uint32_t v) noexcept nogil
+    void tw_put64(uint8_t *p, uint64_t v) noexcept nogil
+    uint64_t tw_mono_ns() noexcept nogil
+    uint64_t tw_real_ns() noexcept nogil
+    int tw_pwrite_all(int fd, const void *buf, size_t n, uint64_t off) noexcept nogil
+    int tw_fdatasync(int fd) noexcept nogil
+    int tw_fsync(int fd) noexcept nogil
+    int tw_preallocate(int fd, uint64_t size) noexcept nogil
+    int tw_ftruncate(int fd, uint64_t size) noexcept nogil
+    int tw_open_segment(int dir_fd, uint64_t first_seq) noexcept nogil
+    int tw_errno() noexcept nogil
+    int close(int fd) noexcept nogil
+    const char TW_JMAGIC[9]
+    const uint64_t SEQ_WINDOW "TW_SEQ_WINDOW"
+
+MAGIC = b"TWJRNL01"
+SEGMENT_HEADER = JOURNAL_SEGMENT_HEADER
+RECORD_OVERHEAD = JOURNAL_RECORD_OVERHEAD
+POLICIES = {"never": FSYNC_NEVER, "always": FSYNC_ALWAYS, "batch": FSYNC_BATCH}
+
+#: code -> (NAME, message); also registered into messaging.records.CODES.
+CODES = {
+    JR_CLOSED: ("JOURNAL_CLOSED", "journal is closed"),
+    JR_FAILED: ("JOURNAL_FAILED_STICKY", "an earlier write or fsync failed; the journal refuses appends"),
+    JR_TOO_LARGE: ("JOURNAL_BAD_LENGTH", "payload is empty or longer than max_payload"),
+    JR_SEQ_NOT_INCREASING: ("JOURNAL_SEQ_NOT_INCREASING", "sequence number is not above the last appended one"),
+    JR_WRITE: ("JOURNAL_WRITE", "write to the journal segment failed"),
+    JR_FSYNC: ("JOURNAL_FSYNC", "fdatasync of the journal failed; durability of recent records is unknown"),
+    JR_PREALLOCATE: ("JOURNAL_PREALLOCATE", "could not preallocate the journal segment (disk full?)"),
+    JR_SEGMENT: ("JOURNAL_SEGMENT", "could not create the next journal segment file"),
+    JR_BAD_HEADER: ("JOURNAL_BAD_HEADER", "segment header has a bad magic, version or CRC"),
+    JR_CORRUPT: ("JOURNAL_CORRUPT", "bad record (CRC or length) followed by valid records: mid-journal corruption"),
+    JR_SEQ_ORDER: ("JOURNAL_SEQ_ORDER", "records do not have increasing sequence numbers"),
+    JR_SEGMENT_GAP: ("JOURNAL_SEGMENT_GAP", "a segment after a torn segment holds records"),
+}
+
+
+class JournalError(Exception):
+    """A journal result code as an exception: ``code``, ``name``, ``reason``."""
+
+    def __init__(self, code, detail=""):
+        self.code = int(code)
+        self.name, self.reason = CODES.get(self.code, (f"CODE_{self.code}", "unknown journal code"))
+        msg = f"{self.name} ({self.code}): {self.reason}"
+        super().__init__(msg + (f": {detail}" if detail else ""))
+
+
+class JournalCorruption(JournalError):
+    """Journal content that must not be replayed nor silently dropped (``path``, ``offset``)."""
+
+    def __init__(self, code, path, offset, detail=""):
+        self.path = str(path)
+        self.offset = int(offset)
+        super().__init__(code, f"{path} at offset {offset}" + (f" ({detail})" if detail else ""))
+
+
+def crc32c(data, uint32_t crc=0):
+    """CRC32C of a bytes-like object (hardware when available), continuing from ``crc``."""
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    return tw_crc32c(crc, &v[0] if v.shape[0] else NULL, v.shape[0])
+
+
+def crc32c_software(data, uint32_t crc=0):
+    """Table-driven CRC32C (the fallback path), for tests."""
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    return tw_crc32c_sw(crc, &v[0] if v.shape[0] else NULL, v.shape[0])
+
+
+def crc32c_hardware(data, uint32_t crc=0):
+    """SSE4.2 CRC32C; raises when the CPU lacks SSE4.2."""
+    if not tw_crc32c_has_hw():
+        raise RuntimeError("CPU has no SSE4.2 crc32 instruction")
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    return tw_crc32c_hw(crc, &v[0] if v.shape[0] else NULL, v.shape[0])
+
+
+def crc32c_has_hardware():
+    return bool(tw_crc32c_has_hw())
+
+
+def segment_name(first_seq):
+    return f"journal-{int(first_seq):012d}.twj"
+
+
+def list_segments(path):
+    """Segment files of a journal directory, sorted by first seq: [(first_seq, full path)]."""
+    out = []
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if name.startswith("journal-") and name.endswith(".twj"):
+            try:
+                out.append((int(name[8:-4]), os.path.join(path, name)))
+            except ValueError:
+                pass
+    out.sort()
+    return out
+
+
+# ------------------------------------------------------------ scanning ----
+cdef struct ScanResult:
+    uint64_t end            # offset just after the last valid record
+    uint64_t last_seq       # seq of the last valid record (the input prev when none)
+    uint64_t count          # valid records
+    int status              # 0 clean end, 1 torn tail at bad_offset, or JR_CORRUPT / JR_SEQ_ORDER
+    uint64_t bad_offset     # first byte of the bad region (torn / corrupt)
+    uint64_t resync_offset  # JR_CORRUPT: offset of the valid record found after the bad region
+
+
+cdef inline int _record_at(const uint8_t *b, uint64_t size, uint64_t off, uint64_t prev_seq,
+                           uint32_t max_payload, uint64_t *seq_out, uint64_t *next_out) noexcept nogil:
+    """1 valid record with seq > prev_seq, 2 valid CRC but seq not increasing, 0 not a record."""
+    if off + JOURNAL_RECORD_OVERHEAD > size:
+        return 0
+    cdef uint32_t length = tw_le32(b + off)
+    if length == 0 or length > max_payload or off + JOURNAL_RECORD_OVERHEAD + length > size:
+        return 0
+    cdef uint64_t seq = tw_le64(b + off + 4)
+    if tw_le32(b + off + 20 + length) != tw_crc32c(0, b + off, 20 + length):
+        return 0
+    seq_out[0] = seq
+    next_out[0] = off + JOURNAL_RECORD_OVERHEAD + length
+    return 1 if seq > prev_seq else 2
+
+
+cdef bint _all_zero(const uint8_t *b, uint64_t start, uint64_t size) noexcept nogil:
+    cdef uint64_t i = start
+    while i < size and (i & 7):
+        if b[i]:
+            return False
+        i += 1
+    while i + 8 <= size:
+        if tw_le64(b + i):
+            return False
+        i += 8
+    while i < size:
+        if b[i]:
+            return False
+        i += 1
+    return True
+
+
+cdef ScanResult _scan(const uint8_t *b, uint64_t size, uint64_t start, uint64_t prev_seq,
+                      uint64_t first_seq, uint32_t max_payload) noexcept nogil:
+    """Walk the records of one segment body from ``start``."""
+    cdef ScanResult r
+    cdef uint64_t off = start, seq = 0, nxt = 0, y, cand, s2, n2
+    cdef int k
+    r.count = 0
+    r.status = 0
+    r.bad_offset = 0
+    r.resync_offset = 0
+    r.last_seq = prev_seq
+    while True:
+        k = _record_at(b, size, off, r.last_seq, max_payload, &seq, &nxt)
+        if k == 1:
+            if r.count == 0 and first_seq and seq != first_seq:
+                r.status = JR_SEQ_ORDER
+                r.bad_offset = off
+                break
+            r.last_seq = seq
+            r.count += 1
+            off = nxt
+            continue
+        if k == 2:
+            r.status = JR_SEQ_ORDER
+            r.bad_offset = off
+            break
+        if _all_zero(b, off, size):
+            break                                  # clean end (preallocated zeros or end of file)
+        # Garbage at `off`: corruption if any valid record follows, else a torn tail.
+        r.bad_offset = off
+        r.status = 1
+        y = off + 1
+        while y + JOURNAL_RECORD_OVERHEAD <= size:
+            cand = tw_le64(b + y + 4)
+            if cand > r.last_seq and cand - r.last_seq < SEQ_WINDOW:
+                if _record_at(b, size, y, r.last_seq, max_payload, &s2, &n2) == 1:
+                    r.status = JR_CORRUPT
+                    r.resync_offset = y
+                    break
+            y += 1
+        break
+    r.end = off
+    return r
+
+
+cdef class _Segment:
+    """One segment file's scan result (Python-level bookkeeping at open/replay)."""
+    cdef public object path
+    cdef public uint64_t first_seq, end, last_seq, count, size, bad_offset, resync_offset
+    cdef public int status
+    cdef public bint header_ok
+
+
+cdef _Segment _scan_file(str path, uint64_t prev_seq, uint32_t max_payload):
+    cdef _Segment s = _Segment()
+    cdef const uint8_t[::1] v
+    cdef ScanResult r
+    s.path = path
+    s.size = os.path.getsize(path)
+    s.header_ok = False
+    s.status = 0
+    s.count = 0
+    s.end = 0
+    s.last_seq = prev_seq
+    if s.size < JOURNAL_SEGMENT_HEADER:
+        s.status = 1            # torn segment creation (header never fully written)
+        s.bad_offset = 0
+        return s
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        v = mm
+        if (bytes(mm[:8]) != MAGIC or tw_le32(&v[8]) != JOURNAL_VERSION
+                or tw_le32(&v[12]) != JOURNAL_SEGMENT_HEADER
+                or tw_le32(&v[60]) != tw_crc32c(0, &v[0], 60)):
+            s.status = 1
+            s.bad_offset = 0
+            if not _all_zero(&v[0], JOURNAL_SEGMENT_HEADER, s.size):
+                s.status = JR_BAD_HEADER        # records behind a bad header: never drop them silently
+            return s
+        s.header_ok = True
+        s.first_seq = tw_le64(&v[16])
+        with nogil:
+            r = _scan(&v[0], s.size, JOURNAL_SEGMENT_HEADER, prev_seq, s.first_seq, max_payload)
+        s.end = r.end
+        s.last_seq = r.last_seq
+        s.count = r.count
+        s.status = r.status
+        s.bad_offset = r.bad_offset
+        s.resync_offset = r.resync_offset
+    finally:
+        v = None
+        mm.close()
+    return s
+
+
+def scan_journal(path, bint repair=False, uint32_t max_payload=1 << 20):
+    """Verify a journal directory; with ``repair`` truncate a torn tail (never replayed).
+
+    Returns
+    -------
+    dict : ``segments`` [(first_seq, path, end, count)], ``last_seq``, ``records``,
+    ``torn`` None or {"path", "offset", "discarded_bytes", "removed_segments"}.
+
+    Raises
+    ------
+    JournalCorruption : a bad record followed by valid ones (mid-journal), a bad
+    segment header that is not the tail, or sequence disorder.
+    """
+    segs = list_segments(path)
+    scanned = []
+    cdef uint64_t prev = 0
+    cdef _Segment s
+    torn_at = None
+    for i, (name_seq, p) in enumerate(segs):
+        s = _scan_file(p, prev, max_payload)
+        if s.header_ok and s.first_seq != name_seq:
+            raise JournalCorruption(JR_BAD_HEADER, p, 16, f"header first_seq {s.first_seq} != file name")
+        if s.status == JR_CORRUPT:
+            raise JournalCorruption(JR_CORRUPT, p, s.bad_offset,
+                                    f"valid record follows at offset {s.resync_offset}")
+        if s.status == JR_SEQ_ORDER:
+            raise JournalCorruption(JR_SEQ_ORDER, p, s.bad_offset)
+        if s.status == JR_BAD_HEADER:
+            raise JournalCorruption(JR_BAD_HEADER, p, 0, "segment body holds data")
+        scanned.append(s)
+        prev = s.last_seq
+        if s.status == 1:
+            torn_at = i
+            break
+    torn = None
+    if torn_at is not None:
+        s = scanned[torn_at]
+        later = segs[torn_at + 1:]
+        for _, p in later:   # any record after a torn region means records were lost in the middle
+            t = _scan_file(p, 0, max_payload)
+            if t.count:
+                raise JournalCorruption(JR_SEGMENT_GAP if s.header_ok else JR_BAD_HEADER, s.path,
+                                        s.bad_offset, f"{p} holds {t.count} records")
+        torn = {"path": s.path, "offset": int(s.bad_offset if s.header_ok else 0),
+                "discarded_bytes": 0, "removed_segments": [p for _, p in later]}
+        if repair:
+            if s.header_ok:
+                with open(s.path, "r+b") as f:
+                    f.seek(s.bad_offset)
+                    tail = f.read()
+                    torn["discarded_bytes"] = len(tail.rstrip(b"\0"))
+                    f.truncate(s.bad_offset)
+                    os.fsync(f.fileno())
+            else:                         # torn creation of the newest segment: no records in it
+                torn["discarded_bytes"] = os.path.getsize(s.path)
+                torn["removed_segments"].insert(0, s.path)
+                scanned.pop()
+            for p in torn["removed_segments"]:
+                os.unlink(p)
+            _fsync_dir(path)
+    return {
+        "segments": [(int(x.first_seq), x.path, int(x.end), int(x.count)) for x in scanned],
+        "last_seq": int(prev),
+        "records": int(sum(x.count for x in scanned)),
+        "torn": torn,
+    }
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -------------------------------------------------------------- reading ----
+cdef Py_ssize_t _collect(const uint8_t *b, uint64_t start, uint64_t end, uint64_t from_seq, uint64_t to_seq,
+                         uint64_t[::1] offs, Py_ssize_t n) noexcept nogil:
+    """Offsets of the records in [from_seq, to_seq] of one verified segment body, appended at offs[n:]."""
+    cdef uint64_t off = start, seq
+    cdef uint32_t length
+    while off < end:
+        length = tw_le32(b + off)
+        seq = tw_le64(b + off + 4)
+        if seq > to_seq:
+            break
+        if seq >= from_seq:
+            offs[n] = off
+            n += 1
+        off += JOURNAL_RECORD_OVERHEAD + length
+    return n
+
+
+def iter_records(path, from_seq=1, to_seq=None, uint32_t max_payload=1 << 20):
+    """Yield ``(seq, ts_ns, payload bytes)`` of a verified journal, in order.
+
+    Stops before a torn tail (without modifying the files; ``Journal()`` truncates
+    it on open); raises JournalCorruption on mid-journal corruption.
+    """
+    info = scan_journal(path, repair=False, max_payload=max_payload)
+    cdef uint64_t lo = from_seq, hi = to_seq if to_seq is not None else 0xFFFFFFFFFFFFFFFF
+    for first_seq, p, end, count in info["segments"]:
+        if not count:
+            continue
+        with open(p, "rb") as f:
+            data = f.read(end)
+        off = JOURNAL_SEGMENT_HEADER
+        while off < end:
+            length = int.from_bytes(data[off:off + 4], "little")
+            seq = int.from_bytes(data[off + 4:off + 12], "little")
+            if seq > hi:
+                return
+            if seq >= lo:
+                ts = int.from_bytes(data[off + 12:off + 20], "little", signed=True)
+                yield seq, ts, data[off + 20:off + 20 + length]
+            off += JOURNAL_RECORD_OVERHEAD + length
+
+
+def read_records(path, from_seq=1, to_seq=None, record_size=None, uint32_t max_payload=1 << 20):
+    """All records in [from_seq, to_seq] as arrays: ``(seq u8[n], ts_ns i8[n], payload u1[n, record_size])``.
+
+    Every payload must be ``record_size`` bytes (e.g. 96 for a Command; view
+    the result with ``payload.view(COMMAND_DTYPE)[:, 0]``).
+    """
+    info = scan_journal(path, repair=False, max_payload=max_payload)
+    cdef uint64_t lo = from_seq, hi = to_seq if to_seq is not None else 0xFFFFFFFFFFFFFFFF
+    cdef Py_ssize_t n, i, k
+    cdef uint64_t c_end
+    cdef const uint8_t[::1] v
+    cdef uint64_t[::1] offs
+    seqs, tss, pays = [], [], []
+    for first_seq, p, end, count in info["segments"]:
+        if not count:
+            continue
+        with open(p, "rb") as f:
+            data = f.read(end)
+        v = data
+        offs_arr = np.empty(count, np.uint64)
+        offs = offs_arr
+        c_end = end
+        with nogil:
+            n = _collect(&v[0], JOURNAL_SEGMENT_HEADER, c_end, lo, hi, offs, 0)
+        if n == 0:
+            continue
+        offs_arr = offs_arr[:n].astype(np.int64)
+        raw = np.frombuffer(data, np.uint8)
+        lens = raw[offs_arr[:, None] + np.arange(4)].view("<u4").ravel()
+        size = int(lens[0]) if record_size is None else int(record_size)
+        if (lens != size).any():
+            raise JournalError(JR_TOO_LARGE, f"{p}: payload lengths differ from record_size {size}")
+        seqs.append(raw[offs_arr[:, None] + np.arange(4, 12)].copy().view("<u8").ravel())
+        tss.append(raw[offs_arr[:, None] + np.arange(12, 20)].copy().view("<i8").ravel())
+        pays.append(raw[offs_arr[:, None] + np.arange(20, 20 + size)])
+    if not seqs:
+        size = 0 if record_size is None else int(record_size)
+        return np.empty(0, np.uint64), np.empty(0, np.int64), np.empty((0, size), np.uint8)
+    return np.concatenate(seqs), np.concatenate(tss), np.ascontiguousarray(np.concatenate(pays))
+
+
+# -------------------------------------------------------------- writing ----
+cdef class Journal:
+    """Appender of one journal directory; opening verifies it and truncates a torn tail.
+
+    Parameters
+    ----------
+    path : directory (created when missing).
+    fsync : "always" (fdatasync per record), "batch" (every ``fsync_every`` records
+        or ``fsync_interval_us`` microseconds, whichever first) or "never" (page cache only).
+    segment_bytes : roll to a new segment file beyond this size.
+    prealloc_bytes : extend a segment in steps of this size (posix_fallocate).
+    max_payload : largest payload accepted.
+    """
+
+    def __cinit__(self):
+        self.fd = -1
+        self.dir_fd = -1
+        self.buf = NULL
+
+    def __init__(self, path, fsync="batch", fsync_every=64, fsync_interval_us=1000,
+                 segment_bytes=64 << 20, prealloc_bytes=4 << 20, max_payload=4096):
+        if fsync not in POLICIES:
+            raise ValueError(f"fsync policy must be one of {sorted(POLICIES)}, not {fsync!r}")
+        if int(fsync_every) < 1:
+            raise ValueError("fsync_every must be >= 1")
+        if int(segment_bytes) < JOURNAL_SEGMENT_HEADER + JOURNAL_RECORD_OVERHEAD + int(max_payload):
+            raise ValueError("segment_bytes too small for one record of max_payload")
+        self.path = os.fspath(path)
+        os.makedirs(self.path, exist_ok=True)
+        self.policy = POLICIES[fsync]
+        self.sync_every = fsync_every
+        self.sync_interval_ns = <uint64_t>fsync_interval_us * 1000
+        self.segment_bytes = segment_bytes
+        self.prealloc_bytes = max(int(prealloc_bytes), 4096)
+        self.max_payload = max_payload
+        self.buf = <unsigned char *>malloc(self.max_payload + JOURNAL_RECORD_OVERHEAD)
+        if self.buf == NULL:
+            raise MemoryError()
+        info = scan_journal(self.path, repair=True, max_payload=self.max_payload)
+        self.recovery = info
+        self.last_seq = info["last_seq"]
+        self.dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        if info["segments"]:
+            first_seq, p, end, count = info["segments"][len(info["segments"]) - 1]
+            self.fd = os.open(p, os.O_WRONLY | os.O_CLOEXEC)
+            self.seg_first_seq = first_seq
+            self.offset = end
+            self.allocated = os.fstat(self.fd).st_size
+            if count:
+                for seq, ts, _ in iter_records(self.path, from_seq=self.last_seq, max_payload=self.max_payload):
+                    self.last_ts_ns = ts
+        self.failed = 0
+
+    def __dealloc__(self):
+        if self.fd >= 0:
+            close(self.fd)
+        if self.dir_fd >= 0:
+            close(self.dir_fd)
+        if self.buf != NULL:
+            free(self.buf)
+
+    # ------------------------------------------------------------ hot path ----
+    cdef int64_t append(self, const void *payload, uint32_t length, uint64_t seq, int64_t ts_ns) noexcept nogil:
+        cdef int rc
+        cdef uint64_t rec = JOURNAL_RECORD_OVERHEAD + length, now
+        if self.dir_fd < 0:
+            return JR_CLOSED
+        if self.failed:
+            return JR_FAILED
+        if length == 0 or length > self.max_payload:
+            return JR_TOO_LARGE
+        if seq == 0:
+            seq = self.last_seq + 1
+        elif seq <= self.last_seq:
+            return JR_SEQ_NOT_INCREASING
+        if self.fd < 0 or (self.offset + rec > self.segment_bytes and self.offset > JOURNAL_SEGMENT_HEADER):
+            rc = self._roll(seq)
+            if rc < 0:
+                return rc
+        if self.offset + rec > self.allocated:
+            rc = self._extend(self.offset + rec)
+            if rc < 0:
+                return rc
+        tw_put32(self.buf, length)
+        tw_put64(self.buf + 4, seq)
+        tw_put64(self.buf + 12, <uint64_t>ts_ns)
+        memcpy(self.buf + 20, payload, length)
+        tw_put32(self.buf + 20 + length, tw_crc32c(0, self.buf, 20 + length))
+        rc = tw_pwrite_all(self.fd, self.buf, rec, self.offset)
+        if rc:
+            self.last_errno = rc
+            self.failed = JR_WRITE     # a partial record may be on disk: reopen truncates it as torn
+            return JR_WRITE
+        self.offset += rec
+        self.last_seq = seq
+        self.last_ts_ns = ts_ns
+        self.appends += 1
+        self.bytes_written += rec
+        if self.policy == FSYNC_ALWAYS:
+            rc = self.sync()
+            if rc < 0:
+                return rc
+        elif self.policy == FSYNC_BATCH:
+            now = tw_mono_ns()
+            if self.unsynced == 0:
+                self.unsynced_since_ns = now
+            self.unsynced += 1
+            if self.unsynced >= self.sync_every or now - self.unsynced_since_ns >= self.sync_interval_ns:
+                rc = self.sync()
+                if rc < 0:
+                    return rc
+        return <int64_t>seq
+
+    cdef int sync(self) noexcept nogil:
+        cdef int rc
+        if self.fd < 0:
+            return JR_OK
+        rc = tw_fdatasync(self.fd)
+        if rc:
+            # After a failed fsync the kernel may have dropped the dirty pages: never retry (fsyncgate).
+            self.last_errno = rc
+            self.failed = JR_FSYNC
+            return JR_FSYNC
+        self.syncs += 1
+        self.unsynced = 0
+        return JR_OK
+
+    cdef int poll(self) noexcept nogil:
+        if self.policy == FSYNC_BATCH and self.unsynced and not self.failed:
+            if tw_mono_ns() - self.unsynced_since_ns >= self.sync_interval_ns:
+                return self.sync()
+        return JR_OK
+
+    cdef int _extend(self, uint64_t need) noexcept nogil:
+        cdef uint64_t size = self.allocated
+        cdef int rc
+        while size < need:
+            size += self.prealloc_bytes
+        if size > self.segment_bytes and need <= self.segment_bytes:
+            size = self.segment_bytes
+        rc = tw_preallocate(self.fd, size)
+        if rc:
+            self.last_errno = rc
+            return JR_PREALLOCATE
+        self.allocated = size
+        return JR_OK
+
+    cdef int _roll(self, uint64_t first_seq) noexcept nogil:
+        cdef uint8_t hdr[64]
+        cdef int rc, fd
+        if self.fd >= 0:
+            if self.policy != FSYNC_NEVER and self.unsynced:
+                rc = self.sync()
+                if rc < 0:
+                    return rc
+            tw_ftruncate(self.fd, self.offset)    # give back the unused preallocation
+            close(self.fd)
+            self.fd = -1
+        fd = tw_open_segment(self.dir_fd, first_seq)
+        if fd < 0:
+            self.last_errno = tw_errno()
+            self.failed = JR_SEGMENT
+            return JR_SEGMENT
+        memset(hdr, 0, 64)
+        memcpy(hdr, TW_JMAGIC, 8)
+        tw_put32(hdr + 8, JOURNAL_VERSION)
+        tw_put32(hdr + 12, JOURNAL_SEGMENT_HEADER)
+        tw_put64(hdr + 16, first_seq)
+        tw_put64(hdr + 24, tw_real_ns())
+        tw_put32(hdr + 32, self.max_payload)
+        tw_put32(hdr + 60, tw_crc32c(0, hdr, 60))
+        self.fd = fd
+        self.allocated = 0
+        self.offset = JOURNAL_SEGMENT_HEADER
+        rc = self._extend(self.prealloc_bytes if self.prealloc_bytes < self.segment_bytes else self.segment_bytes)
+        if rc < 0:
+            self.failed = rc
+            return rc
+        rc = tw_pwrite_all(fd, hdr, 64, 0)
+        if rc:
+            self.last_errno = rc
+            self.failed = JR_WRITE
+            return JR_WRITE
+        if self.policy != FSYNC_NEVER:
+            # The new file and its directory entry must be durable before records in it are acknowledged.
+            if tw_fdatasync(fd) or tw_fsync(self.dir_fd):
+                self.last_errno = tw_errno()
+                self.failed = JR_FSYNC
+                return JR_FSYNC
+        self.seg_first_seq = first_seq
+        self.segments_created += 1
+        return JR_OK
+
+    # ------------------------------------------------------------ Python API ----
+    def append_bytes(self, payload, seq=0, ts_ns=0):
+        """Append one payload (bytes-like); returns its seq, raises JournalError on a code."""
+        cdef const uint8_t[::1] v = memoryview(payload).cast("B")
+        cdef int64_t r
+        if v.shape[0] == 0:
+            raise JournalError(JR_TOO_LARGE, "empty payload")
+        r = self.append(&v[0], v.shape[0], seq, ts_ns)
+        if r < 0:
+            raise JournalError(r, os.strerror(self.last_errno) if self.last_errno else "")
+        return r
+
+    def append_array(self, records, ts_field="ts_ns", seq_field=None):
+        """Append every row of a NumPy structured array (e.g. Commands); returns the last seq."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(records)
+        cdef const uint8_t[::1] raw = arr.view(np.uint8).reshape(-1)
+        cdef Py_ssize_t i, n = arr.shape[0], size = arr.dtype.itemsize
+        cdef int64_t[::1] ts = np.ascontiguousarray(arr[ts_field], dtype=np.int64) if ts_field else np.zeros(n, np.int64)
+        cdef uint64_t[::1] sq = (np.ascontiguousarray(arr[seq_field], dtype=np.uint64) if seq_field
+                                 else np.zeros(n, np.uint64))
+        cdef int64_t r = self.last_seq
+        for i in range(n):
+            r = self.append(&raw[i * size], size, sq[i], ts[i])
+            if r < 0:
+                raise JournalError(r, f"row {i}")
+        return r
+
+    def fsync(self):
+        """fdatasync now (any policy)."""
+        cdef int rc = self.sync()
+        if rc < 0:
+            raise JournalError(rc, os.strerror(self.last_errno))
+
+    def poll_sync(self):
+        """Batch policy: fdatasync if the interval elapsed (call from an idle loop)."""
+        cdef int rc = self.poll()
+        if rc < 0:
+            raise JournalError(rc, os.strerror(self.last_errno))
+
+    def close(self):
+        """fdatasync (unless policy never), give back the unused preallocation, close."""
+        if self.fd >= 0:
+            if self.policy != FSYNC_NEVER and not self.failed:
+                self.sync()
+            tw_ftruncate(self.fd, self.offset)
+            close(self.fd)
+            self.fd = -1
+        if self.dir_fd >= 0:
+            close(self.dir_fd)
+            self.dir_fd = -1
+
+    @property
+    def closed(self):
+        return self.dir_fd < 0
+
+    @property
+    def write_offset(self):
+        return self.offset
+
+    @property
+    def segment_first_seq(self):
+        return self.seg_first_seq
+
+    @property
+    def unsynced_records(self):
+        return self.unsynced
+
+    def stats(self):
+        return {"appends": self.appends, "bytes": self.bytes_written, "syncs": self.syncs,
+                "segments_created": self.segments_created, "last_seq": self.last_seq,
+                "failed": self.failed, "last_errno": self.last_errno}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _register():
+    try:
+        from messaging.records import register_codes
+        register_codes(CODES)
+    except Exception:   # records module absent in a partial build: codes still in CODES here
+        pass
+
+
+_register()
