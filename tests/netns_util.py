@@ -103,13 +103,13 @@ class VethPair:
 
     def python(self, ns: str, code: str, *args: str, timeout: float = 60, check: bool = True) -> str:
         """Run Python ``code`` (with the test's interpreter and sys.path) inside ``ns``; return stdout."""
-        env_path = os.pathsep.join(p for p in sys.path if p)
+        env_path = os.pathsep.join([os.path.dirname(os.path.abspath(__file__))] + [p for p in sys.path if p])
         argv = ["env", f"PYTHONPATH={env_path}", sys.executable, "-c", code, *args]
         return self.run(ns, *argv, timeout=timeout, check=check).stdout
 
     def python_popen(self, ns: str, code: str, *args: str, **kw) -> subprocess.Popen:
         """Start Python ``code`` inside ``ns`` in the background (e.g. a sender); killed on exit."""
-        env_path = os.pathsep.join(p for p in sys.path if p)
+        env_path = os.pathsep.join([os.path.dirname(os.path.abspath(__file__))] + [p for p in sys.path if p])
         return self.popen(ns, "env", f"PYTHONPATH={env_path}", sys.executable, "-c", code, *args, **kw)
 
     @contextlib.contextmanager
@@ -202,6 +202,56 @@ def veth_pair(mtu: int = 1500, settle: bool = True) -> Iterator[VethPair]:
         yield pair
     finally:
         pair.close()
+
+
+# ------------------------------------------------------------------ traffic ----
+def mold_packet(seq: int, size: int = 64, session: bytes = b"TWTEST0001") -> bytes:
+    """A MoldUDP64 packet of ``size`` bytes (>= 22): one message whose bytes derive from ``seq``.
+
+    Deterministic, so a sender process and the test build identical bytes without passing them.
+    """
+    size = max(size, 22)
+    body_len = size - 22
+    body = bytes((seq * 31 + i * 7) & 0xFF for i in range(body_len))
+    return session[:10].ljust(10) + seq.to_bytes(8, "big") + (1).to_bytes(2, "big") + body_len.to_bytes(2, "big") + body
+
+
+def send_udp_main(argv: list[str]) -> None:
+    """Sender process: ``dst port first count size [src_port [ifaddr [pace_every]]]``; prints the count sent.
+
+    Sends ``mold_packet(seq)`` for seq in first..first+count-1 with sendmmsg-sized bursts (sendto in a
+    loop; multicast leaves through the namespace's multicast route). ``pace_every`` > 0 sleeps 1 ms
+    every that many packets so a small receive buffer cannot overflow in correctness tests.
+    """
+    import socket
+    import time
+    dst, port, first, count, size = argv[0], int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4])
+    src_port = int(argv[5]) if len(argv) > 5 else 0
+    ifaddr = argv[6] if len(argv) > 6 else ""
+    pace = int(argv[7]) if len(argv) > 7 else 0
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 4)
+    if ifaddr:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ifaddr))
+    if src_port:
+        s.bind(("0.0.0.0", src_port))
+    for i in range(count):
+        s.sendto(mold_packet(first + i, size), (dst, port))
+        if pace and (i + 1) % pace == 0:
+            time.sleep(0.001)
+    print(count, flush=True)
+
+
+SENDER = "import sys, netns_util; netns_util.send_udp_main(sys.argv[1:])"
+
+
+def send_udp(pair: "VethPair", ns: str, dst: str, port: int, first: int, count: int, size: int = 64,
+             src_port: int = 0, ifaddr: str = "", pace_every: int = 0, wait: bool = True):
+    """Send ``count`` MoldUDP64 packets from namespace ``ns``; wait for the sender unless ``wait=False``."""
+    args = [dst, str(port), str(first), str(count), str(size), str(src_port), ifaddr, str(pace_every)]
+    if wait:
+        return pair.python(ns, SENDER, *args, timeout=120)
+    return pair.python_popen(ns, SENDER, *args)
 
 
 try:  # the pytest fixture, when pytest is there (the helper itself does not need it)

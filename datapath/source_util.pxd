@@ -1,0 +1,107 @@
+# cython: language_level=3
+"""Helpers shared by the kernel-path sources: Python views of a burst and a nogil drain loop.
+
+``frames_to_list`` copies a burst into Python objects (tests, tools; never the hot path).
+``drain`` is the receive loop the benchmarks and ``tickwire listen`` use when no feed handler is
+attached: bursts of 32, MoldUDP64 header walk (sequence gaps, message count) as the minimal decode,
+busy-polling or blocking according to the source, stopping on a packet count, a deadline or a flag.
+"""
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+from datapath.batch cimport Frame, PacketSource, BURST_SIZE
+from datapath.linux cimport now_realtime_ns, clock_gettime, timespec_, CLOCK_MONOTONIC
+from feedhandlers.itch_wire cimport tw_be16, tw_be64, tw_unlikely
+
+
+cdef inline list frames_to_list(const Frame *frames, int n):
+    """``[(payload bytes, src_ip, rx_ns), ...]`` of a burst (copies)."""
+    cdef list out = []
+    cdef int i
+    for i in range(n):
+        out.append((PyBytes_FromStringAndSize(<const char *>frames[i].data, frames[i].length),
+                    frames[i].src_ip, frames[i].rx_ns))
+    return out
+
+
+cdef inline uint64_t mono_ns() noexcept nogil:
+    cdef timespec_ ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <uint64_t>ts.tv_sec * 1000000000 + <uint64_t>ts.tv_nsec
+
+
+cdef struct DrainStats:
+    uint64_t packets          # frames received
+    uint64_t bytes            # payload bytes
+    uint64_t messages         # MoldUDP64 messages walked
+    uint64_t gaps             # sequence gaps seen (next expected != packet sequence)
+    uint64_t bad              # payloads too short for their MoldUDP64 header/blocks
+    uint64_t bursts           # non-empty bursts
+    uint64_t empty_polls      # rx_burst calls that returned 0
+    int last_code             # last negative rx_burst code (0 when none)
+    uint64_t first_ns         # CLOCK_MONOTONIC of the first packet
+    uint64_t last_ns          # CLOCK_MONOTONIC of the last packet
+
+
+cdef inline void mold_walk(const uint8_t *p, uint32_t n, uint64_t *next_seq, DrainStats *st) noexcept nogil:
+    """MoldUDP64: 10-byte session, 8-byte sequence, 2-byte count, then count x (2-byte length, message)."""
+    cdef uint64_t seq
+    cdef uint32_t count, off, ml, i
+    if tw_unlikely(n < 20):
+        st.bad += 1
+        return
+    seq = tw_be64(p + 10)
+    count = tw_be16(p + 18)
+    if count == 0xFFFF:        # end of session
+        return
+    if next_seq[0] != 0 and seq != next_seq[0]:
+        st.gaps += 1
+    off = 20
+    for i in range(count):
+        if tw_unlikely(off + 2 > n):
+            st.bad += 1
+            break
+        ml = tw_be16(p + off)
+        off += 2 + ml
+        if tw_unlikely(off > n):
+            st.bad += 1
+            break
+        st.messages += 1
+    next_seq[0] = seq + count
+
+
+cdef inline int drain(PacketSource src, uint64_t max_packets, uint64_t max_ns, uint64_t idle_ns,
+                      volatile int *stop, DrainStats *st) noexcept nogil:
+    """Receive until ``max_packets`` (0 = no limit), ``max_ns`` elapsed, ``idle_ns`` without a packet
+    after the first one (0 = no idle limit), ``stop[0]`` set, or a negative code. Returns 0 or the code."""
+    cdef Frame frames[BURST_SIZE]
+    cdef int n, i
+    cdef uint64_t start = mono_ns(), now, next_seq = 0, last = 0
+    while stop == NULL or stop[0] == 0:
+        n = src.rx_burst(frames, BURST_SIZE)
+        if n > 0:
+            for i in range(n):
+                st.bytes += frames[i].length
+                mold_walk(frames[i].data, frames[i].length, &next_seq, st)
+            st.packets += n
+            st.bursts += 1
+            src.rx_release()
+            last = mono_ns()
+            if st.first_ns == 0:
+                st.first_ns = last
+            st.last_ns = last
+            if max_packets and st.packets >= max_packets:
+                return 0
+        elif n == 0:
+            st.empty_polls += 1
+            now = mono_ns()
+            if max_ns and now - start >= max_ns:
+                return 0
+            if idle_ns and last and now - last >= idle_ns:
+                return 0
+        else:
+            st.last_code = n
+            return n
+        if n > 0 and max_ns and (st.bursts & 255) == 0 and mono_ns() - start >= max_ns:
+            return 0
+    return 0
