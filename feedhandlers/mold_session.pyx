@@ -1,0 +1,692 @@
+# cython: language_level=3
+"""MoldUDP64 session layer (contract and design: mold_session.pxd)."""
+cimport cython
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, memcmp, memset
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+from feedhandlers.itch_wire cimport tw_be16, tw_be64, tw_likely, tw_unlikely, tw_prefetch, TW_ITCH_LEN
+from feedhandlers.sink cimport MessageSink
+from datapath.batch cimport Frame, PacketSource, BURST_SIZE
+
+import time
+
+import numpy as np
+
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk, timespec *ts)
+    enum: CLOCK_REALTIME
+
+cdef extern from "<sys/socket.h>" nogil:
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+    struct msghdr:
+        void *msg_name
+        unsigned msg_namelen
+        iovec *msg_iov
+        size_t msg_iovlen
+        void *msg_control
+        size_t msg_controllen
+        int msg_flags
+    struct mmsghdr:
+        msghdr msg_hdr
+        unsigned int msg_len
+    int recvmmsg(int fd, mmsghdr *msgs, unsigned int vlen, int flags, void *timeout)
+    enum: MSG_DONTWAIT
+
+
+cdef inline uint64_t realtime_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <uint64_t>ts.tv_sec * 1000000000ULL + <uint64_t>ts.tv_nsec
+
+
+# Result codes -> (NAME, message), for the Python layers (mold_session.pxd documents each).
+MOLD_CODES = {
+    MS_E_SHORT: ("MS_E_SHORT", "packet shorter than the 20-byte MoldUDP64 header"),
+    MS_E_TRUNCATED: ("MS_E_TRUNCATED", "a message block runs past the end of the packet"),
+    MS_E_WRONG_SESSION: ("MS_E_WRONG_SESSION", "packet of another MoldUDP64 session"),
+    MS_E_DUPLICATE: ("MS_E_DUPLICATE", "every message of the packet was already received"),
+    MS_E_OVERFLOW: ("MS_E_OVERFLOW", "messages beyond the reorder buffer window (recovered by request later)"),
+    MS_E_UNRECOVERABLE: ("MS_E_UNRECOVERABLE", "gap given up after the maximum number of requests"),
+    MS_E_REQUEST_IO: ("MS_E_REQUEST_IO", "the request sender failed"),
+}
+
+
+def describe(int code):
+    """``(NAME, message)`` of an MS_E_* result code; ("OK", ...) for codes >= 0."""
+    if code >= 0:
+        return ("OK", f"{code} messages applied")
+    return MOLD_CODES.get(code, ("UNKNOWN", f"unknown result code {code}"))
+
+
+def request_packet(bytes session, uint64_t seq, uint32_t count):
+    """The 20-byte MoldUDP64 request packet: Session(10) Sequence(8 BE) Requested Count(2 BE)."""
+    return session[:10].ljust(10, b" ") + seq.to_bytes(8, "big") + min(count, 0xFFFF).to_bytes(2, "big")
+
+
+class MoldContext:
+    """Clock and request I/O of a MoldSession (Aeron-style injected context).
+
+    ``clock_ns()`` returns ns since the epoch (the same clock as packet receive stamps);
+    ``send_request(packet: bytes)`` sends one 20-byte request to the re-request server.
+    Tests inject a manual clock and a recording sender; ``UdpRequester`` is the real one.
+    """
+
+    def __init__(self, clock_ns=None, send_request=None):
+        self.clock_ns = clock_ns or time.time_ns
+        self.send_request = send_request or (lambda packet: None)
+
+
+class UdpRequester:
+    """Sends request packets from one UDP socket to the re-request server; answers come back on it.
+
+    Pump the answers into the session with ``UdpReader(requester.sock.fileno()).pump(session, LINE_RETRANS)``.
+    """
+
+    def __init__(self, server, bind=("0.0.0.0", 0)):
+        import socket
+        self.server = server
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.bind(bind)
+        self.sock.setblocking(False)
+        self.sent = 0
+
+    def __call__(self, bytes packet):
+        n = self.sock.sendto(packet, self.server)
+        if n != len(packet):
+            raise OSError(f"short send of a request packet ({n} of {len(packet)} bytes)")
+        self.sent += 1
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        self.sock.close()
+
+
+@cython.final
+cdef class MoldSession:
+    """One MoldUDP64 session followed over one or two lines plus retransmissions.
+
+    Parameters
+    ----------
+    sink : MessageSink receiving every validated message in sequence order.
+    context : MoldContext (clock, request sender); default: wall clock, requests discarded.
+    session : bytes, optional. Follow only this session name (10 bytes, space padded); default:
+        adopt the first session seen and follow session changes.
+    start_seq : first sequence number expected (1: recover from the start of the session); 0: join
+        at the first sequence number seen (late join, no recovery of the past).
+    ring_size : reorder buffer, messages (rounded up to a power of two).
+    max_request : messages per request packet (default 90: a ~1400-byte answer of small messages).
+    window_ns, timeout_ns, max_timeout_ns, max_attempts : see the pxd.
+    latency_samples : capacity of the wire-to-book sample buffer (TWTS trailers).
+    """
+
+    def __cinit__(self, MessageSink sink=None, context=None, session=None, uint64_t start_seq=1,
+                  uint64_t ring_size=65536, uint32_t max_request=90, uint64_t window_ns=2_000_000,
+                  uint64_t timeout_ns=50_000_000, uint64_t max_timeout_ns=1_000_000_000,
+                  uint32_t max_attempts=5, uint64_t scan_ns=100_000, uint64_t latency_samples=1 << 20):
+        cdef uint64_t size = 1
+        while size < ring_size:
+            size <<= 1
+        self.sink = sink if sink is not None else MessageSink()
+        self.context = context if context is not None else MoldContext()
+        self.start_seq = start_seq
+        self.ring_size = size
+        self.ring_mask = size - 1
+        self.max_request = max(1, min(max_request, 0xFFFE))
+        self.window_ns = window_ns
+        self.timeout_ns = max(timeout_ns, 1)
+        self.max_timeout_ns = max(max_timeout_ns, timeout_ns)
+        self.max_attempts = max(max_attempts, 1)
+        self.scan_ns = scan_ns
+        self.ring = <MoldSlot *>calloc(size, sizeof(MoldSlot))
+        self.lat_cap = latency_samples
+        self.lat = <uint64_t *>calloc(max(latency_samples, 1), sizeof(uint64_t))
+        if self.ring == NULL or self.lat == NULL:
+            raise MemoryError("MoldSession: cannot allocate the reorder ring / latency buffer")
+        memset(self.reqs, 0, sizeof(self.reqs))
+        self.unrecoverable_ranges = []
+        self.on_gap_event = None
+        if session is not None:
+            name = bytes(session)[:10].ljust(10, b" ")
+            memcpy(self.session, <const uint8_t *>PyBytes_AS_STRING(name), MOLD_SESSION_LEN)
+            self.has_session = True
+            self.pinned = True
+
+    def __dealloc__(self):
+        free(self.ring)
+        free(self.lat)
+
+    # -------------------------------------------------------------- hot path ----
+    cdef inline void _deliver(self, const uint8_t *msg, uint32_t length, uint64_t seq, uint64_t rx_ns) noexcept nogil:
+        self.sink.rx_ns = rx_ns
+        if tw_unlikely(self.sink.on_message(msg, length, seq) < 0):
+            self.sink_errors += 1
+        self.type_counts[msg[0]] += 1
+        self.messages += 1
+
+    cdef inline void _latency(self, uint64_t send_ns) noexcept nogil:
+        cdef uint64_t now = realtime_ns()
+        if tw_likely(self.lat_n < self.lat_cap):
+            self.lat[self.lat_n] = now - send_ns if now > send_ns else 0
+            self.lat_n += 1
+        else:
+            self.lat_dropped += 1
+
+    cdef int on_packet(self, const uint8_t *pkt, uint32_t n, uint64_t rx_ns, int line) noexcept nogil:
+        cdef uint64_t seq, end
+        cdef uint32_t count
+        if tw_unlikely(n < MOLD_HEADER_LEN):
+            self.bad_packets += 1
+            return MS_E_SHORT
+        seq = tw_be64(pkt + 10)
+        count = tw_be16(pkt + 18)
+        if tw_unlikely(not self.has_session):
+            memcpy(self.session, pkt, MOLD_SESSION_LEN)
+            self.has_session = True
+        elif tw_unlikely(memcmp(pkt, self.session, MOLD_SESSION_LEN) != 0):
+            if self.pinned or (self.has_prev_session and memcmp(pkt, self.prev_session, MOLD_SESSION_LEN) == 0):
+                self.wrong_session += 1
+                return MS_E_WRONG_SESSION
+            self._change_session(pkt, seq)
+        if tw_unlikely(self.next_seq == 0):
+            self._reset_sequence(self.start_seq if self.start_seq != 0 else (seq if seq != 0 else 1))
+        self.packets[line] += 1
+        if tw_unlikely(count == MOLD_HEARTBEAT or count == MOLD_END_OF_SESSION):
+            if count == MOLD_HEARTBEAT:
+                self.heartbeats += 1
+            else:
+                self.eos_seen = True
+                self.end_seq = seq
+            if seq > self.high_seq:      # tail gap: the server has sent messages we never saw
+                self.gaps += 1
+                self.gap_messages += seq - self.high_seq
+                self.high_seq = seq
+            return 0
+        end = seq + count
+        if tw_likely(seq <= self.next_seq):
+            if tw_likely(end > self.next_seq):
+                if end > self.high_seq:
+                    self.high_seq = end
+                return self._apply_run(pkt + MOLD_HEADER_LEN, pkt + n, seq, count, rx_ns, line)
+            self.dup_packets[line] += 1
+            self.dup_messages[line] += count
+            return MS_E_DUPLICATE
+        # Beyond the next expected sequence number: a new gap or a fill inside a known one.
+        if seq > self.high_seq:
+            self.gaps += 1
+            self.gap_messages += seq - self.high_seq
+        if end > self.high_seq:
+            self.high_seq = end
+        return self._buffer_run(pkt + MOLD_HEADER_LEN, pkt + n, seq, count, rx_ns, line)
+
+    cdef int _apply_run(self, const uint8_t *p, const uint8_t *end, uint64_t seq, uint32_t count,
+                        uint64_t rx_ns, int line) noexcept nogil:
+        """In-order packet: skip the already-applied head, apply the rest straight to the sink."""
+        cdef uint32_t i, length
+        cdef uint64_t s = seq
+        cdef int applied = 0
+        cdef MoldSlot *slot
+        for i in range(count):
+            if tw_unlikely(p + 2 > end):
+                self.bad_packets += 1
+                return MS_E_TRUNCATED if applied == 0 else applied
+            length = tw_be16(p)
+            if tw_unlikely(p + 2 + length > end):
+                self.bad_packets += 1
+                return MS_E_TRUNCATED if applied == 0 else applied
+            if s < self.next_seq:
+                self.dup_messages[line] += 1
+            else:
+                if tw_unlikely(self.buffered != 0):
+                    slot = &self.ring[s & self.ring_mask]
+                    if slot.seq == s:            # an earlier copy was buffered: this one wins, drop it
+                        slot.seq = 0
+                        self.buffered -= 1
+                        self.dup_messages[slot.line] += 1
+                if tw_likely(length != 0 and TW_ITCH_LEN[p[2]] == length):
+                    self._deliver(p + 2, length, s, rx_ns)
+                    applied += 1
+                else:
+                    self.bad_messages += 1
+                self.wins[line] += 1
+                self.next_seq = s + 1
+            p += 2 + length
+            s += 1
+        if end - p == TWTS_TRAILER_LEN and memcmp(p, b"TWTS", 4) == 0:
+            self._latency(tw_be64(p + 4))
+        elif tw_unlikely(end != p):
+            self.trailing_bytes += 1
+        if self.buffered != 0:
+            applied += self._drain()
+        return applied
+
+    cdef int _buffer_run(self, const uint8_t *p, const uint8_t *end, uint64_t seq, uint32_t count,
+                         uint64_t rx_ns, int line) noexcept nogil:
+        """Packet beyond a gap: copy its messages into the ring (first copy of a seq wins)."""
+        cdef uint32_t i, length
+        cdef uint64_t s = seq
+        cdef uint64_t limit = self.next_seq + self.ring_size
+        cdef int stored = 0, overflow = 0
+        cdef MoldSlot *slot = NULL
+        cdef MoldSlot *last = NULL
+        for i in range(count):
+            if tw_unlikely(p + 2 > end):
+                self.bad_packets += 1
+                return MS_E_TRUNCATED if stored == 0 else 0
+            length = tw_be16(p)
+            if tw_unlikely(p + 2 + length > end):
+                self.bad_packets += 1
+                return MS_E_TRUNCATED if stored == 0 else 0
+            last = NULL
+            if tw_unlikely(s >= limit):
+                self.overflow += 1
+                overflow += 1
+            else:
+                slot = &self.ring[s & self.ring_mask]
+                if slot.seq == s:
+                    self.dup_messages[line] += 1
+                else:
+                    slot.seq = s
+                    slot.send_ns = 0
+                    slot.rx_ns = rx_ns
+                    slot.line = <uint8_t>line
+                    if length != 0 and length <= SLOT_DATA and TW_ITCH_LEN[p[2]] == length:
+                        slot.length = <uint16_t>length
+                        memcpy(slot.data, p + 2, length)
+                    else:
+                        slot.length = SLOT_INVALID
+                    self.buffered += 1
+                    stored += 1
+                    last = slot
+            p += 2 + length
+            s += 1
+        if self.buffered > self.buffered_peak:
+            self.buffered_peak = self.buffered
+        if end - p == TWTS_TRAILER_LEN and memcmp(p, b"TWTS", 4) == 0:
+            if last != NULL:
+                last.send_ns = tw_be64(p + 4)
+        elif tw_unlikely(end != p):
+            self.trailing_bytes += 1
+        if stored == 0:
+            if overflow:
+                return MS_E_OVERFLOW
+            self.dup_packets[line] += 1
+            return MS_E_DUPLICATE
+        return 0
+
+    cdef int _drain(self) noexcept nogil:
+        """Apply buffered messages from next_seq on while the ring holds them."""
+        cdef int applied = 0
+        cdef MoldSlot *slot
+        while self.buffered != 0:
+            slot = &self.ring[self.next_seq & self.ring_mask]
+            if slot.seq != self.next_seq:
+                break
+            if tw_unlikely(slot.length == SLOT_LOST):
+                self.unrecoverable += 1
+            elif tw_unlikely(slot.length == SLOT_INVALID):
+                self.bad_messages += 1
+                self.wins[slot.line] += 1
+            else:
+                self._deliver(slot.data, slot.length, slot.seq, slot.rx_ns)
+                self.wins[slot.line] += 1
+                applied += 1
+                if slot.send_ns != 0:
+                    self._latency(slot.send_ns)
+            slot.seq = 0
+            self.buffered -= 1
+            self.next_seq += 1
+        return applied
+
+    cdef int on_burst(self, Frame *frames, int n, int line) noexcept nogil:
+        cdef int i, r, applied = 0
+        for i in range(n):
+            if i + 1 < n:
+                tw_prefetch(frames[i + 1].data)
+            r = self.on_packet(frames[i].data, frames[i].length, frames[i].rx_ns, line)
+            if r > 0:
+                applied += r
+        return applied
+
+    cdef void _reset_sequence(self, uint64_t first) noexcept nogil:
+        cdef uint64_t i
+        if self.buffered != 0:
+            for i in range(self.ring_size):
+                self.ring[i].seq = 0
+        self.buffered = 0
+        memset(self.reqs, 0, sizeof(self.reqs))
+        self.next_seq = first
+        self.high_seq = first
+        self.eos_seen = False
+        self.end_seq = 0
+        self.next_scan_ns = 0
+
+    cdef void _change_session(self, const uint8_t *name, uint64_t seq) noexcept nogil:
+        """A new session name on an unpinned session: abandon the old one (pending gaps counted lost)."""
+        if self.high_seq > self.next_seq and not (self.eos_seen and self.next_seq >= self.end_seq):
+            self.unrecoverable += self.high_seq - self.next_seq
+        memcpy(self.prev_session, self.session, MOLD_SESSION_LEN)
+        self.has_prev_session = True
+        memcpy(self.session, name, MOLD_SESSION_LEN)
+        self.session_changes += 1
+        self.next_seq = 0            # re-joined by on_packet with start_seq (or the packet's seq)
+
+    # ---------------------------------------------------------- Python entry ----
+    def feed(self, const uint8_t[::1] packet, uint64_t rx_ns=0, int line=LINE_A):
+        """Feed one packet (bytes-like); returns messages applied or an MS_E_* code (see ``describe``)."""
+        if line < 0 or line >= NLINES:
+            raise ValueError(f"line must be 0 (A), 1 (B) or 2 (retransmission), not {line}")
+        if packet.shape[0] == 0:
+            return self.on_packet(<const uint8_t *>b"", 0, rx_ns, line)
+        return self.on_packet(&packet[0], <uint32_t>packet.shape[0], rx_ns, line)
+
+    def pump_source(self, PacketSource source, int line=LINE_A):
+        """One burst (up to 32 frames) from ``source`` into the session; returns frames read (<0: SRC_E_*)."""
+        cdef Frame frames[BURST_SIZE]
+        cdef int n
+        if line < 0 or line >= NLINES:
+            raise ValueError(f"bad line {line}")
+        with nogil:
+            n = source.rx_burst(frames, BURST_SIZE)
+            if n > 0:
+                self.on_burst(frames, n, line)
+                source.rx_release()
+        return n
+
+    # ---------------------------------------------------------- request path ----
+    @property
+    def session_name(self):
+        return bytes(self.session[:MOLD_SESSION_LEN]) if self.has_session else None
+
+    @property
+    def ended(self):
+        """End of Session received and every message up to it applied (or given up)."""
+        return self.eos_seen and self.next_seq >= self.end_seq
+
+    @property
+    def gap_open(self):
+        return self.next_seq != 0 and self.next_seq < self.high_seq
+
+    cdef int _request(self, uint64_t lo, uint64_t count):
+        pkt = (bytes(self.session[:MOLD_SESSION_LEN]) + (<object>lo).to_bytes(8, "big")
+               + (<object>min(count, 0xFFFF)).to_bytes(2, "big"))
+        try:
+            self.context.send_request(pkt)
+        except Exception as exc:      # a dead socket must not kill the feed: counted and retried
+            self.request_errors += 1
+            if self.on_gap_event is not None:
+                self.on_gap_event("request_error", lo, lo + count, repr(exc))
+            return MS_E_REQUEST_IO
+        self.requests_sent += 1
+        return 0
+
+    cdef int _scan(self, uint64_t *los, uint64_t *his, int cap) noexcept nogil:
+        """Holes (runs of empty ring slots) in [next_seq, min(high_seq, next_seq + ring_size))."""
+        cdef uint64_t s = self.next_seq
+        cdef uint64_t limit = self.high_seq
+        cdef int n = 0
+        if limit > self.next_seq + self.ring_size:
+            limit = self.next_seq + self.ring_size
+        while s < limit and n < cap:
+            if self.ring[s & self.ring_mask].seq == s:
+                s += 1
+                continue
+            los[n] = s
+            while s < limit and self.ring[s & self.ring_mask].seq != s:
+                s += 1
+            his[n] = s
+            n += 1
+        return n
+
+    cdef void _give_up(self, uint64_t lo, uint64_t hi) noexcept nogil:
+        cdef uint64_t s
+        cdef MoldSlot *slot
+        for s in range(lo, hi):
+            slot = &self.ring[s & self.ring_mask]
+            if slot.seq != s:
+                slot.seq = s
+                slot.length = SLOT_LOST
+                slot.send_ns = 0
+                slot.line = LINE_RETRANS
+                self.buffered += 1
+
+    def poll(self, now_ns=None):
+        """Run the gap-recovery state machine; returns requests sent by this call.
+
+        Cheap when no gap is open. Call it after every burst (or at least every ``scan_ns``).
+        """
+        cdef uint64_t now, los[2 * MAX_GAP_REQUESTS], his[2 * MAX_GAP_REQUESTS]
+        cdef uint64_t pos, sub_hi, cap_hi, tmo
+        cdef int nholes, h, i, found, sent = 0
+        cdef bint used[MAX_GAP_REQUESTS]
+        cdef GapRequest *e
+        if self.next_seq == 0 or self.next_seq >= self.high_seq:
+            if self.next_seq != 0:
+                memset(self.reqs, 0, sizeof(self.reqs))
+            return 0
+        now = self.context.clock_ns() if now_ns is None else now_ns
+        if now < self.next_scan_ns:
+            return 0
+        self.next_scan_ns = now + self.scan_ns
+        nholes = self._scan(los, his, 2 * MAX_GAP_REQUESTS)
+        memset(used, 0, sizeof(used))
+        for h in range(nholes):
+            pos = los[h]
+            while pos < his[h]:
+                found = -1
+                cap_hi = pos + self.max_request
+                for i in range(MAX_GAP_REQUESTS):
+                    e = &self.reqs[i]
+                    if e.state == REQ_FREE:
+                        continue
+                    if e.lo <= pos < e.hi:
+                        found = i
+                        break
+                    if pos < e.lo < cap_hi:
+                        cap_hi = e.lo
+                if found < 0:
+                    for i in range(MAX_GAP_REQUESTS):
+                        if self.reqs[i].state == REQ_FREE:
+                            found = i
+                            break
+                    if found < 0:
+                        break        # table full: the rest waits for the next scan
+                    e = &self.reqs[found]
+                    e.lo = pos
+                    e.hi = min(his[h], cap_hi)
+                    e.req_lo = pos
+                    e.first_seen_ns = now
+                    e.attempts = 0
+                    e.state = REQ_PENDING
+                e = &self.reqs[found]
+                used[found] = True
+                sub_hi = min(his[h], e.hi)
+                if e.state == REQ_PENDING:
+                    if now - e.first_seen_ns >= self.window_ns:
+                        e.state = REQ_SENT
+                        e.attempts = 1
+                        e.req_lo = pos
+                        e.deadline_ns = now + self.timeout_ns
+                        if self._request(pos, sub_hi - pos) == 0:
+                            sent += 1
+                        if self.on_gap_event is not None:
+                            self.on_gap_event("request", pos, sub_hi)
+                elif pos > e.req_lo:
+                    # Partial answer (the server fits fewer messages in one packet): ask for the rest now.
+                    e.req_lo = pos
+                    e.deadline_ns = now + self.timeout_ns
+                    if self._request(pos, sub_hi - pos) == 0:
+                        sent += 1
+                elif now >= e.deadline_ns:
+                    if e.attempts >= self.max_attempts:
+                        self._give_up(pos, sub_hi)
+                        self.unrecoverable_ranges.append((pos, sub_hi))
+                        if self.on_gap_event is not None:
+                            self.on_gap_event("unrecoverable", pos, sub_hi)
+                        pos = e.hi
+                        e.state = REQ_FREE
+                        used[found] = False
+                        continue
+                    tmo = self.timeout_ns << min(e.attempts, 30)
+                    e.attempts += 1
+                    self.retries += 1
+                    e.deadline_ns = now + min(tmo, self.max_timeout_ns)
+                    if self._request(pos, sub_hi - pos) == 0:
+                        sent += 1
+                    if self.on_gap_event is not None:
+                        self.on_gap_event("retry", pos, sub_hi)
+                pos = e.hi
+        for i in range(MAX_GAP_REQUESTS):
+            if not used[i]:
+                self.reqs[i].state = REQ_FREE
+        if self.buffered != 0:
+            self._drain()
+        return sent
+
+    def pending_requests(self):
+        """The request table: [(lo, hi, state, attempts)], for diagnostics and tests."""
+        cdef int i
+        out = []
+        for i in range(MAX_GAP_REQUESTS):
+            if self.reqs[i].state != REQ_FREE:
+                out.append((self.reqs[i].lo, self.reqs[i].hi, ("free", "pending", "sent")[self.reqs[i].state],
+                            self.reqs[i].attempts))
+        return sorted(out)
+
+    # -------------------------------------------------------------- results ----
+    def drain_latency(self):
+        """Wire-to-book samples (ns) recorded since the last call, as a uint64 NumPy array."""
+        cdef uint64_t n = self.lat_n
+        out = np.empty(n, dtype=np.uint64)
+        cdef uint64_t[::1] view = out
+        if n:
+            memcpy(&view[0], self.lat, n * sizeof(uint64_t))
+        self.lat_n = 0
+        return out
+
+    def counters(self):
+        """Every counter as a dict (summary, --json, Prometheus)."""
+        return {
+            "messages": self.messages, "bad_messages": self.bad_messages, "bad_packets": self.bad_packets,
+            "packets_a": self.packets[LINE_A], "packets_b": self.packets[LINE_B],
+            "packets_retrans": self.packets[LINE_RETRANS],
+            "duplicate_packets_a": self.dup_packets[LINE_A], "duplicate_packets_b": self.dup_packets[LINE_B],
+            "duplicate_packets_retrans": self.dup_packets[LINE_RETRANS],
+            "duplicates_a": self.dup_messages[LINE_A], "duplicates_b": self.dup_messages[LINE_B],
+            "duplicates_retrans": self.dup_messages[LINE_RETRANS],
+            "wins_a": self.wins[LINE_A], "wins_b": self.wins[LINE_B],
+            "recovered": self.wins[LINE_RETRANS],
+            "gaps": self.gaps, "gap_messages": self.gap_messages,
+            "requests_sent": self.requests_sent, "request_errors": self.request_errors, "retries": self.retries,
+            "unrecoverable": self.unrecoverable, "overflow": self.overflow,
+            "wrong_session": self.wrong_session, "session_changes": self.session_changes,
+            "heartbeats": self.heartbeats, "sink_errors": self.sink_errors,
+            "trailing_bytes": self.trailing_bytes, "buffered": self.buffered,
+            "buffered_peak": self.buffered_peak, "next_seq": self.next_seq, "high_seq": self.high_seq,
+            "end_of_session": bool(self.eos_seen), "latency_dropped": self.lat_dropped,
+        }
+
+    def by_type(self):
+        """Messages applied per ITCH type letter."""
+        cdef int t
+        return {chr(t): self.type_counts[t] for t in range(256) if self.type_counts[t]}
+
+    @property
+    def recovered(self):
+        return self.wins[LINE_RETRANS]
+
+
+@cython.final
+cdef class UdpReader:
+    """Non-blocking ``recvmmsg`` (bursts of 32) from a datagram socket fd into a MoldSession.
+
+    Used for the re-request answers (LINE_RETRANS) and by the tests/labs as a plain kernel-UDP line.
+    """
+    cdef readonly int fd
+    cdef uint8_t *buf
+    cdef mmsghdr msgs[BURST_SIZE]
+    cdef iovec iov[BURST_SIZE]
+    cdef readonly uint64_t rx_packets
+    cdef readonly uint64_t truncated
+
+    def __cinit__(self, int fd):
+        cdef int i
+        self.fd = fd
+        self.buf = <uint8_t *>calloc(BURST_SIZE, 2048)
+        if self.buf == NULL:
+            raise MemoryError()
+        memset(self.msgs, 0, sizeof(self.msgs))
+        for i in range(BURST_SIZE):
+            self.iov[i].iov_base = self.buf + i * 2048
+            self.iov[i].iov_len = 2048
+            self.msgs[i].msg_hdr.msg_iov = &self.iov[i]
+            self.msgs[i].msg_hdr.msg_iovlen = 1
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    def pump(self, MoldSession session, int line=LINE_A, int max_bursts=4):
+        """Read what is queued (up to ``max_bursts`` x 32 datagrams); returns datagrams read."""
+        cdef int total = 0, n, i, b
+        cdef uint64_t rx_ns
+        with nogil:
+            for b in range(max_bursts):
+                n = recvmmsg(self.fd, self.msgs, BURST_SIZE, MSG_DONTWAIT, NULL)
+                if n <= 0:
+                    break
+                rx_ns = realtime_ns()
+                for i in range(n):
+                    session.on_packet(self.buf + i * 2048, self.msgs[i].msg_len, rx_ns, line)
+                total += n
+                if n < BURST_SIZE:
+                    break
+        self.rx_packets += total
+        return total
+
+
+@cython.final
+cdef class DigestSink(MessageSink):
+    def __cinit__(self, MessageSink next_sink=None):
+        self.digest = 0xCBF29CE484222325ULL
+        self.next_sink = next_sink
+
+    cdef int on_message(self, const uint8_t *msg, uint32_t length, uint64_t seq) noexcept nogil:
+        cdef uint64_t h = self.digest
+        cdef uint64_t prime = 0x100000001B3ULL
+        cdef uint32_t i
+        for i in range(8):
+            h = (h ^ ((seq >> (8 * i)) & 0xFF)) * prime
+        for i in range(length):
+            h = (h ^ msg[i]) * prime
+        self.digest = h
+        self.count += 1
+        self.last_seq = seq
+        if self.next_sink is not None:
+            self.next_sink.rx_ns = self.rx_ns
+            return self.next_sink.on_message(msg, length, seq)
+        return 0
+
+    def feed_binaryfile(self, const uint8_t[::1] data, uint64_t first_seq=1):
+        """Digest every message of a binaryFILE buffer (seq = first_seq + ordinal): the reference run."""
+        cdef uint64_t off = 0, n = data.shape[0], seq = first_seq
+        cdef uint32_t length
+        while off + 2 <= n:
+            length = tw_be16(&data[off])
+            if off + 2 + length > n:
+                break
+            if length != 0 and TW_ITCH_LEN[data[off + 2]] == length:
+                self.on_message(&data[off + 2], length, seq)
+            off += 2 + length
+            seq += 1
+        return self.count
