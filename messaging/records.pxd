@@ -98,7 +98,7 @@ cdef enum:
     RC_FOK_NOT_FILLABLE = -8          # fill-or-kill cannot fill completely now
     RC_MARKET_NO_LIQUIDITY = -9       # market order with an empty opposite side
     RC_INVALID_DISPLAY_QTY = -10      # iceberg display_qty zero or above qty
-    RC_INVALID_TIF_TYPE = -11         # combination refused (market+DAY/GTC/GTD, post-only+IOC/FOK/market, ...)
+    RC_INVALID_TIF_TYPE = -11         # combination refused (market+GTC/GTD, stop+FOK, post-only/iceberg not on a DAY/GTC/GTD limit)
     RC_GTD_WITHOUT_EXPIRY = -12       # TIF GTD with expire_ns == 0
     RC_GTD_EXPIRED = -13              # TIF GTD with expire_ns <= ts_ns
     RC_INVALID_PRICE = -14            # limit price <= 0, or price given on a market/stop order
@@ -108,11 +108,12 @@ cdef enum:
     RC_INVALID_TIF = -18              # tif unknown
     RC_INVALID_ACTION = -19           # action unknown
     RC_NOT_OWNER = -20                # cancel / modify by an account that does not own the order
-    RC_MODIFY_INVALID = -21           # modify of a pending stop, or display_qty above the new qty
+    RC_MODIFY_INVALID = -21           # modify of a pending (untriggered) stop order
     RC_POOL_EXHAUSTED = -22           # order pool full (configured capacity)
-    RC_MALFORMED = -23                # source row / record malformed (CSV reader)
+    RC_MALFORMED = -23                # source row / record malformed (CSV reader), order_id 0
     RC_INVALID_STP = -24              # stp mode unknown
     RC_INVALID_FLAGS = -25            # unknown flag bits
+    RC_INVALID_LINK = -26             # OCO link_id not an open, unlinked order of the same account
     RC_SEQ_OUT_OF_ORDER = -200        # loop: seq not above the last one
     RC_JOURNAL_FAILED = -201          # loop: journal append failed, command not applied
 
