@@ -22,6 +22,18 @@ EVENT_DTYPE = np.dtype([
 ])
 assert EVENT_DTYPE.itemsize == sizeof(tw_event) == 64
 
+DEBUG = bool(TW_DEBUG)
+"""True in the TW_DEBUG build (crossed-book checks after every book-changing message)."""
+
+# The TW_BOOK_* enum as seen by C (tests check book.codes against it).
+C_CODES = {
+    "OK": TW_BOOK_OK, "UNKNOWN_REF": TW_BOOK_UNKNOWN_REF, "DUPLICATE_ADD": TW_BOOK_DUPLICATE_ADD,
+    "OVER_EXECUTION": TW_BOOK_OVER_EXECUTION, "OVER_CANCEL": TW_BOOK_OVER_CANCEL,
+    "ZERO_SHARES": TW_BOOK_ZERO_SHARES, "ZERO_PRICE": TW_BOOK_ZERO_PRICE, "BAD_SIDE": TW_BOOK_BAD_SIDE,
+    "REF_OUT_OF_RANGE": TW_BOOK_REF_OUT_OF_RANGE, "LOCATE_OUT_OF_RANGE": TW_BOOK_LOCATE_OUT_OF_RANGE,
+    "REPLACE_ONTO_LIVE": TW_BOOK_REPLACE_ONTO_LIVE, "ZERO_SHARES_MOD": TW_BOOK_ZERO_SHARES_MOD,
+    "NO_MEMORY": TW_BOOK_NO_MEMORY, "BAD_MESSAGE": TW_BOOK_BAD_MESSAGE,
+}
 EV_BBO = TW_EV_BBO
 EV_TRADE = TW_EV_TRADE
 DEFAULT_MAX_REF = (1 << 34) - 1
@@ -165,9 +177,10 @@ cdef class BookBuilder(MessageSink):
         cdef tw_book *b
         cdef tw_order *o
         cdef tw_info *inf
-        cdef uint32_t h, h2, shares, price, q, done
+        cdef uint32_t h, h2 = 0, shares, price, q, done
+        cdef bint stale = False
         cdef uint64_t ref, ref2
-        cdef uint8_t s, sc
+        cdef uint8_t s, sc = 0
         cdef int rc = TW_BOOK_OK
 
         self.messages += 1
@@ -210,15 +223,17 @@ cdef class BookBuilder(MessageSink):
                 # Duplicate add: the stale order is removed (it can no longer be referenced anyway).
                 self.duplicate_adds += 1
                 rc = TW_BOOK_DUPLICATE_ADD
+                stale = True
                 o = &self.orders[h]
                 h2 = o.locate
                 sc = o.side
                 self._remove(h)
-                if h2 != loc or sc != s:
-                    self._touch(&self.books[h2], <uint16_t>h2, sc, m, seq)
             if tw_unlikely(self._insert(b, <uint16_t>loc, s, ref, shares, price) != 0):
                 self.no_memory += 1
-                return TW_BOOK_NO_MEMORY
+                rc = TW_BOOK_NO_MEMORY
+            if tw_unlikely(stale) and (h2 != loc or sc != s):
+                # Events describe the book after the whole message: the stale side is checked here.
+                self._touch(&self.books[h2], <uint16_t>h2, sc, m, seq)
             self._touch(b, <uint16_t>loc, s, m, seq)
             if TW_DEBUG:
                 if self._crossed(b):
@@ -302,11 +317,11 @@ cdef class BookBuilder(MessageSink):
                 h = o.locate
                 sc = o.side
                 self._remove(h2)
-                if h != loc or sc != s:
-                    self._touch(&self.books[h], <uint16_t>h, sc, m, seq)
             if tw_unlikely(self._insert(b, <uint16_t>loc, s, ref2, shares, price) != 0):
                 self.no_memory += 1
                 rc = TW_BOOK_NO_MEMORY
+            if tw_unlikely(h2 != 0) and (h != loc or sc != s):
+                self._touch(&self.books[h], <uint16_t>h, sc, m, seq)
             self._touch(b, <uint16_t>loc, s, m, seq)
             if TW_DEBUG:
                 if self._crossed(b):
@@ -795,8 +810,8 @@ cdef class BookBuilder(MessageSink):
                 self._fill_bbo(&self.books[loc], ev)
 
     cdef void _set_symbol(self, uint32_t loc, const uint8_t *p) noexcept nogil:
-        # The directory (R) is authoritative; other messages name a locate only until R arrives.
-        if self.books[loc].has_directory:
+        # The directory (R) is authoritative and always sets it; before R the first message naming it does.
+        if self.books[loc].has_symbol:
             return
         self.infos[loc].stock = tw_raw64(p)
         self.books[loc].has_symbol = 1
