@@ -62,6 +62,8 @@ cdef class EngineLoop:
     """Commands refused by the risk hook."""
     cdef readonly uint64_t journal_failures
     """Commands refused because the journal append failed."""
+    cdef readonly uint64_t commit_failures
+    """Batches whose JournalHook.commit() failed (their events were still released; see docs/engine.md)."""
     cdef readonly uint64_t crossed_violations
     """TW_DEBUG: times a book was found crossed after a command (must stay 0)."""
     cdef readonly uint32_t high_water

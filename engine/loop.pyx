@@ -1,0 +1,210 @@
+# cython: language_level=3
+"""EngineLoop: the deterministic single-threaded order pipeline (contract and hook points in loop.pxd)."""
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+import numpy as np
+
+from feedhandlers.itch_wire cimport TW_DEBUG, tw_unlikely
+from messaging.records cimport *
+from engine.matching cimport MatchingEngine, command_ptr
+
+
+# --------------------------------------------------------------- hooks ----
+cdef class RiskHook:
+    """Base pre-trade risk hook: accepts everything. Subclass and override ``check`` / ``on_event``."""
+
+    cdef int check(self, const Command *cmd) noexcept nogil:
+        return 0
+
+    cdef void on_event(self, const Event *ev) noexcept nogil:
+        pass
+
+
+cdef class PositionHook:
+    """Base positions hook: ignores fills. Subclass and override ``on_fill``."""
+
+    cdef void on_fill(self, const Event *ev) noexcept nogil:
+        pass
+
+
+cdef class JournalHook:
+    """Base journal hook: keeps nothing. Subclass and override ``append`` / ``commit``."""
+
+    cdef int append(self, const Command *cmd) noexcept nogil:
+        return 0
+
+    cdef int commit(self) noexcept nogil:
+        return 0
+
+
+# ---------------------------------------------------------------- loop ----
+cdef class EngineLoop:
+    """Run command batches: sequence check -> journal.append -> risk.check -> matching -> hooks -> events.
+
+    Parameters
+    ----------
+    engine : MatchingEngine, optional
+        Created with ``max_orders`` / ``max_symbols`` when omitted.
+    risk, positions, journal : hook objects or None.
+    high_water : run() stops taking commands once this many events are buffered.
+
+    Usage::
+
+        loop = EngineLoop(max_orders=1 << 20)
+        loop.engine.add_symbol(0, tick=100)
+        events = loop.run_all(commands)          # COMMAND_DTYPE array -> EVENT_DTYPE array
+        # or, bounded memory:  i = 0; while i < len(cmds): i = loop.run(cmds, i); handle(loop.drain())
+    """
+
+    def __cinit__(self, MatchingEngine engine=None, RiskHook risk=None, PositionHook positions=None,
+                  JournalHook journal=None, uint32_t high_water=1 << 16, int max_orders=1 << 16,
+                  int max_symbols=1024):
+        self.engine = engine if engine is not None else MatchingEngine(max_orders, max_symbols)
+        self.risk = risk
+        self.positions = positions
+        self.journal = journal
+        self.high_water = high_water if high_water > 0 else 1
+
+    cdef void step(self, const Command *c) noexcept nogil:
+
+        cdef Py_ssize_t k, start
+        cdef int rc
+        cdef const Event *ev
+        self.commands += 1
+        if tw_unlikely(c.seq <= self.last_seq):
+            self.seq_rejects += 1
+            self.engine.cur = c
+            self.engine.emit_reject(c, RC_SEQ_OUT_OF_ORDER)
+            return
+        self.last_seq = c.seq
+        if self.journal is not None:
+            if tw_unlikely(self.journal.append(c) < 0):
+                self.journal_failures += 1
+                self.engine.cur = c
+                self.engine.emit_reject(c, RC_JOURNAL_FAILED)
+                return
+        if self.risk is not None:
+            rc = self.risk.check(c)
+            if rc < 0:
+                self.risk_rejects += 1
+                self.engine.cur = c
+                self.engine.emit_reject(c, rc)
+                return
+        start = self.engine.ev_n
+        self.engine.apply(c)
+        if self.risk is not None or self.positions is not None:
+            for k in range(start, self.engine.ev_n):
+                ev = &self.engine.evs[k]
+                if self.positions is not None and ev.kind == EV_FILL:
+                    self.positions.on_fill(ev)
+                if self.risk is not None:
+                    self.risk.on_event(ev)
+        if TW_DEBUG:
+            if self.engine.is_crossed(c.symbol_id):
+                self.crossed_violations += 1
+
+    cdef Py_ssize_t run_ptr(self, const Command *cmds, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t k = 0
+        while k < n and self.engine.ev_n < self.high_water:
+            self.step(&cmds[k])
+            k += 1
+        if self.journal is not None and self.journal.commit() < 0:
+            self.commit_failures += 1
+        return k
+
+    def run(self, cmds, Py_ssize_t start=0):
+        """Run ``cmds[start:]`` (a COMMAND_DTYPE array) until done or the event buffer reaches high_water.
+
+        Returns the index of the first command not yet run; its events are then in the buffer
+        (``drain()``). Events are released only after the journal's ``commit()``.
+        """
+        cdef Py_ssize_t n = 0, done
+        cdef const Command *p = command_ptr(cmds, &n)
+        if start < 0 or start > n:
+            raise IndexError("start out of range")
+        if start == n:
+            return n
+        with nogil:
+            done = self.run_ptr(p + start, n - start)
+        return start + done
+
+    def drain(self):
+        """Copy out and clear the buffered events (EVENT_DTYPE array)."""
+        return self.engine.take_events()
+
+    def run_all(self, cmds):
+        """Run every command; returns all their events (EVENT_DTYPE array)."""
+        parts = []
+        cdef Py_ssize_t i = 0, n = len(cmds)
+        while True:
+            i = self.run(cmds, i)
+            parts.append(self.drain())
+            if i >= n:
+                break
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def stats(self):
+        d = self.engine.stats()
+        d.update({"loop_commands": self.commands, "last_seq": self.last_seq, "seq_rejects": self.seq_rejects,
+                  "risk_rejects": self.risk_rejects, "journal_failures": self.journal_failures,
+                  "commit_failures": self.commit_failures, "crossed_violations": self.crossed_violations})
+        return d
+
+
+# ------------------------------------------------- example / test hooks ----
+cdef class CountingRisk(RiskHook):
+    """Example risk hook: rejects every command of ``reject_account`` with ``code``; counts what it saw."""
+    cdef public uint32_t reject_account
+    cdef public int code
+    cdef readonly uint64_t checked
+    cdef readonly uint64_t events
+
+    def __init__(self, uint32_t reject_account=0, int code=-100):
+        self.reject_account = reject_account
+        self.code = code
+
+    cdef int check(self, const Command *cmd) noexcept nogil:
+        self.checked += 1
+        return self.code if self.reject_account != 0 and cmd.account_id == self.reject_account else 0
+
+    cdef void on_event(self, const Event *ev) noexcept nogil:
+        self.events += 1
+
+
+cdef class CountingPositions(PositionHook):
+    """Example positions hook: net position (shares) of one account from the fills it sees."""
+    cdef public uint32_t account
+    cdef readonly int64_t position
+    cdef readonly uint64_t fills
+
+    def __init__(self, uint32_t account=0):
+        self.account = account
+
+    cdef void on_fill(self, const Event *ev) noexcept nogil:
+        self.fills += 1
+        if ev.account_id == self.account:
+            self.position += ev.qty if ev.side == SIDE_BUY else -<int64_t> ev.qty
+        if ev.maker_account_id == self.account:
+            self.position += -<int64_t> ev.qty if ev.side == SIDE_BUY else ev.qty
+
+
+cdef class CountingJournal(JournalHook):
+    """Example journal hook: counts appends / commits; fails every append after ``fail_after`` (0 = never)."""
+    cdef public uint64_t fail_after
+    cdef readonly uint64_t appended
+    cdef readonly uint64_t commits
+    cdef readonly uint64_t last_seq
+
+    def __init__(self, uint64_t fail_after=0):
+        self.fail_after = fail_after
+
+    cdef int append(self, const Command *cmd) noexcept nogil:
+        if self.fail_after and self.appended >= self.fail_after:
+            return -1
+        self.appended += 1
+        self.last_seq = cmd.seq
+        return 0
+
+    cdef int commit(self) noexcept nogil:
+        self.commits += 1
+        return 0
