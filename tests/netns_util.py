@@ -254,6 +254,41 @@ def send_udp(pair: "VethPair", ns: str, dst: str, port: int, first: int, count: 
     return pair.python_popen(ns, SENDER, *args)
 
 
+RAW_SENDER = """
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for h in sys.argv[2:]:
+    s.send(bytes.fromhex(h))
+print(len(sys.argv) - 2)
+"""
+
+
+def send_raw(pair: "VethPair", ns: str, ifname: str, frames: Sequence[bytes]) -> None:
+    """Send whole Ethernet frames (any bytes: VLAN tags, malformed headers) out of ``ifname`` in ``ns``."""
+    pair.python(ns, RAW_SENDER, ifname, *(f.hex() for f in frames))
+
+
+def ether_udp(dst_mac: str, src_mac: str, src_ip: str, dst_ip: str, sport: int, dport: int,
+              payload: bytes, vlan: int | None = None, udp_len: int | None = None) -> bytes:
+    """An Ethernet(/802.1Q)/IPv4/UDP frame; ``udp_len`` overrides the UDP length (malformed frames)."""
+    import socket
+    import struct
+    ulen = 8 + len(payload) if udp_len is None else udp_len
+    udp = struct.pack("!HHHH", sport, dport, ulen, 0) + payload
+    total = 20 + len(udp)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0x4000, 64, 17, 0,
+                      socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+    csum = sum(struct.unpack("!10H", hdr))
+    csum = (csum & 0xFFFF) + (csum >> 16)
+    csum = ~((csum & 0xFFFF) + (csum >> 16)) & 0xFFFF
+    ip = hdr[:10] + struct.pack("!H", csum) + hdr[12:]
+    eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
+    if vlan is not None:
+        eth += struct.pack("!HH", 0x8100, vlan)
+    return eth + struct.pack("!H", 0x0800) + ip + udp
+
+
 try:  # the pytest fixture, when pytest is there (the helper itself does not need it)
     import pytest
 
