@@ -1,0 +1,78 @@
+"""`tickwire match FILE.csv`: run an order-flow CSV through the matching engine, events as CSV on stdout."""
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("match", help="run an order-flow CSV through the matching engine (events CSV to stdout)",
+                              description=__doc__.splitlines()[0] + " Formats: docs/engine.md.")
+    p.add_argument("file", help="input CSV ('-' for stdin): seq,action,order_id,account,symbol,side,type,tif,qty,"
+                                "price,stop_price,display_qty,expire_ns [,ts_ns,link_id,stp,post_only,firm,session]")
+    p.add_argument("--risk", metavar="RISK.toml", help="pre-trade risk configuration (engine.risk)")
+    p.add_argument("--journal", metavar="DIR", help="journal every command to DIR before its events are released")
+    p.add_argument("--tick", action="append", default=[], metavar="SYMBOL=PRICE",
+                   help="tick size of a symbol in dollars (repeatable); default --default-tick")
+    p.add_argument("--default-tick", default="0.01", metavar="PRICE", help="tick of unconfigured symbols (0.01)")
+    p.add_argument("--symbols", metavar="A,B,...",
+                   help="only these symbols are known (others: UNKNOWN_SYMBOL); default: any name seen")
+    p.add_argument("--max-orders", type=int, default=1 << 18, help="order pool capacity (open orders at once; default 262144)")
+    p.add_argument("--stats", action="store_true", help="print engine counters to stderr at the end")
+    p.set_defaults(func=run)
+
+
+def _hook(module: str, factory: str, what: str, *args, **kw):
+    import importlib
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise SystemExit(f"tickwire match: {what} is not available in this build ({module}: {e})")
+    fn = getattr(mod, factory, None)
+    if fn is None:
+        raise SystemExit(f"tickwire match: {what} is not available yet ({module}.{factory} missing)")
+    return fn(*args, **kw)
+
+
+def run(args) -> int:
+    from engine.csvio import RowError, SymbolTable, match_csv, parse_price
+    from engine.loop import EngineLoop
+
+    try:
+        default_tick = parse_price(args.default_tick, "--default-tick")
+        symbols = SymbolTable(default_tick=default_tick)
+        for spec in args.tick:
+            name, _, price = spec.partition("=")
+            if not name or not price:
+                raise SystemExit(f"tickwire match: --tick {spec!r}: expected SYMBOL=PRICE")
+            symbols.ticks[name.strip()] = parse_price(price, "--tick")
+        if any(t <= 0 for t in list(symbols.ticks.values()) + [default_tick]):
+            raise SystemExit("tickwire match: tick sizes must be positive")
+    except RowError as e:
+        raise SystemExit(f"tickwire match: {e}")
+    loop = EngineLoop(max_orders=args.max_orders, max_symbols=1 << 16)
+    if args.symbols:
+        for name in filter(None, (s.strip() for s in args.symbols.split(","))):
+            loop.engine.add_symbol(symbols.add(name), symbols.tick(name))
+        symbols.fixed = True
+    if args.risk:
+        loop.risk = _hook("engine.risk", "load_hook", "pre-trade risk (--risk)", args.risk, symbols=symbols.ids)
+    if args.journal:
+        loop.journal = _hook("engine.journal", "open_hook", "the journal (--journal)", args.journal)
+    src = sys.stdin if args.file == "-" else open(args.file, newline="")
+    try:
+        with src:
+            res = match_csv(src, sys.stdout, loop, symbols)
+    except FileNotFoundError as e:
+        raise SystemExit(f"tickwire match: {e}")
+    except ValueError as e:
+        raise SystemExit(f"tickwire match: {args.file}: {e}")
+    sys.stdout.flush()
+    if res.malformed:
+        print(f"tickwire match: {res.malformed} malformed row(s) rejected", file=sys.stderr)
+        for msg in res.errors:
+            print(f"  {msg}", file=sys.stderr)
+    if args.stats:
+        st = loop.stats()
+        print("tickwire match: rows %d commands %d events %d %s" % (
+            res.rows, res.commands, res.events, " ".join(f"{k}={v}" for k, v in st.items())), file=sys.stderr)
+    return 0
