@@ -196,8 +196,14 @@ def test_snippet_with_directory(data_dir):
     assert len({m.stock_locate for m in msgs}) == 322            # README: 322 stock locates (incl. 0 of 'S')
     with_stock = [m for m in msgs if hasattr(m, "stock")]
     assert len(with_stock) == 367 + 193 + 4 + 4 + 4
-    for m in with_stock:
+    # the directory covers locates 1..993; the excerpt's messages with a stock field in that range
+    # (34 of them, 30 locates) must carry exactly the directory's symbol; the rest lie beyond it
+    resolved = [m for m in with_stock if m.stock_locate in symbols]
+    assert len(resolved) == 34 and len({m.stock_locate for m in resolved}) == 30
+    for m in resolved:
         assert m.stock == symbols[m.stock_locate], m
+    assert all(m.stock_locate > 993 for m in with_stock if m.stock_locate not in symbols)
+    assert (symbols[716], symbols[322], symbols[357], symbols[933]) == ("BATRK", "ALTS", "AMJ", "BLV")
     for m in msgs:
         if m.type in "AF":
             assert m.buy_sell_indicator in ("B", "S") and m.shares > 0 and 0 < m.price <= 200_000_0000
