@@ -1227,6 +1227,24 @@ cdef class BookBuilder(MessageSink):
             raise AssertionError("BookBuilder internal state invalid:\n  " + "\n  ".join(problems[:50]))
         return problems
 
+    def _corrupt_for_test(self, what):
+        """Break one invariant on purpose (tests of ``validate`` only): 'level_shares', 'order_link', 'index'."""
+        cdef uint32_t loc, h
+        for loc in range(self.nbooks):
+            if self.books[loc].side[0].n:
+                h = self.books[loc].side[0].lvls[0]
+                if what == "level_shares":
+                    self.levels[h].shares += 1
+                elif what == "order_link":
+                    self.orders[self.levels[h].head].prev = 12345
+                elif what == "index":
+                    self.pages[self.orders[self.levels[h].head].ref >> TW_PAGE_SHIFT][
+                        self.orders[self.levels[h].head].ref & TW_PAGE_MASK] = 0
+                else:
+                    raise ValueError(what)
+                return
+        raise ValueError("no live bid to corrupt")
+
     def validate_internal_state(self):
         """``validate(raise_on_error=True)``."""
         self.validate(True)
