@@ -197,9 +197,9 @@ def test_snippet_with_directory(data_dir):
     with_stock = [m for m in msgs if hasattr(m, "stock")]
     assert len(with_stock) == 367 + 193 + 4 + 4 + 4
     # the directory covers locates 1..993; the excerpt's messages with a stock field in that range
-    # (34 of them, 30 locates) must carry exactly the directory's symbol; the rest lie beyond it
+    # (34 of them, 17 locates) must carry exactly the directory's symbol; the rest lie beyond it
     resolved = [m for m in with_stock if m.stock_locate in symbols]
-    assert len(resolved) == 34 and len({m.stock_locate for m in resolved}) == 30
+    assert len(resolved) == 34 and len({m.stock_locate for m in resolved}) == 17
     for m in resolved:
         assert m.stock == symbols[m.stock_locate], m
     assert all(m.stock_locate > 993 for m in with_stock if m.stock_locate not in symbols)
