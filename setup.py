@@ -34,6 +34,7 @@ def pkg_config(name: str) -> dict:
 EXTRA = {
     "dpdk_bindings.": lambda: pkg_config("libdpdk"),
     "datapath.dpdk_source": lambda: pkg_config("libdpdk"),
+    "datapath.afxdp_source": lambda: pkg_config("libxdp libbpf"),
 }
 
 
