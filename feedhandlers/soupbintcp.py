@@ -1,0 +1,590 @@
+"""SoupBinTCP 3.00 client and server, and TotalView-ITCH over SoupBinTCP (the TCP replay/recovery path).
+
+Framing: ``u16 BE length`` (of type + payload) + 1-byte type + payload.
+
+Server -> client: '+' debug, 'A' login accepted (Session Alpha 10 padded on the left, Sequence Number
+Numeric 20 padded on the left), 'J' login rejected (reason 'A' not authorized, 'S' session not
+available), 'S' sequenced data (sequence numbers implicit: the first 'S' after 'A' carries the
+accepted sequence number), 'H' server heartbeat, 'Z' end of session.
+Client -> server: 'L' login request (Username 6 and Password 10 padded on the right, Requested
+Session 10 padded on the left (blank = current), Requested Sequence Number 20 padded on the left
+(1 = from the start, 0 = only new messages)), 'U' unsequenced data, 'R' client heartbeat, 'O' logout.
+Either side sends a heartbeat after ``heartbeat_s`` (1 s) without sending; a peer silent for
+``timeout_s`` (15 s) is dead.
+
+``SoupServer`` replays a day's ITCH messages (``tickwire.moldserve.MoldDay``) as sequenced data from
+the requested sequence number, then 'Z'. ``SoupClient`` logs in, delivers the sequenced ITCH
+messages to a MessageSink through ``feedhandlers.soup_wire.SoupDecoder`` (validation + delivery in
+Cython, no Python object per message), keeps the next expected sequence number and re-logs in from
+it after a disconnect. Plain blocking sockets with ``select`` and one thread per server connection:
+SoupBinTCP is a recovery / replay path, not the multicast hot path.
+"""
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+# ----------------------------------------------------------------- result codes ----
+SOUP_E_NOT_AUTHORIZED = -1     # login rejected, reason 'A'
+SOUP_E_SESSION_UNAVAILABLE = -2  # login rejected, reason 'S'
+SOUP_E_PEER_DEAD = -3          # nothing received for timeout_s
+SOUP_E_PROTOCOL = -4           # a packet that makes no sense here (bad length, unknown type, login twice)
+SOUP_E_DISCONNECTED = -5       # the peer closed the connection (before End of Session)
+SOUP_E_CONNECT = -6            # TCP connect failed
+SOUP_E_RECONNECTS = -7         # gave up re-logging in after max_reconnects
+
+SOUP_CODES = {
+    SOUP_E_NOT_AUTHORIZED: ("SOUP_E_NOT_AUTHORIZED", "login rejected: not authorized (bad user or password)"),
+    SOUP_E_SESSION_UNAVAILABLE: ("SOUP_E_SESSION_UNAVAILABLE", "login rejected: requested session not available"),
+    SOUP_E_PEER_DEAD: ("SOUP_E_PEER_DEAD", "peer silent longer than the timeout (no heartbeat)"),
+    SOUP_E_PROTOCOL: ("SOUP_E_PROTOCOL", "protocol violation"),
+    SOUP_E_DISCONNECTED: ("SOUP_E_DISCONNECTED", "connection closed by the peer"),
+    SOUP_E_CONNECT: ("SOUP_E_CONNECT", "cannot connect to the server"),
+    SOUP_E_RECONNECTS: ("SOUP_E_RECONNECTS", "gave up after the maximum number of re-logins"),
+}
+
+
+class SoupError(RuntimeError):
+    """A SoupBinTCP failure with a SOUP_E_* code; str() = 'NAME: message (detail)'."""
+
+    def __init__(self, code: int, detail: str = ""):
+        self.code = code
+        self.name, self.reason = SOUP_CODES.get(code, ("SOUP_E_UNKNOWN", "unknown error"))
+        super().__init__(f"{self.name}: {self.reason}" + (f" ({detail})" if detail else ""))
+
+
+# ---------------------------------------------------------------------- packets ----
+def packet(kind: bytes, payload: bytes = b"") -> bytes:
+    return struct.pack(">H", len(payload) + 1) + kind + payload
+
+
+def alpha_right(value: bytes | str, width: int) -> bytes:
+    """Alpha field padded on the right (Username, Password)."""
+    v = value.encode() if isinstance(value, str) else value
+    return v[:width].ljust(width, b" ")
+
+
+def alpha_left(value: bytes | str, width: int) -> bytes:
+    """Alpha / Numeric field padded on the left (Session, Sequence Number)."""
+    v = value.encode() if isinstance(value, str) else value
+    return v.strip()[:width].rjust(width, b" ")
+
+
+def login_request(user: str, password: str, session: bytes = b"", sequence: int = 1) -> bytes:
+    return packet(b"L", alpha_right(user, 6) + alpha_right(password, 10) + alpha_left(session, 10)
+                  + alpha_left(str(sequence), 20))
+
+
+def parse_login_request(payload: bytes) -> tuple[str, str, bytes, int]:
+    if len(payload) != 46:
+        raise SoupError(SOUP_E_PROTOCOL, f"login request of {len(payload)} bytes, expected 46")
+    seq_text = payload[26:46].strip()
+    if seq_text and not seq_text.isdigit():
+        raise SoupError(SOUP_E_PROTOCOL, f"requested sequence number {seq_text!r} is not numeric")
+    return (payload[0:6].decode("ascii", "replace").strip(), payload[6:16].decode("ascii", "replace").strip(),
+            payload[16:26].strip(), int(seq_text or b"0"))
+
+
+def login_accepted(session: bytes, sequence: int) -> bytes:
+    return packet(b"A", alpha_left(session, 10) + alpha_left(str(sequence), 20))
+
+
+def parse_login_accepted(payload: bytes) -> tuple[bytes, int]:
+    if len(payload) != 30:
+        raise SoupError(SOUP_E_PROTOCOL, f"login accepted of {len(payload)} bytes, expected 30")
+    seq = payload[10:30].strip()
+    if not seq.isdigit():
+        raise SoupError(SOUP_E_PROTOCOL, f"login accepted sequence number {seq!r} is not numeric")
+    return payload[0:10].strip(), int(seq)
+
+
+class PacketReader:
+    """Reassembles SoupBinTCP packets from a byte stream."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.off = 0
+
+    def feed(self, data: bytes) -> None:
+        if self.off and self.off == len(self.buf):
+            self.buf.clear()
+            self.off = 0
+        elif self.off > (1 << 20):
+            del self.buf[:self.off]
+            self.off = 0
+        self.buf += data
+
+    def next(self) -> tuple[bytes, bytes] | None:
+        """(type, payload) of the next complete packet, or None."""
+        if len(self.buf) - self.off < 2:
+            return None
+        n = (self.buf[self.off] << 8) | self.buf[self.off + 1]
+        if n == 0:
+            raise SoupError(SOUP_E_PROTOCOL, "zero-length packet")
+        if len(self.buf) - self.off < 2 + n:
+            return None
+        kind = bytes(self.buf[self.off + 2:self.off + 3])
+        payload = bytes(self.buf[self.off + 3:self.off + 2 + n])
+        self.off += 2 + n
+        return kind, payload
+
+
+# ----------------------------------------------------------------------- server ----
+@dataclass
+class SoupServerCounters:
+    connections: int = 0
+    logins_accepted: int = 0
+    rejected_not_authorized: int = 0
+    rejected_session: int = 0
+    logouts: int = 0
+    heartbeats_sent: int = 0
+    heartbeats_received: int = 0
+    messages_sent: int = 0
+    unsequenced_received: int = 0
+    end_of_session_sent: int = 0
+    timeouts: int = 0
+    protocol_errors: int = 0
+    forced_disconnects: int = 0
+
+
+class SoupServer:
+    """Replays a day's ITCH messages over SoupBinTCP 3.00 to any number of clients.
+
+    Parameters
+    ----------
+    day : tickwire.moldserve.MoldDay (messages indexed by sequence number).
+    session : session name given in Login Accepted.
+    users : {user: password}; None accepts any login.
+    heartbeat_s, timeout_s : SoupBinTCP timers (1 s / 15 s by the spec; tests shorten them).
+    end_of_session : send 'Z' once the whole day was sent (else keep heartbeating).
+    chunk : messages per send.
+    disconnect_after : test hook, close each connection after sending this many sequenced messages.
+    pause_after : test hook, stop sending sequenced data after this many messages (heartbeats only).
+    """
+
+    def __init__(self, day, session: bytes = b"TWSESSION1", users: dict | None = None,
+                 bind: tuple[str, int] = ("127.0.0.1", 0), heartbeat_s: float = 1.0, timeout_s: float = 15.0,
+                 end_of_session: bool = True, chunk: int = 512, disconnect_after: int | None = None,
+                 pause_after: int | None = None, on_unsequenced=None):
+        from feedhandlers.soup_wire import encode_sequenced  # noqa: F401 (fail early when not built)
+
+        self.day = day
+        self.session = session.strip()[:10]
+        self.users = users
+        self.heartbeat_s = heartbeat_s
+        self.timeout_s = timeout_s
+        self.end_of_session = end_of_session
+        self.chunk = chunk
+        self.disconnect_after = disconnect_after
+        self.pause_after = pause_after
+        self.on_unsequenced = on_unsequenced
+        self.counters = SoupServerCounters()
+        self._lock = threading.Lock()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(bind)
+        self.listener.listen(16)
+        self.listener.settimeout(0.05)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.listener.getsockname()
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self.counters, name, getattr(self.counters, name) + n)
+
+    def start(self) -> "SoupServer":
+        t = threading.Thread(target=self._accept_loop, name="soup-accept", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in list(self._threads):
+            t.join(timeout=2)
+        self.listener.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self.listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            self._count("connections")
+            t = threading.Thread(target=self._serve, args=(conn,), name="soup-conn", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._session(conn)
+        except SoupError:
+            self._count("protocol_errors")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _session(self, conn: socket.socket) -> None:
+        from feedhandlers.soup_wire import encode_sequenced
+
+        reader = PacketReader()
+        last_rx = time.monotonic()
+        # ---- login
+        while True:
+            if self._stop.is_set():
+                return
+            r, _, _ = select.select([conn], [], [], 0.05)
+            if r:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                reader.feed(data)
+                last_rx = time.monotonic()
+                pkt = reader.next()
+                if pkt is not None:
+                    break
+            if time.monotonic() - last_rx > self.timeout_s:
+                self._count("timeouts")
+                return
+        kind, payload = pkt
+        if kind != b"L":
+            raise SoupError(SOUP_E_PROTOCOL, f"first packet {kind!r}, expected a login request")
+        user, password, session, seq = parse_login_request(payload)
+        if self.users is not None and self.users.get(user) != password:
+            self._count("rejected_not_authorized")
+            conn.sendall(packet(b"J", b"A"))
+            return
+        if session and session != self.session:
+            self._count("rejected_session")
+            conn.sendall(packet(b"J", b"S"))
+            return
+        total = self.day.messages
+        pos = total if seq == 0 or seq > total + 1 else max(seq, 1) - 1      # 0-based next message
+        conn.sendall(login_accepted(self.session, pos + 1))
+        self._count("logins_accepted")
+        sent_here = 0
+        last_tx = time.monotonic()
+        z_sent = False
+        conn.setblocking(False)
+        out = b""
+        while not self._stop.is_set():
+            now = time.monotonic()
+            limit = total
+            if self.pause_after is not None:
+                limit = min(limit, self.pause_after)
+            if not out and pos < limit:
+                hi = min(pos + self.chunk, limit)
+                if self.disconnect_after is not None:
+                    hi = min(hi, pos + max(self.disconnect_after - sent_here, 0))
+                if hi > pos:
+                    out = encode_sequenced(self.day.data, self.day.offs, pos, hi)
+                    self._count("messages_sent", hi - pos)
+                    sent_here += hi - pos
+                    pos = hi
+            if not out and pos >= total and self.end_of_session and not z_sent:
+                out = packet(b"Z")
+                z_sent = True
+                self._count("end_of_session_sent")
+            if not out and now - last_tx >= self.heartbeat_s:
+                out = packet(b"H")
+                self._count("heartbeats_sent")
+            wl = [conn] if out else []
+            r, w, _ = select.select([conn], wl, [], 0.01 if not out else 0.05)
+            if w and out:
+                try:
+                    n = conn.send(out)
+                except BlockingIOError:
+                    n = 0
+                out = out[n:]
+                last_tx = time.monotonic()
+            elif not out and self.disconnect_after is not None and sent_here >= self.disconnect_after:
+                self._count("forced_disconnects")
+                return
+            if r:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                reader.feed(data)
+                last_rx = time.monotonic()
+                while (pkt := reader.next()) is not None:
+                    kind, payload = pkt
+                    if kind == b"R":
+                        self._count("heartbeats_received")
+                    elif kind == b"U":
+                        self._count("unsequenced_received")
+                        if self.on_unsequenced is not None:
+                            self.on_unsequenced(payload)
+                    elif kind == b"O":
+                        self._count("logouts")
+                        return
+                    else:
+                        raise SoupError(SOUP_E_PROTOCOL, f"unexpected client packet {kind!r} after login")
+            if time.monotonic() - last_rx > self.timeout_s:
+                self._count("timeouts")
+                return
+
+
+# ----------------------------------------------------------------------- client ----
+@dataclass
+class SoupClientCounters:
+    logins: int = 0
+    reconnects: int = 0
+    heartbeats_sent: int = 0
+    heartbeats_received: int = 0
+    debug_packets: int = 0
+    unsequenced_sent: int = 0
+    end_of_session: int = 0
+    bytes_received: int = 0
+    debug_text: list = field(default_factory=list)
+
+
+class SoupClient:
+    """SoupBinTCP client delivering TotalView-ITCH sequenced data to a MessageSink.
+
+    ``sequence`` is the first sequence number wanted; afterwards ``next_seq`` is the next expected
+    one, and a re-login (after a disconnect or a dead peer) asks for exactly that, in the session
+    the server accepted first.
+    """
+
+    def __init__(self, server: tuple[str, int], user: str, password: str = "", session: bytes = b"",
+                 sequence: int = 1, sink=None, heartbeat_s: float = 1.0, timeout_s: float = 15.0,
+                 connect_timeout: float = 5.0):
+        from feedhandlers.soup_wire import SoupDecoder
+
+        self.server = server
+        self.user = user
+        self.password = password
+        self.session = session.strip()
+        self.decoder = SoupDecoder(sink, sequence) if sink is not None else SoupDecoder(None, sequence)
+        self.heartbeat_s = heartbeat_s
+        self.timeout_s = timeout_s
+        self.connect_timeout = connect_timeout
+        self.sock: socket.socket | None = None
+        self.reader = PacketReader()
+        self.counters_ = SoupClientCounters()
+        self.accepted_seq = 0
+        self.ended = False
+        self.stop_reason = ""
+        self.elapsed_s = 0.0
+        self._last_tx = 0.0
+        self._last_rx = 0.0
+
+    # ------------------------------------------------------------ session ----
+    @property
+    def next_seq(self) -> int:
+        return self.decoder.next_seq
+
+    def connect(self) -> bytes:
+        """Connect and log in from ``next_seq``; returns the session name. Raises SoupError."""
+        self.close()
+        try:
+            self.sock = socket.create_connection(self.server, timeout=self.connect_timeout)
+        except OSError as e:
+            raise SoupError(SOUP_E_CONNECT, f"{self.server[0]}:{self.server[1]}: {e}") from None
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = PacketReader()
+        self._send(login_request(self.user, self.password, self.session, self.next_seq))
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            pkt = self.reader.next()
+            if pkt is not None:
+                kind, payload = pkt
+                if kind == b"+":
+                    self.counters_.debug_packets += 1
+                    continue
+                if kind == b"A":
+                    session, seq = parse_login_accepted(payload)
+                    self.session = session
+                    self.accepted_seq = seq
+                    self.decoder.next_seq = seq
+                    self.counters_.logins += 1
+                    self._last_rx = time.monotonic()
+                    self.sock.setblocking(False)
+                    return session
+                if kind == b"J":
+                    reason = payload[:1]
+                    self.close()
+                    if reason == b"S":
+                        raise SoupError(SOUP_E_SESSION_UNAVAILABLE, f"session {self.session.decode()!r}")
+                    raise SoupError(SOUP_E_NOT_AUTHORIZED, f"user {self.user!r}")
+                self.close()
+                raise SoupError(SOUP_E_PROTOCOL, f"{kind!r} before the login answer")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise SoupError(SOUP_E_PEER_DEAD, "no login answer")
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                self.close()
+                raise SoupError(SOUP_E_DISCONNECTED, "during login")
+            self.reader.feed(data)
+
+    def _send(self, data: bytes) -> None:
+        if self.sock is None:
+            raise SoupError(SOUP_E_DISCONNECTED, "not connected")
+        self.sock.settimeout(self.timeout_s)
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            self.close()
+            raise SoupError(SOUP_E_DISCONNECTED, f"send: {e}") from None
+        self.sock.setblocking(False)
+        self._last_tx = time.monotonic()
+
+    def send_unsequenced(self, payload: bytes) -> None:
+        self._send(packet(b"U", payload))
+        self.counters_.unsequenced_sent += 1
+
+    def heartbeat(self) -> None:
+        self._send(packet(b"R"))
+        self.counters_.heartbeats_sent += 1
+
+    def logout(self) -> None:
+        """Send 'O' and close."""
+        if self.sock is not None:
+            try:
+                self._send(packet(b"O"))
+            except OSError:
+                pass
+        self.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    # --------------------------------------------------------------- pump ----
+    def _process(self) -> None:
+        """Deliver buffered 'S' packets (Cython) and handle the control packets in between."""
+        r = self.reader
+        while True:
+            r.off = self.decoder.scan(r.buf, r.off, len(r.buf))
+            pkt = r.next()
+            if pkt is None:
+                return
+            kind, payload = pkt
+            if kind == b"H":
+                self.counters_.heartbeats_received += 1
+            elif kind == b"Z":
+                self.counters_.end_of_session += 1
+                self.ended = True
+            elif kind == b"+":
+                self.counters_.debug_packets += 1
+                if len(self.counters_.debug_text) < 100:
+                    self.counters_.debug_text.append(payload.decode("ascii", "replace"))
+            elif kind == b"S":          # an 'S' the scanner left (zero-length): count it as a bad message
+                self.decoder.next_seq += 1
+            else:
+                raise SoupError(SOUP_E_PROTOCOL, f"unexpected server packet {kind!r}")
+
+    def poll(self, wait_s: float = 0.05) -> int:
+        """Receive what is there (waiting up to ``wait_s``), deliver it, heartbeat when due.
+
+        Returns bytes received; raises SoupError(SOUP_E_DISCONNECTED / SOUP_E_PEER_DEAD).
+        """
+        if self.sock is None:
+            raise SoupError(SOUP_E_DISCONNECTED, "not connected")
+        now = time.monotonic()
+        if now - self._last_tx >= self.heartbeat_s:
+            self.heartbeat()
+        wait = max(0.0, min(wait_s, self.heartbeat_s - (now - self._last_tx)))
+        r, _, _ = select.select([self.sock], [], [], wait)
+        got = 0
+        if r:
+            try:
+                data = self.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            except OSError as e:
+                self.close()
+                raise SoupError(SOUP_E_DISCONNECTED, str(e)) from None
+            if data is not None:
+                if not data:
+                    self.close()
+                    raise SoupError(SOUP_E_DISCONNECTED, f"at sequence {self.next_seq}")
+                got = len(data)
+                self.counters_.bytes_received += got
+                self._last_rx = time.monotonic()
+                self.reader.feed(data)
+                self._process()
+        if time.monotonic() - self._last_rx > self.timeout_s:
+            self.close()
+            raise SoupError(SOUP_E_PEER_DEAD, f"nothing for {self.timeout_s:g} s")
+        return got
+
+    def run(self, timeout: float | None = None, until_end_of_session: bool = True,
+            max_messages: int | None = None, reconnect: bool = True, max_reconnects: int = 5,
+            reconnect_delay_s: float = 0.05) -> str:
+        """Log in (if needed) and deliver until End of Session / ``max_messages`` / ``timeout``.
+
+        On a disconnect or a dead peer, re-log in from ``next_seq`` (up to ``max_reconnects`` times).
+        Returns the stop reason; raises SoupError on a rejected login or when reconnects run out.
+        """
+        t0 = time.monotonic()
+        failures = 0
+        try:
+            if self.sock is None:
+                self.connect()
+            while True:
+                if until_end_of_session and self.ended:
+                    self.stop_reason = "end of session"
+                    break
+                if max_messages is not None and self.decoder.messages >= max_messages:
+                    self.stop_reason = "max messages"
+                    break
+                if timeout is not None and time.monotonic() - t0 >= timeout:
+                    self.stop_reason = "timeout"
+                    break
+                try:
+                    self.poll(0.05)
+                    failures = 0 if self.sock is not None else failures
+                except SoupError as e:
+                    if e.code not in (SOUP_E_DISCONNECTED, SOUP_E_PEER_DEAD) or not reconnect:
+                        raise
+                    failures += 1
+                    if failures > max_reconnects:
+                        raise SoupError(SOUP_E_RECONNECTS, f"{max_reconnects} re-logins failed; last: {e}") from e
+                    time.sleep(reconnect_delay_s)
+                    try:
+                        self.connect()
+                        self.counters_.reconnects += 1
+                    except SoupError as e2:
+                        if e2.code in (SOUP_E_NOT_AUTHORIZED, SOUP_E_SESSION_UNAVAILABLE):
+                            raise
+        finally:
+            self.elapsed_s = time.monotonic() - t0
+        return self.stop_reason
+
+    # ------------------------------------------------------------ results ----
+    def counters(self) -> dict:
+        c = {k: v for k, v in vars(self.counters_).items() if k != "debug_text"}
+        c.update(messages=self.decoder.messages, bad_messages=self.decoder.bad_messages,
+                 next_seq=self.next_seq, session=self.session.decode("ascii", "replace"))
+        return c
+
+    def stats(self) -> dict:
+        """The replay-summary ``stats`` dict."""
+        return {"messages": self.decoder.messages, "by_type": self.decoder.by_type(),
+                "malformed": self.decoder.bad_messages, "bytes": self.counters_.bytes_received}

@@ -1,0 +1,196 @@
+"""`tickwire listen --source udp|afpacket|afxdp|dpdk|verbs|pcap|soup`: a live MoldUDP64 feed (one line, or A/B
+arbitrated with --line-b) through the session layer (gap recovery by re-request) into the books, until End of
+Session / Ctrl-C / timeout; prints the replay summary plus recovery counters and wire-to-book latency."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("listen", help="listen to a live MoldUDP64 feed (A/B, gap recovery) into the books",
+                       description=__doc__)
+    p.add_argument("--source", default="udp",
+                   help="packet source: udp, afpacket, afxdp, dpdk, verbs, pcap (datapath.registry), or soup "
+                        "(SoupBinTCP replay over TCP)")
+    p.add_argument("--group", metavar="ADDR:PORT", default="239.192.0.1:30001",
+                   help="line A: multicast group (or unicast address) and UDP port (default 239.192.0.1:30001)")
+    p.add_argument("--iface", help="interface to join / capture on")
+    p.add_argument("--line-b", metavar="ADDR:PORT", help="line B (same feed, other group): A/B arbitration")
+    p.add_argument("--iface-b", help="interface of line B (default: --iface)")
+    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra option of the line-A source (repeatable), e.g. --opt queue=1")
+    p.add_argument("--opt-b", action="append", default=[], metavar="KEY=VALUE", help="extra option of line B")
+    p.add_argument("--pcap", help="--source pcap: the capture file to read")
+    p.add_argument("--dpdk-args", default=None, help='--source dpdk: EAL arguments, e.g. "-l 1 --vdev net_tap0"')
+    p.add_argument("--retrans", metavar="HOST:PORT", help="re-request server (gap recovery); none: gaps are skipped "
+                                                         "after the retry budget")
+    p.add_argument("--session", help="follow only this MoldUDP64 session name (default: the first seen)")
+    p.add_argument("--start-seq", type=int, default=1,
+                   help="first sequence number expected (default 1: recover from the start); 0: join mid-stream")
+    p.add_argument("--window-us", type=float, default=2000, help="A/B arbitration window before a gap is requested")
+    p.add_argument("--request-timeout-ms", type=float, default=50, help="first request timeout (doubles per retry)")
+    p.add_argument("--max-attempts", type=int, default=5, help="requests per gap before it is given up")
+    p.add_argument("--max-request", type=int, default=90, help="messages per request packet")
+    p.add_argument("--ring", type=int, default=65536, help="reorder buffer (messages)")
+    p.add_argument("--until-end-of-session", action="store_true", help="stop at End of Session")
+    p.add_argument("--timeout", type=float, help="stop after this many seconds")
+    p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a packet")
+    p.add_argument("--warmup", type=int, default=0, help="packets whose latency is not recorded (warm-up)")
+    p.add_argument("--core", type=int, help="pin the listener to this CPU core")
+    p.add_argument("--busy-poll", action="store_true", help="spin instead of sleeping in poll(2) when idle")
+    p.add_argument("--digest", action="store_true", help="also print the FNV digest of the applied message stream")
+    p.add_argument("--soup", metavar="HOST:PORT", help="--source soup: SoupBinTCP server")
+    p.add_argument("--user", default="tw", help="--source soup: login user")
+    p.add_argument("--password", default="", help="--source soup: login password")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--top", type=int, default=5, help="most active symbols to show")
+    p.set_defaults(func=run)
+
+
+def _kv(items):
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise ValueError(f"--opt {item!r}: expected KEY=VALUE")
+        try:
+            out[k] = int(v, 0)
+        except ValueError:
+            out[k] = {"true": True, "false": False}.get(v.lower(), v)
+    return out
+
+
+def source_options(name: str, hostport: str, iface: str | None, extra: dict, args) -> dict:
+    """Options of registry source ``name`` for one line (see each source's open_source)."""
+    from tickwire.moldserve import parse_hostport
+
+    host, port = parse_hostport(hostport, 30001)
+    multicast = ipaddress.IPv4Address(host).is_multicast
+    group = host if multicast else None
+    if name == "udp":
+        opts = {"port": port, "group": group, "interface": iface, "busy_poll": bool(args.busy_poll), "timeout_ms": 0}
+        if not multicast:
+            opts["bind_addr"] = host
+    elif name == "dpdk":
+        opts = {"dpdk_args": args.dpdk_args, "group": group, "dst_port": port}
+    elif name == "pcap":
+        opts = {"path": args.pcap, "dst_port": port, "group": group}
+    else:                                       # afpacket, afxdp, verbs: interface + filter
+        opts = {"interface": iface, "port": port, "group": group}
+    opts = {k: v for k, v in opts.items() if v is not None}
+    opts.update(extra)
+    return opts
+
+
+def run(args) -> int:
+    from datapath.registry import SourceUnavailable, open_source
+    from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
+
+    from tickwire.listen import Listener, line, percentiles, session_stats
+    from tickwire.moldserve import parse_hostport
+    from tickwire.summary import print_json, render, summarize
+
+    if args.core is not None:
+        try:
+            os.sched_setaffinity(0, {args.core})
+        except OSError as e:
+            print(f"tickwire listen: cannot pin to core {args.core}: {e}", file=sys.stderr)
+            return 2
+    if args.source == "soup":
+        return run_soup(args)
+    from book.builder import BookBuilder
+    from feedhandlers.mold_session import DigestSink
+
+    books = BookBuilder()
+    sink = DigestSink(books)
+    try:
+        requester = UdpRequester(parse_hostport(args.retrans)) if args.retrans else None
+        ctx = MoldContext(send_request=requester) if requester else MoldContext()
+        session = MoldSession(sink, ctx, session=args.session.encode() if args.session else None,
+                              start_seq=args.start_seq, ring_size=args.ring, max_request=args.max_request,
+                              window_ns=int(args.window_us * 1000), timeout_ns=int(args.request_timeout_ms * 1e6),
+                              max_attempts=args.max_attempts)
+        src_a = open_source(args.source, **source_options(args.source, args.group, args.iface, _kv(args.opt), args))
+        lines = [line(src_a, 0)]
+        sources = [src_a]
+        if args.line_b:
+            src_b = open_source(args.source, **source_options(args.source, args.line_b, args.iface_b or args.iface,
+                                                              _kv(args.opt_b), args))
+            lines.append(line(src_b, 1))
+            sources.append(src_b)
+    except SourceUnavailable as e:
+        print(f"tickwire listen: {e}", file=sys.stderr)
+        return 3
+    except (OSError, ValueError) as e:
+        print(f"tickwire listen: {e}", file=sys.stderr)
+        return 2
+    listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup)
+    if not args.json:
+        print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
+              + (f", re-requests to {args.retrans}" if args.retrans else ", no re-request server"), file=sys.stderr)
+    try:
+        reason = listener.run(until_eos=args.until_end_of_session, timeout_s=args.timeout,
+                              idle_timeout_s=args.idle_timeout)
+    except KeyboardInterrupt:
+        reason = "interrupted"
+        listener._drain_latency()
+    c = session.counters()
+    extra = {
+        "stop_reason": reason,
+        "gaps_recovered": c["recovered"],
+        "unrecoverable": c["unrecoverable"],
+        "unrecoverable_ranges": [list(r) for r in session.unrecoverable_ranges],
+        "duplicates_dropped": {"A": c["duplicates_a"], "B": c["duplicates_b"], "retrans": c["duplicates_retrans"]},
+        "line_wins": {"A": c["wins_a"], "B": c["wins_b"], "retrans": c["recovered"]},
+        "requests_sent": c["requests_sent"],
+        "latency_ns": percentiles(listener.hist),
+        "session": c,
+        "sources": [dict(s.counters()) if hasattr(s, "counters") else {} for s in sources],
+    }
+    if args.digest:
+        extra["digest"] = f"{sink.digest:016x}"
+    summary = summarize(session_stats(session, sources), books, listener.elapsed_s,
+                        source=f"listen {args.source} {args.group}", extra=extra, top=args.top)
+    if args.json:
+        print_json(summary)
+    else:
+        render(summary)
+    return 0 if c["unrecoverable"] == 0 else 1
+
+
+def run_soup(args) -> int:
+    """--source soup: log in to a SoupBinTCP server and apply the sequenced ITCH messages to the books."""
+    from book.builder import BookBuilder
+    from feedhandlers.mold_session import DigestSink
+    from feedhandlers.soupbintcp import SoupClient, SoupError
+    from tickwire.moldserve import parse_hostport
+    from tickwire.summary import print_json, render, summarize
+
+    if not args.soup:
+        print("tickwire listen: --source soup needs --soup HOST:PORT", file=sys.stderr)
+        return 2
+    books = BookBuilder()
+    sink = DigestSink(books)
+    client = SoupClient(parse_hostport(args.soup), args.user, args.password,
+                        session=(args.session or "").encode(), sequence=max(args.start_seq, 1), sink=sink)
+    try:
+        client.run(timeout=args.timeout, until_end_of_session=True)
+    except SoupError as e:
+        print(f"tickwire listen: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+    stats = client.stats()
+    extra = {"stop_reason": client.stop_reason, "soup": client.counters()}
+    if args.digest:
+        extra["digest"] = f"{sink.digest:016x}"
+    summary = summarize(stats, books, client.elapsed_s, source=f"listen soup {args.soup}", extra=extra, top=args.top)
+    if args.json:
+        print_json(summary)
+    else:
+        render(summary)
+    return 0
