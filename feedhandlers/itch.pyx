@@ -144,7 +144,8 @@ cdef class ItchFramer:
                     rc = self.fail(ITCH_E_ZERO_LENGTH_UNKNOWN, self.offset + off, buf[off + 2])
                     break
                 L = spec
-                self.zero_length_recovered += 1
+                if off + 2 + L <= n:                        # counted once, when the frame is complete
+                    self.zero_length_recovered += 1
             if off + 2 + L > n:                             # partial frame: the caller carries it
                 if seq < probe and off + 3 <= n and TW_ITCH_LEN[buf[off + 2]] != L:
                     rc = self.fail(ITCH_E_NOT_ITCH50, self.offset + off, FRAME_DETAIL | (<uint64_t>buf[off + 2] << 16) | L)
