@@ -119,7 +119,7 @@ cdef class BookBuilder(MessageSink):
     """
 
     def __cinit__(self, bint track_bbo=True, bint record_events=True, uint64_t max_ref=DEFAULT_MAX_REF,
-                  uint32_t max_locates=65536, uint64_t max_events=1 << 24, uint64_t event_high_water=1 << 16):
+                  uint32_t max_locates=65536, uint64_t max_events=1 << 22, uint64_t event_high_water=1 << 16):
         if max_locates == 0 or max_locates > 65536:
             raise ValueError("max_locates must be in 1..65536")
         if max_ref >= (1 << 48):
@@ -1071,10 +1071,15 @@ cdef class BookBuilder(MessageSink):
         return arr
 
     def most_active(self, int n=10):
-        """The ``n`` locates with the most messages, most active first: [(locate, messages)]."""
+        """The ``n`` locates with the most messages, most active first (ties: lower locate first)."""
         counts = self.message_counts()
         idx = np.argsort(-counts.astype(np.int64), kind="stable")[:n]
-        return [(int(i), int(counts[i])) for i in idx if counts[i]]
+        return [int(i) for i in idx if counts[i]]
+
+    def locates(self):
+        """Locates of every book with a live order or a directory entry, ascending."""
+        cdef uint32_t i
+        return [i for i in range(self.nbooks) if self.books[i].orders or self.books[i].has_directory]
 
     def type_counts(self):
         """Messages applied per type: {'A': n, ...}."""

@@ -294,7 +294,10 @@ class ReferenceBook:
         return self.msgs.get(loc, 0)
 
     def most_active(self, n=10):
-        return sorted(self.msgs.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        return [loc for loc, c in sorted(self.msgs.items(), key=lambda kv: (-kv[1], kv[0]))[:n] if c]
+
+    def locates(self):
+        return sorted({o[0] for o in self.orders.values()} | {k for k, i in self.info.items() if i["has_directory"]})
 
     def type_counts(self):
         return dict(sorted(self._types.items()))

@@ -53,6 +53,7 @@ def compare_books(fast, ref, locates=range(8)):
     assert fast.crossed_books() == ref.crossed_books()
     assert fast.type_counts() == ref.type_counts()
     assert fast.most_active(10) == ref.most_active(10)
+    assert fast.locates() == ref.locates() and len(fast.locates()) == fast.book_count
     for loc in locates:
         assert fast.bbo(loc) == ref.bbo(loc), loc
         bids, asks = fast.depth(loc, 100)
@@ -303,7 +304,7 @@ def test_queries_and_symbols():
         b.bbo(70_000)
     with pytest.raises(ValueError):
         b.orders_at(9, "Q", 10_000)
-    assert b.most_active(1) == [(7, 2)]
+    assert b.most_active(1) == [7] and b.locates() == [7, 9]
     assert b.message_counts()[9] == 1
 
 
