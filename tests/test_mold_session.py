@@ -1,0 +1,442 @@
+"""MoldUDP64 session layer, deterministic: injected clock and request sender (no sockets, no sleeps).
+
+Covers in-order pass-through, gaps (arbitration window, request bytes, count cap, partial answers),
+timeout / retry with backoff / give-up, the reorder-buffer limit, A/B first-copy-wins, heartbeat
+tail gaps, End of Session, session changes, malformed packets, result codes, and a property test
+against a naive reference (any interleaving of two lossy lines + answers gives the file's stream).
+"""
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedhandlers.mold_session import (DigestSink, MoldContext, MoldSession, describe, request_packet,
+                                       MOLD_CODES)
+
+S = b"SESSION001"
+RITCH = "itch50/RITCH_synthetic_3stocks.NASDAQ_ITCH50"
+
+
+@pytest.fixture(scope="module")
+def day(data_dir):
+    raw = (data_dir / RITCH).read_bytes()
+    msgs, off = [], 0
+    while off < len(raw):
+        n = struct.unpack_from(">H", raw, off)[0]
+        msgs.append(raw[off:off + 2 + n])
+        off += 2 + n
+    ref = DigestSink()
+    ref.feed_binaryfile(raw)
+    return raw, msgs, ref
+
+
+def pkt(seq, blocks, session=S, trailer=b""):
+    return session + struct.pack(">QH", seq, len(blocks)) + b"".join(blocks) + trailer
+
+
+def hb(seq, session=S):
+    return session + struct.pack(">QH", seq, 0)
+
+
+def eos(seq, session=S):
+    return session + struct.pack(">QH", seq, 0xFFFF)
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1_000_000_000
+
+    def __call__(self):
+        return self.t
+
+
+class Harness:
+    """A session with a manual clock, a recording request sender and an oracle re-request server."""
+
+    def __init__(self, msgs, answer_max=None, **kw):
+        self.msgs = msgs
+        self.clock = Clock()
+        self.requests = []
+        self.sink = DigestSink()
+        kw.setdefault("window_ns", 1000)
+        kw.setdefault("timeout_ns", 10_000)
+        kw.setdefault("scan_ns", 0)
+        self.s = MoldSession(self.sink, MoldContext(self.clock, self.requests.append), **kw)
+        self.answer_max = answer_max
+
+    def packets(self, size=10, start=1):
+        return [(seq, self.msgs[seq - 1:seq - 1 + size]) for seq in range(start, len(self.msgs) + 1, size)]
+
+    def feed(self, seq, blocks, line=0, **kw):
+        return self.s.feed(pkt(seq, blocks, **kw), line=line)
+
+    def advance(self, ns):
+        self.clock.t += ns
+        return self.s.poll()
+
+    def answer_all(self):
+        """Answer every recorded request from the oracle (as a server would), then clear."""
+        reqs, self.requests[:] = list(self.requests), []
+        for r in reqs:
+            assert len(r) == 20 and r[:10] == S
+            seq, count = struct.unpack(">QH", r[10:])
+            n = min(count, self.answer_max or count)
+            self.s.feed(pkt(seq, self.msgs[seq - 1:seq - 1 + n]), line=2)
+        return reqs
+
+
+# ------------------------------------------------------------------ in order ----
+def test_in_order_pass_through_matches_file(day):
+    raw, msgs, ref = day
+    h = Harness(msgs)
+    for seq, blocks in h.packets(25):
+        assert h.feed(seq, blocks) == len(blocks)
+    h.s.feed(eos(len(msgs) + 1))
+    assert h.s.ended
+    assert h.sink.digest == ref.digest and h.sink.count == len(msgs)
+    c = h.s.counters()
+    assert c["gaps"] == 0 and c["requests_sent"] == 0 and c["buffered_peak"] == 0
+    assert c["wins_a"] == len(msgs) and sum(h.s.by_type().values()) == len(msgs)
+    assert h.advance(10**9) == 0 and h.requests == []
+
+
+def test_partial_overlap_and_duplicates_counted(day):
+    _, msgs, _ = day
+    h = Harness(msgs[:40])
+    assert h.feed(1, msgs[0:10]) == 10
+    assert h.feed(6, msgs[5:15]) == 5                  # first 5 already applied
+    assert h.feed(1, msgs[0:10]) == -4                 # MS_E_DUPLICATE
+    c = h.s.counters()
+    assert c["duplicates_a"] == 15 and c["duplicate_packets_a"] == 1 and c["messages"] == 15
+
+
+# ---------------------------------------------------------------------- gaps ----
+def test_gap_waits_window_then_requests_exact_range(day):
+    _, msgs, ref = day
+    h = Harness(msgs, window_ns=5000)
+    pk = h.packets(10)
+    h.feed(*pk[0])
+    h.feed(*pk[2])                                     # 11..20 lost
+    assert h.s.counters()["gaps"] == 1 and h.s.counters()["gap_messages"] == 10
+    assert h.s.gap_open and h.s.next_seq == 11 and h.s.buffered == 10
+    assert h.advance(1) == 0                           # hole seen: pending (A/B window)
+    assert h.s.pending_requests() == [(11, 21, "pending", 0)]
+    assert h.advance(4000) == 0 and h.requests == []
+    assert h.advance(1000) == 1
+    assert h.requests == [request_packet(S, 11, 10)] == [S + struct.pack(">QH", 11, 10)]
+    h.answer_all()
+    assert h.s.next_seq == 31 and h.s.buffered == 0 and not h.s.gap_open
+    assert h.s.counters()["recovered"] == 10 and h.s.messages == 30
+
+
+def test_request_count_capped_and_several_in_flight(day):
+    _, msgs, ref = day
+    h = Harness(msgs, max_request=40, window_ns=0)
+    h.feed(1, msgs[0:10])
+    h.feed(211, msgs[210:220])                         # 11..210 lost: 200 messages
+    h.advance(1)
+    counts = [struct.unpack(">QH", r[10:]) for r in h.requests]
+    assert counts == [(11, 40), (51, 40), (91, 40), (131, 40), (171, 40)]
+    h.answer_all()
+    assert h.s.next_seq == 221 and h.s.counters()["recovered"] == 200
+
+
+def test_partial_answer_rerequests_rest_without_waiting(day):
+    _, msgs, _ = day
+    h = Harness(msgs, answer_max=7, window_ns=0, max_request=90)
+    h.feed(1, msgs[0:10])
+    h.feed(61, msgs[60:70])                            # 11..60 lost
+    h.advance(1)
+    assert len(h.requests) == 1
+    rounds = 0
+    while h.s.gap_open:
+        h.answer_all()
+        h.advance(1)                                   # far below the timeout: progress re-requests at once
+        rounds += 1
+        assert rounds < 20
+    assert h.s.counters()["retries"] == 0 and h.s.next_seq == 71
+    assert h.s.counters()["requests_sent"] == 8         # ceil(50 / 7)
+
+
+def test_timeout_retry_backoff_then_give_up(day):
+    _, msgs, _ = day
+    h = Harness(msgs, window_ns=0, timeout_ns=1000, max_timeout_ns=3000, max_attempts=4)
+    events = []
+    h.s.on_gap_event = lambda kind, lo, hi, *rest: events.append((kind, lo, hi))
+    h.feed(1, msgs[0:10])
+    h.feed(21, msgs[20:30])
+    h.advance(1)
+    sent_at = [h.clock.t]
+    # nobody answers: retries after 1000, then 2000, then 3000 (capped), then give up after the 4th
+    for _ in range(20000):
+        n_before = len(h.requests)
+        h.advance(50)
+        if len(h.requests) > n_before:
+            sent_at.append(h.clock.t)
+        if h.s.counters()["unrecoverable"]:
+            break
+    gaps = [b - a for a, b in zip(sent_at, sent_at[1:])]
+    assert len(sent_at) == 4 and gaps == [1000, 2000, 3000], sent_at
+    assert h.s.unrecoverable_ranges == [(11, 21)]
+    c = h.s.counters()
+    assert c["unrecoverable"] == 10 and c["retries"] == 3 and c["requests_sent"] == 4
+    assert h.s.next_seq == 31 and h.s.messages == 20    # the stream continues past the loss
+    assert [e[0] for e in events] == ["request", "retry", "retry", "retry", "unrecoverable"]
+    # a late answer for the given-up range is a duplicate, not a crash
+    assert h.s.feed(pkt(11, msgs[10:20]), line=2) == -4
+
+
+def test_request_sender_failure_counted_and_retried(day):
+    _, msgs, _ = day
+    calls = []
+
+    def flaky(p):
+        calls.append(p)
+        if len(calls) == 1:
+            raise OSError("network unreachable")
+
+    clock = Clock()
+    sink = DigestSink()
+    s = MoldSession(sink, MoldContext(clock, flaky), window_ns=0, timeout_ns=1000, scan_ns=0)
+    s.feed(pkt(1, msgs[0:5]))
+    s.feed(pkt(11, msgs[10:15]))
+    s.poll()
+    assert s.counters()["request_errors"] == 1 and s.counters()["requests_sent"] == 0
+    clock.t += 1000
+    s.poll()
+    assert len(calls) == 2 and s.counters()["requests_sent"] == 1
+    assert describe(-7) == MOLD_CODES[-7] == ("MS_E_REQUEST_IO", "the request sender failed")
+
+
+# ----------------------------------------------------------------------- A/B ----
+def test_ab_other_line_fills_within_window_no_request(day):
+    _, msgs, ref = day
+    h = Harness(msgs, window_ns=10_000)
+    rnd = random.Random(5)
+    both = 0
+    for seq, blocks in h.packets(12):
+        a_lost, b_lost = rnd.random() < 0.2, rnd.random() < 0.2
+        if a_lost and b_lost:
+            b_lost = False                              # at least one line carries every packet here
+        both += len(blocks) if not a_lost and not b_lost else 0
+        if not a_lost:
+            h.feed(seq, blocks, line=0)
+        if not b_lost:
+            h.feed(seq, blocks, line=1)
+        h.advance(100)                                  # B trails A by far less than the window
+    h.s.feed(eos(len(msgs) + 1))
+    assert h.s.ended and h.requests == []
+    assert h.sink.digest == ref.digest
+    c = h.s.counters()
+    assert c["wins_a"] + c["wins_b"] == len(msgs) and c["wins_b"] > 0 and c["recovered"] == 0
+    assert c["duplicates_a"] + c["duplicates_b"] == both     # every second copy dropped, per line
+
+
+def test_ab_both_lines_lose_is_requested(day):
+    _, msgs, ref = day
+    h = Harness(msgs[:100], window_ns=2000)
+    pk = h.packets(10)
+    for i, (seq, blocks) in enumerate(pk):
+        if i != 3:
+            h.feed(seq, blocks, line=0)
+        if i not in (3, 6):
+            h.feed(seq, blocks, line=1)
+    h.advance(1)
+    h.advance(2000)
+    assert [struct.unpack(">QH", r[10:]) for r in h.requests] == [(31, 10)]
+    h.answer_all()
+    h.s.feed(eos(101), line=1)
+    assert h.s.ended and h.s.counters()["recovered"] == 10
+    assert h.s.counters()["duplicates_b"] == 80 and h.s.counters()["wins_a"] == 90
+
+
+# ------------------------------------------------------------ buffer limits ----
+def test_ring_overflow_dropped_counted_then_recovered(day):
+    _, msgs, ref = day
+    h = Harness(msgs[:400], ring_size=64, window_ns=0, max_request=100)
+    assert h.s.ring_size == 64
+    h.feed(1, msgs[0:10])
+    codes = [h.feed(seq, msgs[seq - 1:seq + 9]) for seq in range(21, 401, 10)]   # 11..20 lost
+    assert -5 in codes                                    # MS_E_OVERFLOW: beyond next_seq + 64
+    c = h.s.counters()
+    assert c["overflow"] > 0 and h.s.buffered <= 64 and c["buffered_peak"] <= 64
+    for _ in range(50):
+        h.advance(1)
+        h.answer_all()
+        if not h.s.gap_open:
+            break
+    h.s.feed(eos(401))
+    assert h.s.ended and h.sink.count == 400 and h.s.counters()["unrecoverable"] == 0
+
+
+# --------------------------------------------------- heartbeat / end of session ----
+def test_heartbeat_reveals_tail_gap(day):
+    _, msgs, _ = day
+    h = Harness(msgs[:30], window_ns=0)
+    h.feed(1, msgs[0:10])
+    assert h.s.feed(hb(11)) == 0 and not h.s.gap_open
+    assert h.s.feed(hb(21)) == 0                         # 11..20 were sent and lost: tail gap
+    assert h.s.gap_open and h.s.counters()["gaps"] == 1 and h.s.counters()["heartbeats"] == 2
+    h.advance(1)
+    assert [struct.unpack(">QH", r[10:]) for r in h.requests] == [(11, 10)]
+    h.answer_all()
+    assert h.s.next_seq == 21 and not h.s.gap_open
+
+
+def test_end_of_session_waits_for_tail(day):
+    _, msgs, _ = day
+    h = Harness(msgs[:30], window_ns=0)
+    h.feed(1, msgs[0:20])
+    h.s.feed(eos(31))
+    assert h.s.eos_seen and not h.s.ended and h.s.end_seq == 31
+    h.advance(1)
+    h.answer_all()
+    assert h.s.ended and h.sink.count == 30
+
+
+# ----------------------------------------------------------- sessions ----
+def test_session_change_resets_and_drops_old_session(day):
+    _, msgs, _ = day
+    h = Harness(msgs)
+    h.feed(1, msgs[0:10])
+    h.feed(21, msgs[20:30])                              # leaves a gap in the old session
+    new = b"SESSION002"
+    assert h.s.feed(pkt(1, msgs[0:5], session=new)) == 5
+    c = h.s.counters()
+    assert c["session_changes"] == 1 and h.s.session_name == new and h.s.next_seq == 6
+    assert c["unrecoverable"] == 20 and h.s.buffered == 0    # 11..30 of the old session abandoned
+    assert h.s.feed(pkt(31, msgs[30:40])) == -3              # late packet of the old session
+    assert h.s.counters()["wrong_session"] == 1
+    h.advance(1)
+    assert h.requests == []
+
+
+def test_pinned_session_ignores_others(day):
+    _, msgs, _ = day
+    clock = Clock()
+    s = MoldSession(DigestSink(), MoldContext(clock, lambda p: None), session=b"SESSION001")
+    assert s.feed(pkt(1, msgs[:3], session=b"OTHERSESS1")) == -3
+    assert s.feed(pkt(1, msgs[:3])) == 3 and s.counters()["wrong_session"] == 1
+
+
+def test_late_join_start_seq_zero(day):
+    _, msgs, _ = day
+    h = Harness(msgs, start_seq=0)
+    assert h.feed(501, msgs[500:510]) == 10
+    assert h.s.next_seq == 511 and not h.s.gap_open
+
+
+# --------------------------------------------------------------- malformed ----
+def test_malformed_packets_counted_and_dropped(day):
+    _, msgs, _ = day
+    h = Harness(msgs[:20])
+    assert h.s.feed(b"SHORT") == -1
+    assert describe(-1) == ("MS_E_SHORT", "packet shorter than the 20-byte MoldUDP64 header")
+    # count says 3, only 2 blocks and half of the third: the first two are applied, the rest is a gap
+    trunc = pkt(1, msgs[0:3])[:-5]
+    trunc = trunc[:18] + struct.pack(">H", 3) + trunc[20:]
+    assert h.s.feed(trunc) == 2
+    assert h.s.counters()["bad_packets"] == 2 and h.s.next_seq == 3     # the short one + this one
+    assert describe(-2)[0] == "MS_E_TRUNCATED"
+    # an unknown type / wrong length consumes its sequence number but is not applied
+    bad = struct.pack(">H", 5) + b"Zabcd"
+    assert h.feed(3, [bad, msgs[3]]) == 1
+    assert h.s.counters()["bad_messages"] == 1 and h.s.next_seq == 5
+    # bytes after the last message that are not a TWTS trailer
+    assert h.feed(5, [msgs[4]], trailer=b"junk") == 1 and h.s.counters()["trailing_bytes"] == 1
+    assert describe(3) == ("OK", "3 messages applied") and describe(-99)[0] == "UNKNOWN"
+
+
+def test_bist_sample_is_not_itch50(data_dir):
+    """Real MoldUDP64 packets carrying Borsa Istanbul ITCH: framed, every message refused, no crash."""
+    raw = (data_dir / "bad_input" / "bist_itch_moldudp64_sample.dat").read_bytes()
+    s = MoldSession(DigestSink(), MoldContext(Clock(), lambda p: None), start_seq=0, scan_ns=0)
+    off, codes = 0, []
+    while off + 20 <= len(raw):
+        count = struct.unpack_from(">H", raw, off + 18)[0]
+        p = off + 20
+        for _ in range(count):
+            if p + 2 > len(raw):
+                break
+            p += 2 + struct.unpack_from(">H", raw, p)[0]
+        codes.append(s.feed(raw[off:min(p, len(raw))]))
+        off = p
+    c = s.counters()
+    assert s.messages == 0 and c["bad_messages"] > 0
+    assert c["bad_packets"] == 1 and codes[-1] in (-2, 0)      # the last packet is truncated
+
+
+def test_twts_latency_sample(day):
+    _, msgs, _ = day
+    h = Harness(msgs[:20])
+    import time
+    stamp = time.time_ns() - 5_000
+    assert h.feed(1, msgs[0:10], trailer=b"TWTS" + struct.pack(">Q", stamp)) == 10
+    lat = h.s.drain_latency()
+    assert len(lat) == 1 and 5_000 <= int(lat[0]) < 10**10
+    # buffered packet: the sample is taken when its last message is applied, not when it arrived
+    h.feed(16, msgs[15:20], trailer=b"TWTS" + struct.pack(">Q", stamp))
+    assert len(h.s.drain_latency()) == 0
+    h.feed(11, msgs[10:15])
+    assert len(h.s.drain_latency()) == 1 and h.s.next_seq == 21
+
+
+# ------------------------------------------------------------ property tests ----
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 30), loss_a=st.floats(0, 0.5),
+       loss_b=st.floats(0, 0.5), reorder=st.integers(0, 6), answer_max=st.integers(1, 100),
+       ring=st.sampled_from([32, 256, 65536]))
+def test_any_two_lossy_lines_give_the_file_stream(day, seed, size, loss_a, loss_b, reorder, answer_max, ring):
+    """Naive reference = the file's messages in order. Any loss/reorder/duplication on two lines plus
+    re-request answers (possibly partial) must apply exactly that stream: same digest, nothing lost."""
+    _, msgs, _ = day
+    msgs = msgs[:1500]
+    ref = DigestSink()
+    ref.feed_binaryfile(b"".join(msgs))
+    rnd = random.Random(seed)
+    h = Harness(msgs, answer_max=answer_max, window_ns=500, timeout_ns=5000, ring_size=ring, max_attempts=50)
+    events = []
+    for seq, blocks in h.packets(size):
+        if rnd.random() >= loss_a:
+            events.append((0, seq, blocks))
+        if rnd.random() >= loss_b:
+            events.append((1, seq, blocks))
+        if rnd.random() < 0.05:
+            events.append((rnd.randrange(2), seq, blocks))       # duplicate copy
+    for i in range(len(events)):                                 # local reordering
+        j = min(len(events) - 1, i + rnd.randrange(reorder + 1))
+        events[i], events[j] = events[j], events[i]
+    for k, (line, seq, blocks) in enumerate(events):
+        h.feed(seq, blocks, line=line)
+        if k % 7 == 0:
+            h.advance(200)
+            if rnd.random() < 0.5:
+                h.answer_all()
+    h.s.feed(eos(len(msgs) + 1), line=rnd.randrange(2))
+    for _ in range(5000):
+        if h.s.ended:
+            break
+        h.advance(1000)
+        h.answer_all()
+    assert h.s.ended, h.s.counters()
+    assert h.sink.digest == ref.digest and h.sink.count == len(msgs)
+    c = h.s.counters()
+    assert c["unrecoverable"] == 0 and c["wins_a"] + c["wins_b"] + c["recovered"] == len(msgs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=120), max_size=30), st.integers(0, 2))
+def test_fuzz_random_packets_never_crash(packets, line):
+    clock = Clock()
+    s = MoldSession(DigestSink(), MoldContext(clock, lambda p: None), ring_size=64, scan_ns=0, window_ns=0)
+    for p in packets:
+        r = s.feed(S + p if len(p) % 2 else p, line=line)
+        assert r >= -6
+        clock.t += 1000
+        s.poll()
+    c = s.counters()
+    assert c["buffered"] <= 64
