@@ -36,6 +36,7 @@ cdef enum:
     FSYNC_NEVER = 0                     # page cache only: survives a process crash, not a power loss
     FSYNC_ALWAYS = 1                    # fdatasync after every record
     FSYNC_BATCH = 2                     # fdatasync every N records or T microseconds, whichever first
+    FSYNC_COMMIT = 3                    # group commit: one fdatasync per commit() (per loop batch)
 
     # Result codes (negative; range -210..-239 of messaging/records.pxd's -200..-255 journal/loop block).
     JR_OK = 0
@@ -95,5 +96,7 @@ cdef class Journal:
     """fdatasync the open segment now. Returns JR_OK or JR_FSYNC (sticky)."""
     cdef int poll(self) noexcept nogil
     """FSYNC_BATCH: fdatasync if the oldest unsynced record is older than the interval (call when idle)."""
+    cdef int commit(self) noexcept nogil
+    """End of a loop batch, before its events are released: FSYNC_COMMIT syncs, FSYNC_BATCH polls."""
     cdef int _roll(self, uint64_t first_seq) noexcept nogil
     cdef int _extend(self, uint64_t need) noexcept nogil

@@ -90,7 +90,7 @@ cdef extern from *:
 MAGIC = b"TWJRNL01"
 SEGMENT_HEADER = JOURNAL_SEGMENT_HEADER
 RECORD_OVERHEAD = JOURNAL_RECORD_OVERHEAD
-POLICIES = {"never": FSYNC_NEVER, "always": FSYNC_ALWAYS, "batch": FSYNC_BATCH}
+POLICIES = {"never": FSYNC_NEVER, "always": FSYNC_ALWAYS, "batch": FSYNC_BATCH, "commit": FSYNC_COMMIT}
 
 #: code -> (NAME, message); also registered into messaging.records.CODES.
 CODES = {
@@ -480,7 +480,8 @@ cdef class Journal:
     ----------
     path : directory (created when missing).
     fsync : "always" (fdatasync per record), "batch" (every ``fsync_every`` records
-        or ``fsync_interval_us`` microseconds, whichever first) or "never" (page cache only).
+        or ``fsync_interval_us`` microseconds, whichever first), "commit" (one fdatasync per
+        ``commit()``, i.e. per engine-loop batch: group commit) or "never" (page cache only).
     segment_bytes : roll to a new segment file beyond this size.
     prealloc_bytes : extend a segment in steps of this size (posix_fallocate).
     max_payload : largest payload accepted.
@@ -574,6 +575,8 @@ cdef class Journal:
             rc = self.sync()
             if rc < 0:
                 return rc
+        elif self.policy == FSYNC_COMMIT:
+            self.unsynced += 1
         elif self.policy == FSYNC_BATCH:
             now = tw_mono_ns()
             if self.unsynced == 0:
@@ -604,6 +607,13 @@ cdef class Journal:
             if tw_mono_ns() - self.unsynced_since_ns >= self.sync_interval_ns:
                 return self.sync()
         return JR_OK
+
+    cdef int commit(self) noexcept nogil:
+        if self.failed:
+            return self.failed
+        if self.policy == FSYNC_COMMIT and self.unsynced:
+            return self.sync()
+        return self.poll()
 
     cdef int _extend(self, uint64_t need) noexcept nogil:
         cdef uint64_t size = self.allocated
@@ -704,6 +714,12 @@ cdef class Journal:
         if rc < 0:
             raise JournalError(rc, os.strerror(self.last_errno))
 
+    def commit_batch(self):
+        """What the loop calls after a batch (see ``commit``); raises JournalError on failure."""
+        cdef int rc = self.commit()
+        if rc < 0:
+            raise JournalError(rc, os.strerror(self.last_errno) if self.last_errno else "")
+
     def close(self):
         """fdatasync (unless policy never), give back the unused preallocation, close."""
         if self.fd >= 0:
@@ -742,6 +758,12 @@ cdef class Journal:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def open_hook(path, fsync="batch", **kw):
+    """A ``Journal`` on ``path`` wrapped as the engine loop's JournalHook (``engine.hooks.JournalAdapter``)."""
+    from engine.hooks import JournalAdapter
+    return JournalAdapter(Journal(path, fsync=fsync, **kw))
 
 
 def _register():

@@ -1,0 +1,44 @@
+# cython: language_level=3
+"""Loop hook adapters (see hooks.pxd)."""
+from messaging.records cimport Command, Event
+from engine.loop cimport RiskHook, PositionHook, JournalHook
+from engine.risk cimport RiskEngine
+from engine.positions cimport Positions
+from engine.journal cimport Journal
+
+
+cdef class RiskAdapter(RiskHook):
+    """``RiskHook`` forwarding to an ``engine.risk.RiskEngine``."""
+
+    def __init__(self, RiskEngine risk not None):
+        self.risk = risk
+
+    cdef int check(self, const Command *cmd) noexcept nogil:
+        return self.risk.check(cmd)
+
+    cdef void on_event(self, const Event *ev) noexcept nogil:
+        self.risk.on_event(ev)
+
+
+cdef class PositionAdapter(PositionHook):
+    """``PositionHook`` forwarding to an ``engine.positions.Positions``."""
+
+    def __init__(self, Positions positions not None):
+        self.positions = positions
+
+    cdef void on_fill(self, const Event *ev) noexcept nogil:
+        self.positions.on_fill(ev)
+
+
+cdef class JournalAdapter(JournalHook):
+    """``JournalHook`` appending each command (``sizeof(Command)`` bytes, its seq and ts_ns) to a Journal."""
+
+    def __init__(self, Journal journal not None):
+        self.journal = journal
+
+    cdef int append(self, const Command *cmd) noexcept nogil:
+        cdef long long r = self.journal.append(cmd, sizeof(Command), cmd.seq, cmd.ts_ns)
+        return <int>r if r < 0 else 0
+
+    cdef int commit(self) noexcept nogil:
+        return self.journal.commit()

@@ -1,0 +1,167 @@
+# cython: language_level=3
+"""Pre-trade risk: every command is checked in front of matching; exposure follows the events.
+
+Deterministic: state changes only through ``check`` (commands, with their ``ts_ns`` as the clock
+for throttles) and ``on_event`` (the matching engine's events), so replaying a journal rebuilds
+exactly the same state. Dense C arrays indexed by account / firm / symbol id and an
+open-addressing order table; no Python object per command.
+
+Units: prices int64 in 1e-4 dollars (as ITCH); quantities shares; notional = price x qty, so
+also 1e-4 dollars; percentages stored as basis points (1/10000). ``INT64_MAX`` = unlimited.
+Check order, codes (-100..-199) and config format: docs/risk.md, engine/riskconfig.py.
+"""
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+from messaging.records cimport Command, Event
+from engine.positions cimport Positions
+
+
+# ------------------------------------------------------------- codes ----
+cdef enum:
+    RISK_OK = 0
+    RISK_UNKNOWN_ACCOUNT = -100       # account id not configured (strict) or beyond max_accounts
+    RISK_UNKNOWN_SYMBOL = -101        # symbol id beyond max_symbols
+    RISK_UNKNOWN_FIRM = -102          # firm id beyond max_firms
+    RISK_FIRM_MISMATCH = -103         # command firm_id differs from the account's configured firm
+    RISK_KILL_SWITCH = -104           # kill switch engaged for the account or its firm
+    RISK_RESTRICTED_SYMBOL = -105     # symbol on the restricted list
+    RISK_NOT_PERMITTED = -106         # account has no permission to buy / sell this symbol
+    RISK_SHORT_SALE = -107            # sell could open a short position; account may not sell short
+    RISK_DUPLICATE_ORDER_ID = -108    # client order id already used today
+    RISK_MAX_ORDER_QTY = -109         # order quantity above the limit (account or firm)
+    RISK_MAX_ORDER_NOTIONAL = -110    # price x quantity above the limit (account or firm)
+    RISK_NO_REFERENCE_PRICE = -111    # collar / market-order notional needs a reference price, none known
+    RISK_PRICE_COLLAR = -112          # limit price too far from the reference price
+    RISK_MAX_OPEN_ORDERS = -113       # account's open-order count at its limit
+    RISK_NET_POSITION = -114          # worst-case net position in the symbol above the limit
+    RISK_GROSS_POSITION = -115        # worst-case gross position (all symbols) above the account limit
+    RISK_CONCENTRATION = -116         # one symbol's share of the account's gross exposure above the limit
+    RISK_BUYING_POWER = -117          # margin requirement above the account's buying power
+    RISK_ORDER_RATE = -118            # account's order-entry throttle
+    RISK_MESSAGE_RATE = -119          # account's message throttle (every command counts)
+    RISK_FIRM_OPEN_ORDERS = -120      # firm's open-order count at its limit
+    RISK_FIRM_GROSS_POSITION = -121   # firm's worst-case gross position above its limit
+    RISK_FIRM_BUYING_POWER = -122     # firm's margin requirement above its buying power
+    RISK_FIRM_ORDER_RATE = -123       # firm's order-entry throttle
+    RISK_FIRM_MESSAGE_RATE = -124     # firm's message throttle
+    RISK_COD_DISABLED = -125          # session disconnect without cancel-on-disconnect: orders stay open
+    RISK_ORDER_TABLE_FULL = -126      # risk order table at capacity (max_orders)
+    RISK_CODE_MIN = -126
+
+    # order table entry states
+    OE_EMPTY = 0
+    OE_PENDING = 1                    # accepted by risk, not yet acknowledged by matching
+    OE_OPEN = 2                       # acknowledged, counted as working exposure
+    OE_DONE = 3                       # filled / cancelled / expired (id stays used until end of day)
+    OE_TOMB = 4                       # deleted (rejected by matching): probe chains continue past it
+
+    # permission bits per (account, symbol)
+    PERM_BUY = 1
+    PERM_SELL = 2
+    PERM_SHORT = 4
+
+    KILL_RELEASE_FLAG = 0x80          # ACT_KILL_SWITCH with this Command.flags bit releases the switch
+
+
+# ------------------------------------------------------------ structs ----
+cdef struct Limits:
+    int64_t max_order_qty             # shares per order
+    int64_t max_order_notional        # 1e-4 $ per order (price x qty)
+    int64_t max_open_orders
+    int64_t max_net_position          # shares, per symbol (account only)
+    int64_t max_gross_position        # shares, sum over symbols of worst-case |position|
+    int64_t buying_power              # 1e-4 $, cap on the margin requirement
+    int64_t concentration_bps         # max share of one symbol in gross notional (account only)
+    int64_t concentration_min_gross   # 1e-4 $: concentration applies above this gross notional
+    int64_t order_interval_ns         # GCRA emission interval of the order throttle (0 = off)
+    int64_t order_tolerance_ns        # GCRA burst tolerance (burst - 1) x interval
+    int64_t msg_interval_ns
+    int64_t msg_tolerance_ns
+
+
+cdef struct Agg:
+    int64_t open_orders
+    int64_t gross_qty                 # sum of cells' worst_qty
+    int64_t gross_notional            # sum of cells' exposure
+    int64_t margin                    # sum of cells' margin
+    int64_t order_tat                 # GCRA theoretical arrival times (ns, command clock)
+    int64_t msg_tat
+    uint32_t firm                     # accounts: firm id (0 = not yet known)
+    uint8_t killed
+    uint8_t configured                # accounts: 1 configured, 2 firm fixed by the first command
+
+
+cdef struct Cell:
+    int64_t pos                       # net shares, + long
+    int64_t buy_qty                   # working buy leaves
+    int64_t sell_qty
+    int64_t buy_notional              # sum of leaves x exposure price of working buys
+    int64_t sell_notional
+    int64_t worst_qty                 # max(|pos + buy_qty|, |pos - sell_qty|)
+    int64_t exposure                  # max(|pos x mark + buy_notional|, |pos x mark - sell_notional|)
+    int64_t margin                    # exposure x margin_bps / 10000
+
+
+cdef struct OrderEntry:
+    uint64_t order_id
+    int64_t px                        # exposure price: limit, else stop, else reference at entry
+    uint32_t account
+    uint32_t symbol
+    uint32_t leaves
+    uint32_t filled
+    uint8_t side
+    uint8_t state                     # OE_*
+
+
+# ------------------------------------------------------------- engine ----
+cdef class RiskEngine:
+    # ------------------------------------------------------------ sizes ----
+    cdef readonly uint32_t n_accounts
+    cdef readonly uint32_t n_firms
+    cdef readonly uint32_t n_symbols
+    cdef readonly uint32_t n_sessions
+    cdef readonly uint64_t max_orders
+    cdef readonly bint strict_accounts
+    # ----------------------------------------------------------- config ----
+    cdef Limits *acct_limits          # [n_accounts]
+    cdef Limits *firm_limits          # [n_firms]
+    cdef uint8_t *perm                # [n_accounts x n_symbols] PERM_* bits
+    cdef int64_t *margin_bps          # [n_symbols]
+    cdef int64_t *collar_bps          # [n_symbols] 0 = no collar
+    cdef uint8_t *require_ref         # [n_symbols] market orders / collar need a reference price
+    cdef uint8_t *restricted          # [n_symbols]
+    cdef uint8_t *cod                 # [n_sessions] cancel-on-disconnect enabled
+    # ------------------------------------------------------------ state ----
+    cdef int64_t *ref_px              # [n_symbols] reference / last trade price (mark)
+    cdef Agg *accts                   # [n_accounts]
+    cdef Agg *firms                   # [n_firms]
+    cdef Cell *cells                  # [n_accounts x n_symbols]
+    cdef OrderEntry *orders           # open-addressing table, power-of-two capacity
+    cdef uint64_t ot_cap
+    cdef uint64_t ot_used             # non-empty slots (pending + open + done + tombstones)
+    cdef readonly uint64_t ot_live    # pending + open entries
+    # --------------------------------------------------------- counters ----
+    cdef readonly uint64_t checked
+    cdef readonly uint64_t rejected
+    cdef uint64_t rej_counts[32]      # index -code - 100
+    cdef public Positions positions   # optional: ACT_SET_REFERENCE_PRICE marks are forwarded to it
+    cdef readonly object config       # the engine.riskconfig.RiskConfig it was built from
+
+    # ------------------------------------------------------------ calls ----
+    cdef int check(self, const Command *cmd) noexcept nogil
+    """0 to accept ``cmd`` (it goes on to matching), or a RISK_* code (< 0, state unchanged but throttles)."""
+    cdef void on_event(self, const Event *ev) noexcept nogil
+    """Follow one matching event: acks open working exposure, fills move it to positions, cancels release it."""
+    cdef void set_reference(self, uint32_t symbol, int64_t price) noexcept nogil
+    """Set the reference (mark) price of a symbol and re-mark every account's exposure in it."""
+    cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil
+    cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil
+    cdef void _recompute(self, uint32_t account, uint32_t symbol) noexcept nogil
+    cdef int _check_order(self, const Command *c, uint32_t firm, OrderEntry *old) noexcept nogil
+    cdef void _work(self, OrderEntry *e, int64_t dqty) noexcept nogil
+    cdef void _purge_done(self) noexcept nogil
+    cdef void _close(self, OrderEntry *e) noexcept nogil
+    cdef int _rej(self, int code) noexcept nogil
+    cdef void _fill_side(self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
+                         uint32_t qty, uint32_t leaves) noexcept nogil
+    cdef void _set_limits(self, Limits *L, object lim)

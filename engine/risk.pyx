@@ -1,0 +1,818 @@
+# cython: language_level=3
+"""Pre-trade risk engine (contract and units in risk.pxd, checks and codes in docs/risk.md).
+
+Rule shared by every aggregate limit (positions, concentration, buying power, open orders
+excepted): an order is refused when the value after it would exceed the limit AND be larger than
+before, so a risk-reducing order is always accepted even when the account is over a limit
+(after a price move, a config reload, ...). Worst case = every working order on one side fills.
+"""
+import numpy as np
+
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, memset
+
+from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, TW_DEBUG
+from messaging.records cimport *
+from engine.crc32c cimport tw_crc32c
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* Saturating int64 arithmetic: notional = price x qty must never wrap into a small number. */
+    static inline int64_t tw_mul_sat(int64_t a, int64_t b) {
+        int64_t r;
+        if (__builtin_mul_overflow(a, b, &r)) return ((a < 0) != (b < 0)) ? INT64_MIN : INT64_MAX;
+        return r;
+    }
+    static inline int64_t tw_add_sat(int64_t a, int64_t b) {
+        int64_t r;
+        if (__builtin_add_overflow(a, b, &r)) return b < 0 ? INT64_MIN : INT64_MAX;
+        return r;
+    }
+    /* a * b / c with a 128-bit intermediate, truncated toward zero, saturated. */
+    static inline int64_t tw_muldiv(int64_t a, int64_t b, int64_t c) {
+        __int128 r = (__int128)a * b / c;
+        if (r > INT64_MAX) return INT64_MAX;
+        if (r < INT64_MIN) return INT64_MIN;
+        return (int64_t)r;
+    }
+    /* a * b > c * d, exactly. */
+    static inline int tw_prod_gt(int64_t a, int64_t b, int64_t c, int64_t d) {
+        return (__int128)a * b > (__int128)c * d;
+    }
+    static inline uint64_t tw_mix64(uint64_t x) {
+        x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL; x ^= x >> 27; x *= 0x94d049bb133111ebULL; x ^= x >> 31;
+        return x;
+    }
+    """
+    int64_t tw_mul_sat(int64_t a, int64_t b) noexcept nogil
+    int64_t tw_add_sat(int64_t a, int64_t b) noexcept nogil
+    int64_t tw_muldiv(int64_t a, int64_t b, int64_t c) noexcept nogil
+    bint tw_prod_gt(int64_t a, int64_t b, int64_t c, int64_t d) noexcept nogil
+    uint64_t tw_mix64(uint64_t x) noexcept nogil
+    const int64_t INT64_MAX
+
+#: code -> (NAME, message): every RISK_* reject (registered into messaging.records.CODES).
+CODES = {
+    RISK_UNKNOWN_ACCOUNT: ("RISK_UNKNOWN_ACCOUNT", "account is not configured or its id is beyond max_accounts"),
+    RISK_UNKNOWN_SYMBOL: ("RISK_UNKNOWN_SYMBOL", "symbol id is beyond the risk table's max_symbols"),
+    RISK_UNKNOWN_FIRM: ("RISK_UNKNOWN_FIRM", "firm id is beyond max_firms"),
+    RISK_FIRM_MISMATCH: ("RISK_FIRM_MISMATCH", "command firm_id differs from the account's configured firm"),
+    RISK_KILL_SWITCH: ("RISK_KILL_SWITCH", "kill switch is engaged for the account or its firm"),
+    RISK_RESTRICTED_SYMBOL: ("RISK_RESTRICTED_SYMBOL", "symbol is restricted"),
+    RISK_NOT_PERMITTED: ("RISK_NOT_PERMITTED", "account is not permitted to trade this symbol on this side"),
+    RISK_SHORT_SALE: ("RISK_SHORT_SALE", "sell could open a short position and the account may not sell short"),
+    RISK_DUPLICATE_ORDER_ID: ("RISK_DUPLICATE_ORDER_ID", "client order id was already used today"),
+    RISK_MAX_ORDER_QTY: ("RISK_MAX_ORDER_QTY", "order quantity is above the maximum order quantity"),
+    RISK_MAX_ORDER_NOTIONAL: ("RISK_MAX_ORDER_NOTIONAL", "order notional (price x quantity) is above the maximum"),
+    RISK_NO_REFERENCE_PRICE: ("RISK_NO_REFERENCE_PRICE", "no reference price is known for the collar or the market order"),
+    RISK_PRICE_COLLAR: ("RISK_PRICE_COLLAR", "limit price is outside the collar around the reference price"),
+    RISK_MAX_OPEN_ORDERS: ("RISK_MAX_OPEN_ORDERS", "account has the maximum number of open orders"),
+    RISK_NET_POSITION: ("RISK_NET_POSITION", "worst-case net position in the symbol would exceed the limit"),
+    RISK_GROSS_POSITION: ("RISK_GROSS_POSITION", "worst-case gross position of the account would exceed the limit"),
+    RISK_CONCENTRATION: ("RISK_CONCENTRATION", "symbol's share of the account's gross exposure would exceed the limit"),
+    RISK_BUYING_POWER: ("RISK_BUYING_POWER", "margin requirement would exceed the account's buying power"),
+    RISK_ORDER_RATE: ("RISK_ORDER_RATE", "account's order rate throttle"),
+    RISK_MESSAGE_RATE: ("RISK_MESSAGE_RATE", "account's message rate throttle"),
+    RISK_FIRM_OPEN_ORDERS: ("RISK_FIRM_OPEN_ORDERS", "firm has the maximum number of open orders"),
+    RISK_FIRM_GROSS_POSITION: ("RISK_FIRM_GROSS_POSITION", "worst-case gross position of the firm would exceed the limit"),
+    RISK_FIRM_BUYING_POWER: ("RISK_FIRM_BUYING_POWER", "margin requirement would exceed the firm's buying power"),
+    RISK_FIRM_ORDER_RATE: ("RISK_FIRM_ORDER_RATE", "firm's order rate throttle"),
+    RISK_FIRM_MESSAGE_RATE: ("RISK_FIRM_MESSAGE_RATE", "firm's message rate throttle"),
+    RISK_COD_DISABLED: ("RISK_COD_DISABLED", "session has cancel-on-disconnect off: its orders stay open"),
+    RISK_ORDER_TABLE_FULL: ("RISK_ORDER_TABLE_FULL", "risk order table is full (raise sizes.max_orders)"),
+}
+CODE_BY_NAME = {name: code for code, (name, _) in CODES.items()}
+KILL_RELEASE = KILL_RELEASE_FLAG
+STATE_VERSION = 1
+
+
+class RiskError(Exception):
+    """A risk code as an exception (``code``, ``name``, ``reason``)."""
+
+    def __init__(self, code):
+        self.code = int(code)
+        self.name, self.reason = CODES.get(self.code, (f"CODE_{self.code}", "unknown risk code"))
+        super().__init__(f"{self.name} ({self.code}): {self.reason}")
+
+
+def _register():
+    try:
+        from messaging.records import register_codes
+        register_codes(CODES)
+    except ImportError:
+        pass
+
+
+_register()
+
+
+cdef inline int64_t _abs(int64_t x) noexcept nogil:
+    return -x if x < 0 else x
+
+
+cdef inline int64_t _max(int64_t a, int64_t b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef inline bint _gcra(int64_t *tat, int64_t t, int64_t interval, int64_t tolerance) noexcept nogil:
+    """Generic cell rate algorithm (token bucket in time units): deterministic on command time."""
+    if interval <= 0:
+        return True
+    cdef int64_t x = tat[0] if tat[0] > t else t
+    if x - t > tolerance:
+        return False
+    tat[0] = x + interval
+    return True
+
+
+cdef inline void _metrics(const Cell *c, int64_t mark, int64_t mbps,
+                          int64_t *worst, int64_t *expo, int64_t *margin) noexcept nogil:
+    cdef int64_t pv = tw_mul_sat(c.pos, mark)
+    worst[0] = _max(_abs(c.pos + c.buy_qty), _abs(c.pos - c.sell_qty))
+    expo[0] = _max(_abs(tw_add_sat(pv, c.buy_notional)), _abs(tw_add_sat(pv, -c.sell_notional)))
+    margin[0] = tw_muldiv(expo[0], mbps, 10000)
+
+
+cdef inline bint _over(int64_t after, int64_t before, int64_t limit) noexcept nogil:
+    return after > limit and after > before
+
+
+cdef class RiskEngine:
+    """Pre-trade risk checks with per-account and per-firm limits (see module docstring).
+
+    Parameters
+    ----------
+    config : engine.riskconfig.RiskConfig, or None for no limits (default sizes).
+    """
+
+    def __cinit__(self, config=None):
+        from engine.riskconfig import RiskConfig
+        if config is None:
+            config = RiskConfig()
+        self.n_accounts = config.max_accounts
+        self.n_firms = config.max_firms
+        self.n_symbols = config.max_symbols
+        self.n_sessions = config.max_sessions
+        self.max_orders = config.max_orders
+        self.strict_accounts = config.strict_accounts
+        cap = 16
+        while cap < 2 * self.max_orders:
+            cap <<= 1
+        self.ot_cap = cap
+        na, nf, ns = self.n_accounts, self.n_firms, self.n_symbols
+        self.acct_limits = <Limits *>calloc(na, sizeof(Limits))
+        self.firm_limits = <Limits *>calloc(nf, sizeof(Limits))
+        self.perm = <uint8_t *>calloc(na * ns, 1)
+        self.margin_bps = <int64_t *>calloc(ns, sizeof(int64_t))
+        self.collar_bps = <int64_t *>calloc(ns, sizeof(int64_t))
+        self.require_ref = <uint8_t *>calloc(ns, 1)
+        self.restricted = <uint8_t *>calloc(ns, 1)
+        self.cod = <uint8_t *>calloc(self.n_sessions, 1)
+        self.ref_px = <int64_t *>calloc(ns, sizeof(int64_t))
+        self.accts = <Agg *>calloc(na, sizeof(Agg))
+        self.firms = <Agg *>calloc(nf, sizeof(Agg))
+        self.cells = <Cell *>calloc(na * ns, sizeof(Cell))
+        self.orders = <OrderEntry *>calloc(self.ot_cap, sizeof(OrderEntry))
+        if (not self.acct_limits or not self.firm_limits or not self.perm or not self.margin_bps
+                or not self.collar_bps or not self.require_ref or not self.restricted or not self.cod
+                or not self.ref_px or not self.accts or not self.firms or not self.cells or not self.orders):
+            raise MemoryError("risk tables")
+        self._configure(config)
+        self.config = config
+
+    def __dealloc__(self):
+        free(self.acct_limits); free(self.firm_limits); free(self.perm); free(self.margin_bps)
+        free(self.collar_bps); free(self.require_ref); free(self.restricted); free(self.cod)
+        free(self.ref_px); free(self.accts); free(self.firms); free(self.cells); free(self.orders)
+
+    @classmethod
+    def from_toml(cls, path):
+        """RiskEngine configured from a RISK.toml file."""
+        from engine.riskconfig import RiskConfig
+        return cls(RiskConfig.from_toml(path))
+
+    def _configure(self, config):
+        cdef uint32_t a, f, s
+        cdef uint8_t bits
+        for a in range(self.n_accounts):
+            self._set_limits(&self.acct_limits[a], config.account_defaults)
+            bits = PERM_BUY | PERM_SELL | (PERM_SHORT if config.default_allow_short else 0)
+            memset(&self.perm[a * self.n_symbols], bits, self.n_symbols)
+        for f in range(self.n_firms):
+            self._set_limits(&self.firm_limits[f], config.firm_defaults)
+        for f, lim in config.firms.items():
+            self._set_limits(&self.firm_limits[f], lim)
+            self.firms[f].configured = 1
+            self.firms[f].killed = 1 if config.firm_kill.get(f) else 0
+        sd = config.symbol_defaults
+        for s in range(self.n_symbols):
+            self.margin_bps[s] = sd.margin_bps
+            self.collar_bps[s] = sd.collar_bps
+            self.require_ref[s] = sd.require_reference
+            self.restricted[s] = sd.restricted
+        for s, sc in config.symbols.items():
+            self.margin_bps[s] = sc.margin_bps
+            self.collar_bps[s] = sc.collar_bps
+            self.require_ref[s] = sc.require_reference
+            self.restricted[s] = sc.restricted
+            self.ref_px[s] = sc.reference_price
+        for a, ac in config.accounts.items():
+            self._set_limits(&self.acct_limits[a], ac.limits)
+            self.accts[a].configured = 1
+            self.accts[a].firm = ac.firm
+            self.accts[a].killed = ac.kill
+            bits = PERM_BUY | PERM_SELL | (PERM_SHORT if ac.allow_short else 0)
+            if ac.symbols is not None:
+                memset(&self.perm[a * self.n_symbols], 0, self.n_symbols)
+                for s in ac.symbols:
+                    self.perm[a * self.n_symbols + s] = bits
+            else:
+                memset(&self.perm[a * self.n_symbols], bits, self.n_symbols)
+            for s, b in ac.permissions.items():
+                self.perm[a * self.n_symbols + s] = b
+        for s in range(self.n_sessions):
+            self.cod[s] = config.cod_default
+        for s, flag in config.sessions.items():
+            self.cod[s] = flag
+
+    cdef void _set_limits(self, Limits *L, lim):
+        L.max_order_qty = lim.max_order_qty
+        L.max_order_notional = lim.max_order_notional
+        L.max_open_orders = lim.max_open_orders
+        L.max_net_position = lim.max_net_position
+        L.max_gross_position = lim.max_gross_position
+        L.buying_power = lim.buying_power
+        L.concentration_bps = lim.concentration_bps
+        L.concentration_min_gross = lim.concentration_min_gross
+        L.order_interval_ns = lim.order_interval_ns
+        L.order_tolerance_ns = lim.order_tolerance_ns
+        L.msg_interval_ns = lim.msg_interval_ns
+        L.msg_tolerance_ns = lim.msg_tolerance_ns
+
+    # ------------------------------------------------------------ order table ----
+    cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil:
+        cdef uint64_t mask = self.ot_cap - 1, h = tw_mix64(order_id) & mask
+        cdef OrderEntry *e
+        while True:
+            e = &self.orders[h]
+            if e.state == OE_EMPTY:
+                return NULL
+            if e.order_id == order_id and e.state != OE_TOMB:
+                return e
+            h = (h + 1) & mask
+
+    cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil:
+        """New entry for an id not in the table (the caller checked); NULL when full."""
+        cdef uint64_t mask = self.ot_cap - 1, h = tw_mix64(order_id) & mask
+        cdef OrderEntry *e
+        cdef OrderEntry *tomb = NULL
+        while True:
+            e = &self.orders[h]
+            if e.state == OE_EMPTY:
+                break
+            if e.state == OE_TOMB and tomb == NULL:
+                tomb = e
+            h = (h + 1) & mask
+        if tomb != NULL:
+            e = tomb
+        elif self.ot_used >= self.max_orders:
+            return NULL
+        else:
+            self.ot_used += 1
+        memset(e, 0, sizeof(OrderEntry))
+        e.order_id = order_id
+        return e
+
+    cdef void _purge_done(self) noexcept nogil:
+        """End of day: keep only pending/open entries (done ids may be reused tomorrow)."""
+        cdef uint64_t i, h, mask = self.ot_cap - 1, n = 0
+        cdef OrderEntry *old = self.orders
+        cdef OrderEntry *nw = <OrderEntry *>calloc(self.ot_cap, sizeof(OrderEntry))
+        if nw == NULL:
+            return                      # keep the old table: only duplicate detection stays stricter
+        for i in range(self.ot_cap):
+            if old[i].state == OE_PENDING or old[i].state == OE_OPEN:
+                h = tw_mix64(old[i].order_id) & mask
+                while nw[h].state != OE_EMPTY:
+                    h = (h + 1) & mask
+                nw[h] = old[i]
+                n += 1
+        self.orders = nw
+        self.ot_used = n
+        free(old)
+
+    # ------------------------------------------------------------ exposure ----
+    cdef void _recompute(self, uint32_t account, uint32_t symbol) noexcept nogil:
+        cdef Cell *c = &self.cells[<uint64_t>account * self.n_symbols + symbol]
+        cdef Agg *A = &self.accts[account]
+        cdef Agg *F = &self.firms[A.firm]
+        cdef int64_t w, x, m
+        _metrics(c, self.ref_px[symbol], self.margin_bps[symbol], &w, &x, &m)
+        A.gross_qty += w - c.worst_qty
+        F.gross_qty += w - c.worst_qty
+        A.gross_notional = tw_add_sat(A.gross_notional, x - c.exposure)
+        F.gross_notional = tw_add_sat(F.gross_notional, x - c.exposure)
+        A.margin = tw_add_sat(A.margin, m - c.margin)
+        F.margin = tw_add_sat(F.margin, m - c.margin)
+        c.worst_qty = w
+        c.exposure = x
+        c.margin = m
+
+    cdef void _work(self, OrderEntry *e, int64_t dqty) noexcept nogil:
+        """Change an order's working quantity by dqty (leaves follow separately)."""
+        cdef Cell *c = &self.cells[<uint64_t>e.account * self.n_symbols + e.symbol]
+        if e.side == SIDE_BUY:
+            c.buy_qty += dqty
+            c.buy_notional = tw_add_sat(c.buy_notional, tw_mul_sat(dqty, e.px))
+        else:
+            c.sell_qty += dqty
+            c.sell_notional = tw_add_sat(c.sell_notional, tw_mul_sat(dqty, e.px))
+
+    cdef void set_reference(self, uint32_t symbol, int64_t price) noexcept nogil:
+        cdef uint32_t a
+        cdef Cell *c
+        if symbol >= self.n_symbols or price <= 0:
+            return
+        self.ref_px[symbol] = price
+        for a in range(self.n_accounts):
+            c = &self.cells[<uint64_t>a * self.n_symbols + symbol]
+            if c.pos != 0 or c.exposure != 0:
+                self._recompute(a, symbol)
+
+    cdef void _close(self, OrderEntry *e) noexcept nogil:
+        cdef Agg *A = &self.accts[e.account]
+        e.state = OE_DONE
+        A.open_orders -= 1
+        self.firms[A.firm].open_orders -= 1
+        self.ot_live -= 1
+
+    # ------------------------------------------------------------ check ----
+    cdef int check(self, const Command *c) noexcept nogil:
+        cdef Agg *A
+        cdef Agg *F
+        cdef Limits *AL
+        cdef Limits *FL
+        cdef uint32_t a = c.account_id, firm
+        cdef OrderEntry *e
+        cdef int rc
+        cdef uint8_t act = c.action
+        self.checked += 1
+        # Control actions first: they are not account messages.
+        if act == ACT_SET_REFERENCE_PRICE:
+            self.set_reference(c.symbol_id, c.price)
+            if self.positions is not None:
+                self.positions.set_mark_c(c.symbol_id, c.price)
+            return RISK_OK
+        if act == ACT_END_OF_DAY:
+            self._purge_done()
+            return RISK_OK
+        if act == ACT_CLOCK:
+            return RISK_OK
+        if act == ACT_KILL_SWITCH:
+            if c.firm_id != 0:
+                if c.firm_id >= self.n_firms:
+                    return self._rej(RISK_UNKNOWN_FIRM)
+                self.firms[c.firm_id].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
+            else:
+                if a >= self.n_accounts:
+                    return self._rej(RISK_UNKNOWN_ACCOUNT)
+                self.accts[a].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
+            return RISK_OK      # matching cancels the working orders (mass cancel, CR_KILL_SWITCH)
+        if act == ACT_SESSION_DISCONNECT:
+            if c.session_id < self.n_sessions and not self.cod[c.session_id]:
+                return self._rej(RISK_COD_DISABLED)
+            return RISK_OK
+        if act != ACT_NEW and act != ACT_CANCEL and act != ACT_MODIFY and act != ACT_MASS_CANCEL:
+            return RISK_OK      # unknown action: matching rejects it with its own code
+        # Account messages.
+        if tw_unlikely(a >= self.n_accounts):
+            return self._rej(RISK_UNKNOWN_ACCOUNT)
+        A = &self.accts[a]
+        if self.strict_accounts and not A.configured:
+            return self._rej(RISK_UNKNOWN_ACCOUNT)
+        if A.configured:    # bit 1: configured, bit 2: firm fixed by the first command
+            firm = A.firm
+            if c.firm_id != 0 and c.firm_id != firm and act != ACT_CANCEL and act != ACT_MASS_CANCEL:
+                return self._rej(RISK_FIRM_MISMATCH)   # cancels pass: they only reduce risk
+        else:
+            firm = c.firm_id
+            if tw_unlikely(firm >= self.n_firms):
+                return self._rej(RISK_UNKNOWN_FIRM)
+            A.firm = firm   # an unconfigured account belongs to the firm of its first command
+            A.configured = 2
+        F = &self.firms[firm]
+        AL = &self.acct_limits[a]
+        FL = &self.firm_limits[firm]
+        if not _gcra(&A.msg_tat, c.ts_ns, AL.msg_interval_ns, AL.msg_tolerance_ns):
+            return self._rej(RISK_MESSAGE_RATE)
+        if not _gcra(&F.msg_tat, c.ts_ns, FL.msg_interval_ns, FL.msg_tolerance_ns):
+            return self._rej(RISK_FIRM_MESSAGE_RATE)
+        if act == ACT_CANCEL or act == ACT_MASS_CANCEL:
+            return RISK_OK      # cancels always go through (they only reduce risk)
+        if A.killed or F.killed:
+            return self._rej(RISK_KILL_SWITCH)
+        if act == ACT_MODIFY:
+            e = self._find(c.order_id)
+            if e == NULL or e.state != OE_OPEN or e.account != a:
+                return RISK_OK  # matching answers unknown / not open / not owner
+            return self._check_order(c, firm, e)
+        return self._check_order(c, firm, NULL)
+
+    cdef int _rej(self, int code) noexcept nogil:
+        self.rejected += 1
+        self.rej_counts[-code - 100] += 1
+        return code
+
+    cdef int _check_order(self, const Command *c, uint32_t firm, OrderEntry *old) noexcept nogil:
+        cdef uint32_t a = c.account_id, s = c.symbol_id
+        cdef Agg *A = &self.accts[a]
+        cdef Agg *F = &self.firms[firm]
+        cdef Limits *AL = &self.acct_limits[a]
+        cdef Limits *FL = &self.firm_limits[firm]
+        cdef Cell cell
+        cdef Cell *cur
+        cdef int64_t qty = c.qty, px, ref, band, notional, dq, w, x, m, gq, gx, gm
+        cdef uint8_t side = c.side, pbits, otype = c.ord_type
+        cdef bint priced
+        cdef OrderEntry *e
+        if old != NULL:
+            side = old.side
+            s = old.symbol
+            otype = TYPE_LIMIT
+        if tw_unlikely(s >= self.n_symbols):
+            return self._rej(RISK_UNKNOWN_SYMBOL)
+        if (side != SIDE_BUY and side != SIDE_SELL) or qty <= 0:
+            return RISK_OK      # matching rejects it (invalid side / quantity)
+        if self.restricted[s]:
+            return self._rej(RISK_RESTRICTED_SYMBOL)
+        pbits = self.perm[<uint64_t>a * self.n_symbols + s]
+        if not (pbits & (PERM_BUY if side == SIDE_BUY else PERM_SELL)):
+            return self._rej(RISK_NOT_PERMITTED)
+        if old == NULL:
+            e = self._find(c.order_id)
+            if e != NULL:
+                return self._rej(RISK_DUPLICATE_ORDER_ID)
+            if not _gcra(&A.order_tat, c.ts_ns, AL.order_interval_ns, AL.order_tolerance_ns):
+                return self._rej(RISK_ORDER_RATE)
+            if not _gcra(&F.order_tat, c.ts_ns, FL.order_interval_ns, FL.order_tolerance_ns):
+                return self._rej(RISK_FIRM_ORDER_RATE)
+        elif qty <= old.filled:
+            return RISK_OK      # modify to at most the filled quantity = cancel
+        if qty > AL.max_order_qty or qty > FL.max_order_qty:
+            return self._rej(RISK_MAX_ORDER_QTY)
+        # Exposure price: the limit price, else the stop price, else the reference price.
+        ref = self.ref_px[s]
+        priced = otype == TYPE_LIMIT or otype == TYPE_STOP_LIMIT
+        if priced:
+            px = c.price
+        elif otype == TYPE_STOP:
+            px = c.stop_price
+        else:
+            px = ref
+        if px <= 0:
+            if priced or otype == TYPE_STOP:
+                return RISK_OK  # matching rejects the bad price
+            if (self.require_ref[s] or AL.max_order_notional != INT64_MAX or FL.max_order_notional != INT64_MAX
+                    or AL.buying_power != INT64_MAX or FL.buying_power != INT64_MAX):
+                return self._rej(RISK_NO_REFERENCE_PRICE)
+            px = 0
+        if priced and self.collar_bps[s] > 0:
+            if ref <= 0:
+                if self.require_ref[s]:
+                    return self._rej(RISK_NO_REFERENCE_PRICE)
+            else:
+                band = tw_muldiv(ref, self.collar_bps[s], 10000)
+                if _abs(px - ref) > band:
+                    return self._rej(RISK_PRICE_COLLAR)
+        notional = tw_mul_sat(qty, px)
+        if notional > AL.max_order_notional or notional > FL.max_order_notional:
+            return self._rej(RISK_MAX_ORDER_NOTIONAL)
+        # Hypothetical cell after the order (modify: replace the old working leaves).
+        cur = &self.cells[<uint64_t>a * self.n_symbols + s]
+        cell = cur[0]
+        dq = qty if old == NULL else qty - old.filled
+        if old != NULL:
+            if side == SIDE_BUY:
+                cell.buy_qty -= old.leaves
+                cell.buy_notional = tw_add_sat(cell.buy_notional, -tw_mul_sat(old.leaves, old.px))
+            else:
+                cell.sell_qty -= old.leaves
+                cell.sell_notional = tw_add_sat(cell.sell_notional, -tw_mul_sat(old.leaves, old.px))
+        if side == SIDE_BUY:
+            cell.buy_qty += dq
+            cell.buy_notional = tw_add_sat(cell.buy_notional, tw_mul_sat(dq, px))
+        else:
+            cell.sell_qty += dq
+            cell.sell_notional = tw_add_sat(cell.sell_notional, tw_mul_sat(dq, px))
+            if not (pbits & PERM_SHORT) and cell.pos - cell.sell_qty < 0 and cell.sell_qty > cur.sell_qty:
+                return self._rej(RISK_SHORT_SALE)
+        if old == NULL:
+            if A.open_orders + 1 > AL.max_open_orders:
+                return self._rej(RISK_MAX_OPEN_ORDERS)
+            if F.open_orders + 1 > FL.max_open_orders:
+                return self._rej(RISK_FIRM_OPEN_ORDERS)
+        _metrics(&cell, ref if ref > 0 else px, self.margin_bps[s], &w, &x, &m)
+        if _over(w, cur.worst_qty, AL.max_net_position):
+            return self._rej(RISK_NET_POSITION)
+        gq = A.gross_qty - cur.worst_qty + w
+        if _over(gq, A.gross_qty, AL.max_gross_position):
+            return self._rej(RISK_GROSS_POSITION)
+        if _over(F.gross_qty - cur.worst_qty + w, F.gross_qty, FL.max_gross_position):
+            return self._rej(RISK_FIRM_GROSS_POSITION)
+        gx = tw_add_sat(A.gross_notional - cur.exposure, x)
+        if (AL.concentration_bps < 10000 and gx > AL.concentration_min_gross and x > cur.exposure
+                and tw_prod_gt(x, 10000, AL.concentration_bps, gx)):
+            return self._rej(RISK_CONCENTRATION)
+        gm = tw_add_sat(A.margin - cur.margin, m)
+        if _over(gm, A.margin, AL.buying_power):
+            return self._rej(RISK_BUYING_POWER)
+        if _over(tw_add_sat(F.margin - cur.margin, m), F.margin, FL.buying_power):
+            return self._rej(RISK_FIRM_BUYING_POWER)
+        if old == NULL:
+            e = self._insert(c.order_id)
+            if e == NULL:
+                return self._rej(RISK_ORDER_TABLE_FULL)
+            e.px = px
+            e.account = a
+            e.symbol = s
+            e.side = side
+            e.state = OE_PENDING
+            self.ot_live += 1
+        return RISK_OK
+
+    # ------------------------------------------------------------ events ----
+    cdef void on_event(self, const Event *ev) noexcept nogil:
+        cdef OrderEntry *e
+        cdef uint8_t k = ev.kind
+        cdef Agg *A
+        cdef Cell *c
+        cdef uint32_t s = ev.symbol_id
+        if k == EV_ACK:
+            e = self._find(ev.order_id)
+            if e == NULL:       # an order risk did not see (risk attached late): follow it anyway
+                if ev.account_id >= self.n_accounts or s >= self.n_symbols:
+                    return
+                e = self._insert(ev.order_id)
+                if e == NULL:
+                    return
+                e.px = ev.price if ev.price > 0 else self.ref_px[s]
+                e.account = ev.account_id
+                e.symbol = s
+                e.side = ev.side
+                e.state = OE_PENDING
+                self.ot_live += 1
+            if e.state != OE_PENDING:
+                return
+            e.state = OE_OPEN
+            e.leaves = ev.leaves_qty
+            A = &self.accts[e.account]
+            A.open_orders += 1
+            self.firms[A.firm].open_orders += 1
+            self._work(e, e.leaves)
+            self._recompute(e.account, e.symbol)
+        elif k == EV_FILL:
+            if s < self.n_symbols and ev.price > 0:
+                self.ref_px[s] = ev.price               # last trade: mark and collar reference
+            self._fill_side(ev.order_id, ev.account_id, s, ev.side, ev.qty, ev.leaves_qty)
+            self._fill_side(ev.maker_order_id, ev.maker_account_id, s,
+                            SIDE_SELL if ev.side == SIDE_BUY else SIDE_BUY, ev.qty, ev.maker_leaves_qty)
+        elif k == EV_CANCEL or k == EV_EXPIRE:
+            e = self._find(ev.order_id)
+            if e != NULL and e.state == OE_OPEN:
+                self._work(e, -(<int64_t>e.leaves - <int64_t>ev.leaves_qty))
+                e.leaves = ev.leaves_qty
+                if e.leaves == 0:
+                    self._close(e)
+                self._recompute(e.account, e.symbol)
+        elif k == EV_MODIFY_ACK:
+            e = self._find(ev.order_id)
+            if e != NULL and e.state == OE_OPEN:
+                self._work(e, -<int64_t>e.leaves)
+                if ev.price > 0:
+                    e.px = ev.price
+                e.leaves = ev.leaves_qty
+                self._work(e, e.leaves)
+                if e.leaves == 0:
+                    self._close(e)
+                self._recompute(e.account, e.symbol)
+        elif k == EV_REJECT:
+            e = self._find(ev.order_id)
+            if e != NULL and e.state == OE_PENDING and ev.reason != RC_DUPLICATE_ORDER_ID:
+                e.state = OE_TOMB                       # the id stays free, as matching never used it
+                self.ot_live -= 1
+
+    cdef void _fill_side(self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
+                                uint32_t qty, uint32_t leaves) noexcept nogil:
+        cdef OrderEntry *e = self._find(oid) if oid != 0 else NULL
+        cdef Cell *c
+        if account >= self.n_accounts or s >= self.n_symbols:
+            return
+        if e != NULL and e.state == OE_OPEN:
+            self._work(e, -(<int64_t>e.leaves - <int64_t>leaves))
+            e.leaves = leaves
+            e.filled += qty
+            if leaves == 0:
+                self._close(e)
+        elif e != NULL and e.state == OE_PENDING:
+            e.filled += qty                             # filled before its ack (not expected): no working yet
+        c = &self.cells[<uint64_t>account * self.n_symbols + s]
+        c.pos += qty if side == SIDE_BUY else -<int64_t>qty
+        self._recompute(account, s)
+
+    # ------------------------------------------------------------ Python API ----
+    def check_command(self, cmd):
+        """Check one command (a ``COMMAND_DTYPE`` scalar or 1-element array); returns the code."""
+        from messaging.records import COMMAND_DTYPE
+        arr = np.ascontiguousarray(np.asarray(cmd, dtype=COMMAND_DTYPE).reshape(-1))
+        cdef const uint8_t[::1] raw = arr.view(np.uint8)
+        return self.check(<const Command *>&raw[0])
+
+    def on_events(self, events):
+        """Feed an ``EVENT_DTYPE`` array (events of the matching engine, in order)."""
+        from messaging.records import EVENT_DTYPE
+        arr = np.ascontiguousarray(np.asarray(events, dtype=EVENT_DTYPE).reshape(-1))
+        if arr.shape[0] == 0:
+            return
+        cdef const uint8_t[::1] raw = arr.view(np.uint8)
+        cdef Py_ssize_t i, n = arr.shape[0]
+        cdef const Event *p = <const Event *>&raw[0]
+        with nogil:
+            for i in range(n):
+                self.on_event(&p[i])
+
+    def run(self, matching, cmds, reject_events=True):
+        """Standalone pipeline without the loop: risk.check -> matching.process -> risk.on_events.
+
+        Returns ``(codes int32[n], events EVENT_DTYPE)``; risk rejects appear as matching-style
+        reject events (``matching.emit_reject`` semantics) when ``reject_events``.
+        """
+        from messaging.records import COMMAND_DTYPE, EVENT_DTYPE
+        arr = np.ascontiguousarray(np.asarray(cmds, dtype=COMMAND_DTYPE).reshape(-1))
+        codes = np.zeros(arr.shape[0], np.int32)
+        out = []
+        for i in range(arr.shape[0]):
+            rc = self.check_command(arr[i:i + 1])
+            codes[i] = rc
+            if rc == 0:
+                evs = matching.process(arr[i:i + 1])
+                self.on_events(evs)
+                out.append(evs)
+            elif reject_events:
+                out.append(_reject_event(arr[i], rc))
+        events = np.concatenate(out) if out else np.zeros(0, EVENT_DTYPE)
+        return codes, events
+
+    def set_reference_price(self, uint32_t symbol, int64_t price):
+        """Reference price from market data (BBO / last sale). Not journaled: for exact replay send
+        ACT_SET_REFERENCE_PRICE commands instead."""
+        if symbol >= self.n_symbols:
+            raise IndexError(f"symbol {symbol} beyond max_symbols {self.n_symbols}")
+        self.set_reference(symbol, price)
+
+    def reference_price(self, uint32_t symbol):
+        return self.ref_px[symbol] if symbol < self.n_symbols else 0
+
+    def kill(self, account=None, firm=None, bint on=True):
+        """Operator kill switch (not journaled; prefer ACT_KILL_SWITCH, which also cancels working orders)."""
+        if firm is not None:
+            self.firms[<uint32_t>firm].killed = on
+        if account is not None:
+            self.accts[<uint32_t>account].killed = on
+
+    def account(self, uint32_t a):
+        """Aggregates of an account: open_orders, gross_qty, gross_notional, margin, firm, killed."""
+        if a >= self.n_accounts:
+            raise IndexError(a)
+        return _agg_dict(&self.accts[a])
+
+    def firm(self, uint32_t f):
+        if f >= self.n_firms:
+            raise IndexError(f)
+        return _agg_dict(&self.firms[f])
+
+    def cell(self, uint32_t a, uint32_t s):
+        """Per account and symbol: pos, working buy/sell qty and notional, worst_qty, exposure, margin."""
+        if a >= self.n_accounts or s >= self.n_symbols:
+            raise IndexError((a, s))
+        cdef Cell *c = &self.cells[<uint64_t>a * self.n_symbols + s]
+        return {"pos": c.pos, "buy_qty": c.buy_qty, "sell_qty": c.sell_qty, "buy_notional": c.buy_notional,
+                "sell_notional": c.sell_notional, "worst_qty": c.worst_qty, "exposure": c.exposure,
+                "margin": c.margin}
+
+    def order(self, uint64_t order_id):
+        """Risk's view of an order or None: state, account, symbol, side, px, leaves, filled."""
+        cdef OrderEntry *e = self._find(order_id)
+        if e == NULL:
+            return None
+        names = {OE_PENDING: "pending", OE_OPEN: "open", OE_DONE: "done"}
+        return {"state": names.get(e.state, str(e.state)), "account": e.account, "symbol": e.symbol,
+                "side": e.side, "px": e.px, "leaves": e.leaves, "filled": e.filled}
+
+    def limits(self, uint32_t a):
+        return dict(self.acct_limits[a])
+
+    def firm_limits_of(self, uint32_t f):
+        return dict(self.firm_limits[f])
+
+    def reject_counts(self):
+        """{NAME: count} of the rejects so far."""
+        cdef int idx
+        out = {}
+        for code, (name, _) in CODES.items():
+            idx = -code - 100
+            if self.rej_counts[idx]:
+                out[name] = int(self.rej_counts[idx])
+        return out
+
+    def dump_state(self):
+        """Mutable state as bytes (snapshots): references, aggregates, cells, order table, counters."""
+        import struct
+        hdr = struct.pack("<8sIIIIIQQQQQ", b"TWRISK01", STATE_VERSION, self.n_accounts, self.n_firms,
+                          self.n_symbols, self.n_sessions, self.ot_cap, self.ot_used, self.ot_live,
+                          self.checked, self.rejected)
+        parts = [hdr,
+                 (<char *>self.ref_px)[:self.n_symbols * sizeof(int64_t)],
+                 (<char *>self.accts)[:self.n_accounts * sizeof(Agg)],
+                 (<char *>self.firms)[:self.n_firms * sizeof(Agg)],
+                 (<char *>self.cells)[:<uint64_t>self.n_accounts * self.n_symbols * sizeof(Cell)],
+                 (<char *>self.rej_counts)[:sizeof(self.rej_counts)]]
+        # order table: only the used slots (index, entry), the table is mostly empty
+        cdef Py_ssize_t state_off = <char *>&self.orders[0].state - <char *>&self.orders[0]
+        idx = np.flatnonzero(np.frombuffer((<char *>self.orders)[:self.ot_cap * sizeof(OrderEntry)],
+                                           np.uint8).reshape(self.ot_cap, sizeof(OrderEntry))[:, state_off])
+        parts.append(struct.pack("<Q", len(idx)))
+        for i in idx:
+            parts.append(struct.pack("<Q", i) + (<char *>&self.orders[<uint64_t>i])[:sizeof(OrderEntry)])
+        return b"".join(parts)
+
+    def load_state(self, bytes data):
+        """Restore ``dump_state`` output into an engine built with the same configuration."""
+        import struct
+        cdef Py_ssize_t off
+        cdef uint64_t cnt, i, slot
+        magic, ver, na, nf, ns, nse, cap, used, live, checked, rejected = struct.unpack_from(
+            "<8sIIIIIQQQQQ", data, 0)
+        if magic != b"TWRISK01" or ver != STATE_VERSION:
+            raise ValueError("not a risk state (bad magic / version)")
+        if (na, nf, ns, nse, cap) != (self.n_accounts, self.n_firms, self.n_symbols, self.n_sessions, self.ot_cap):
+            raise ValueError("risk state sizes differ from this engine's configuration")
+        off = struct.calcsize("<8sIIIIIQQQQQ")
+        off = _copy_in(<char *>self.ref_px, data, off, self.n_symbols * sizeof(int64_t))
+        off = _copy_in(<char *>self.accts, data, off, self.n_accounts * sizeof(Agg))
+        off = _copy_in(<char *>self.firms, data, off, self.n_firms * sizeof(Agg))
+        off = _copy_in(<char *>self.cells, data, off, <uint64_t>self.n_accounts * self.n_symbols * sizeof(Cell))
+        off = _copy_in(<char *>self.rej_counts, data, off, sizeof(self.rej_counts))
+        memset(self.orders, 0, self.ot_cap * sizeof(OrderEntry))
+        cnt = struct.unpack_from("<Q", data, off)[0]
+        off += 8
+        for i in range(cnt):
+            slot = struct.unpack_from("<Q", data, off)[0]
+            off = _copy_in(<char *>&self.orders[slot], data, off + 8, sizeof(OrderEntry))
+        self.ot_used, self.ot_live, self.checked, self.rejected = used, live, checked, rejected
+
+    def state_digest(self):
+        """CRC32C of ``dump_state()`` (equal digests = identical risk state)."""
+        d = self.dump_state()
+        return tw_crc32c(0, <const char *>d, len(d))
+
+
+cdef Py_ssize_t _copy_in(char *dst, bytes data, Py_ssize_t off, Py_ssize_t n) except -1:
+    if off + n > len(data):
+        raise ValueError("risk state truncated")
+    memcpy(dst, (<const char *>data) + off, n)
+    return off + n
+
+
+cdef dict _agg_dict(Agg *g):
+    return {"open_orders": g.open_orders, "gross_qty": g.gross_qty, "gross_notional": g.gross_notional,
+            "margin": g.margin, "firm": g.firm, "killed": bool(g.killed)}
+
+
+def _reject_event(cmd, int code):
+    """The reject event a loop would emit for ``cmd`` (reject / modify_reject / cancel_reject)."""
+    from messaging.records import EVENT_DTYPE
+    ev = np.zeros(1, EVENT_DTYPE)
+    act = int(cmd["action"])
+    ev["kind"] = EV_MODIFY_REJECT if act == ACT_MODIFY else (
+        EV_CANCEL_REJECT if act in (ACT_CANCEL, ACT_MASS_CANCEL, ACT_KILL_SWITCH, ACT_SESSION_DISCONNECT)
+        else EV_REJECT)
+    for f in ("order_id", "seq", "ts_ns", "account_id", "symbol_id", "side", "price", "qty"):
+        ev[f] = cmd[f]
+    ev["reason"] = code
+    return ev
+
+
+def load_hook(path, symbols=None, positions=None):
+    """RISK.toml -> ``engine.hooks.RiskAdapter`` for ``EngineLoop.risk`` (``tickwire match --risk``).
+
+    ``symbols``: {name: id} used to resolve symbols named in the file; ``positions``: an
+    ``engine.positions.Positions`` to forward reference prices to.
+    """
+    from engine.riskconfig import RiskConfig
+    from engine.hooks import RiskAdapter
+    risk = RiskEngine(RiskConfig.from_toml(path, symbols=symbols))
+    if positions is not None:
+        risk.positions = positions
+    return RiskAdapter(risk)
