@@ -1,0 +1,121 @@
+"""EngineLoop pipeline, hook points and the binary record layout."""
+import numpy as np
+import pytest
+
+from engine.loop import CountingJournal, CountingPositions, CountingRisk, EngineLoop, JournalHook, RiskHook
+from engine.matching import MatchingEngine, record_layout
+from engine_harness import as_dicts, command
+from engine_streams import random_stream
+from messaging.records import CODES, COMMAND_DTYPE, EVENT_DTYPE, code_message, code_name, register_codes
+
+
+def test_record_layout_matches_numpy_dtypes():
+    layout = record_layout()
+    for name, dtype in (("Command", COMMAND_DTYPE), ("Event", EVENT_DTYPE)):
+        size, offsets = layout[name]
+        assert size == dtype.itemsize
+        assert offsets == {f: dtype.fields[f][1] for f in dtype.names}
+    assert COMMAND_DTYPE.itemsize == 96 and EVENT_DTYPE.itemsize == 80
+
+
+def test_code_table():
+    assert code_name(-2) == "PRICE_NOT_ON_TICK" and "tick" in code_message(-2)
+    assert code_name(3) == "STP"
+    assert len({name for name, _ in CODES.values()}) >= len(CODES) - 2  # GTD_EXPIRED is both a reject and a reason
+    register_codes({-150: ("TEST_RISK_CODE", "a test")})
+    assert code_name(-150) == "TEST_RISK_CODE"
+    with pytest.raises(ValueError):
+        register_codes({-2: ("OTHER", "clash")})
+
+
+def seqd(*cmds):
+    a = np.concatenate(cmds)
+    a["seq"] = np.arange(1, len(a) + 1)
+    return a
+
+
+def new_loop(**kw):
+    lp = EngineLoop(**kw)
+    lp.engine.add_symbol(0)
+    return lp
+
+
+def test_loop_without_hooks_equals_engine():
+    cmds = random_stream(21, 2000)
+    lp = EngineLoop()
+    e = MatchingEngine()
+    for x in (lp.engine, e):
+        x.add_symbol(0)
+        x.add_symbol(1)
+    assert np.array_equal(lp.run_all(cmds), e.process(cmds))
+    assert lp.last_seq == 2000 and lp.commands == 2000 and lp.crossed_violations == 0
+
+
+def test_seq_out_of_order_rejected():
+    lp = new_loop()
+    a = seqd(command(oid=1, side="buy", price=10000, qty=1, account=1),
+             command(oid=2, side="buy", price=10000, qty=1, account=1))
+    a["seq"] = [5, 5]
+    evs = as_dicts(lp.run_all(a))
+    assert [(e["kind"], e["reason"]) for e in evs] == [("ack", None), ("reject", "SEQ_OUT_OF_ORDER")]
+    assert lp.seq_rejects == 1
+
+
+def test_risk_hook_rejects_and_sees_events():
+    risk = CountingRisk(reject_account=2, code=-100)
+    lp = new_loop(risk=risk)
+    evs = as_dicts(lp.run_all(seqd(command(oid=1, side="buy", price=10000, qty=5, account=1),
+                                   command(oid=2, side="sell", price=10000, qty=5, account=2),
+                                   command(oid=3, side="sell", price=10000, qty=5, account=3))))
+    assert [(e["kind"], e["order_id"]) for e in evs] == [("ack", 1), ("reject", 2), ("ack", 3), ("fill", 3)]
+    assert evs[1]["reason"] == code_name(-100)
+    assert risk.checked == 3 and risk.events == 3 and lp.risk_rejects == 1
+
+
+def test_position_hook_gets_every_fill():
+    pos = CountingPositions(account=1)
+    lp = new_loop(positions=pos)
+    lp.run_all(seqd(command(oid=1, side="buy", price=10000, qty=5, account=1),
+                    command(oid=2, side="sell", price=10000, qty=3, account=2),
+                    command(oid=3, side="sell", price=9900, qty=10, account=1),
+                    command(oid=4, side="buy", price=9900, qty=4, account=2)))
+    # account 1: +3 (maker buy), then oid 3 sells: 2 shares against its own bid 1 (self-trade, +2 -2), 4 to acct 2
+    assert pos.fills == 3
+    assert pos.position == 3 + 2 - 2 - 4
+
+
+def test_journal_hook_appends_before_apply_and_commits_per_batch():
+    j = CountingJournal()
+    lp = new_loop(journal=j, high_water=1)
+    cmds = seqd(*[command(oid=i, side="buy", price=10000, qty=1, account=1) for i in range(1, 6)])
+    lp.run_all(cmds)
+    assert j.appended == 5 and j.last_seq == 5 and j.commits == 5   # high_water=1: one command per batch
+    bad = CountingJournal(fail_after=2)
+    lp = new_loop(journal=bad)
+    evs = as_dicts(lp.run_all(cmds))
+    assert [e["kind"] for e in evs] == ["ack", "ack", "reject", "reject", "reject"]
+    assert evs[-1]["reason"] == "JOURNAL_FAILED" and lp.journal_failures == 3
+    assert lp.engine.stats()["live"] == 2
+
+
+def test_hook_base_classes_are_no_ops():
+    lp = new_loop(risk=RiskHook(), journal=JournalHook())
+    evs = lp.run_all(seqd(command(oid=1, side="buy", price=10000, qty=1, account=1)))
+    assert len(evs) == 1
+
+
+def test_run_returns_early_at_high_water():
+    lp = new_loop(high_water=2)
+    cmds = seqd(*[command(oid=i, side="buy", price=10000, qty=1, account=1) for i in range(1, 6)])
+    assert lp.run(cmds) == 2
+    assert len(lp.drain()) == 2
+    assert lp.run(cmds, 2) == 4
+
+
+def test_bad_command_arrays():
+    lp = new_loop()
+    with pytest.raises(TypeError):
+        lp.run(np.zeros(3, np.uint8))
+    with pytest.raises(ValueError):
+        lp.run(np.zeros(4, COMMAND_DTYPE)[::2])
+    assert lp.run(np.zeros(0, COMMAND_DTYPE)) == 0
