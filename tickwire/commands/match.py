@@ -30,7 +30,12 @@ def _hook(module: str, factory: str, what: str, *args, **kw):
     fn = getattr(mod, factory, None)
     if fn is None:
         raise SystemExit(f"tickwire match: {what} is not available yet ({module}.{factory} missing)")
-    return fn(*args, **kw)
+    try:
+        return fn(*args, **kw)
+    except SystemExit:
+        raise
+    except Exception as e:  # config / IO errors of the hook: a clear message, not a traceback
+        raise SystemExit(f"tickwire match: {what}: {args[0]}: {e}")
 
 
 def run(args) -> int:
