@@ -215,6 +215,8 @@ cdef class MoldSender:
     cdef uint8_t trailers[BURST][TRAILER]
     cdef mmsghdr msgs[BURST * MAX_DESTS]
     cdef iovec iov[BURST * MAX_DESTS][2]
+    cdef uint8_t[::1] drop_log              # optional: 1 per (packet, destination) dropped by the loss model
+    cdef bint log_drops
     cdef readonly int64_t npackets
     cdef readonly int64_t position          # next packet to send
     # counters
@@ -274,6 +276,8 @@ cdef class MoldSender:
             for d in range(self.ndest):
                 if self.loss_threshold != 0 and self._rand() < self.loss_threshold:
                     self.dropped += 1
+                    if self.log_drops:
+                        self.drop_log[k * self.ndest + d] = 1
                     continue
                 self.iov[m][0].iov_base = <void *>&self.buf[self.offs[k]]
                 self.iov[m][0].iov_len = self.offs[k + 1] - self.offs[k]
@@ -385,6 +389,13 @@ cdef class MoldSender:
 
     def stop(self):
         self.stopping = True
+
+    def record_drops(self):
+        """Start logging loss-model drops; returns the uint8 array [npackets, ndest] (1 = dropped)."""
+        arr = np.zeros((self.npackets, self.ndest), dtype=np.uint8)
+        self.drop_log = arr.reshape(-1)
+        self.log_drops = True
+        return arr
 
     def counters(self):
         return {"sent_packets": self.sent_packets, "dropped": self.dropped, "send_errors": self.send_errors,
