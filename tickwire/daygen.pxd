@@ -62,6 +62,7 @@ cdef class DayGen:
     cdef uint32_t *drift_p16       # per message, chance /65536 that the fair value steps one tick
     cdef uint32_t *dscale          # 16.16 scale of distances from the touch (wider on high prices)
     cdef int32_t *farmax           # widest distance of a far-from-touch order (ticks)
+    cdef int32_t *floor            # live orders below which removals on the symbol become adds
     cdef uint32_t *sizemul         # round-lot size multiplier (low-priced names trade bigger)
     cdef uint64_t *zcum            # nsym: cumulative Zipf thresholds over ranks, last = 2**32
     cdef int32_t *rank2sym

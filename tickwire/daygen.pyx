@@ -198,12 +198,13 @@ cdef class DayGen:
         self.drift_p16 = <uint32_t *>calloc(n, 4)
         self.dscale = <uint32_t *>calloc(n, 4)
         self.farmax = <int32_t *>calloc(n, 4)
+        self.floor = <int32_t *>calloc(n, 4)
         self.sizemul = <uint32_t *>calloc(n, 4)
         self.zcum = <uint64_t *>calloc(n, 8)
         self.rank2sym = <int32_t *>calloc(n, 4)
         if not (self.ticker and self.dir_msgs and self.has_y and self.lo and self.fair and self.best
                 and self.bits and self.head and self.tail and self.live and self.live_n and self.live_cap
-                and self.trk and self.drift_p16 and self.dscale and self.farmax and self.sizemul
+                and self.trk and self.drift_p16 and self.dscale and self.farmax and self.floor and self.sizemul
                 and self.zcum and self.rank2sym):
             raise MemoryError("DayGen: symbol tables")
         memset(self.best, 0xFF, n * 2 * 4)
@@ -328,6 +329,9 @@ cdef class DayGen:
             self.drift_p16[s] = int(min(32768, max(1, p * 65536)))
             self.dscale[s] = int(65536 * (1.0 + cents / 20000.0))
             self.farmax[s] = int(min(GRID_W // 4, max(20, cents // 25)))
+            # resting-order floor: removals on a book thinner than this add instead (the pre-market
+            # builds the book, so active names open deep, as on a real day)
+            self.floor[s] = int(min(600, max(4, exp_msgs / 100)))
             self.sizemul[s] = 1 + self._below(4) if cents < 1000 else 1
             self.trk[s] = self.trk_urn[self._below(64)]
             cat = cats[self._below(100)]
@@ -413,7 +417,7 @@ cdef class DayGen:
         free(self.ticker); free(self.dir_msgs); free(self.has_y); free(self.lo); free(self.fair)
         free(self.best); free(self.bits); free(self.head); free(self.tail); free(self.live)
         free(self.live_n); free(self.live_cap); free(self.trk); free(self.drift_p16); free(self.dscale)
-        free(self.farmax); free(self.sizemul); free(self.zcum); free(self.rank2sym)
+        free(self.farmax); free(self.floor); free(self.sizemul); free(self.zcum); free(self.rank2sym)
         free(self.o_ref); free(self.o_sh); free(self.o_px); free(self.o_sym); free(self.o_side)
         free(self.o_prev); free(self.o_next); free(self.o_pos); free(self.freel)
         free(self.sched_ts); free(self.sched_kind); free(self.sched_arg); free(self.sched_x)
@@ -1055,10 +1059,10 @@ cdef class DayGen:
             elif self.fair[s] > GRID_MARGIN:
                 self.fair[s] -= 1
         r = <uint32_t>(self._next() >> 48)
-        if r < CUT_F:
-            self._do_add(s, t)
-        elif r >= CUT_X:
+        if r >= CUT_X:
             self._do_trade(s, t)
+        elif r < CUT_F or self.live_n[s] < self.floor[s]:
+            self._do_add(s, t)
         else:
             # removals on an empty book: try other symbols, then add instead
             tries = 0
