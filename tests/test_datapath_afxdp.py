@@ -1,0 +1,162 @@
+"""AfXdpSource (AF_XDP, copy mode on veth) against the real kernel, in namespaces the tests create."""
+import socket
+import time
+
+import pytest
+
+from netns_util import ether_udp, mold_packet, netns_pair, send_raw, send_udp  # noqa: F401  (fixture)
+
+from datapath.afxdp_source import AfXdpSource, xdp_object_path
+from datapath.registry import open_source
+from datapath.source_codes import (KSRC_E_BAD_OPTION, KSRC_E_CLOSED, KSRC_E_NO_INTERFACE, KSRC_E_XSK,
+                                   KSRC_E_XSK_BUSY, SourceError)
+
+pytestmark = pytest.mark.netns
+PORT = 26600
+GROUP = "239.200.3.1"
+
+
+def seqs(got):
+    return [int.from_bytes(p[10:18], "big") for p, _, _ in got]
+
+
+def collect(src, count, deadline_s=20.0):
+    got = []
+    end = time.monotonic() + deadline_s
+    while len(got) < count and time.monotonic() < end:
+        got.extend(src.recv())
+    return got
+
+
+def attached_prog(net):
+    return "prog/xdp" in net.run(net.ns_b, "ip", "-d", "link", "show", net.if_b).stdout
+
+
+def test_xdp_object_builds():
+    assert xdp_object_path().stat().st_size > 1000
+
+
+@pytest.mark.parametrize("mode", ["auto", "skb"])
+def test_feed_to_xsk_other_traffic_to_stack(netns_pair, mode):
+    net = netns_pair
+    with net.enter(net.ns_b):
+        src = AfXdpSource(net.if_b, port=PORT, xdp_mode=mode, timeout_ms=20)
+        stack = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stack.bind((net.ip_b, PORT + 1))
+        stack.settimeout(10)
+    with src, stack:
+        assert not src.zero_copy                                         # veth: copy mode only
+        assert src.program.mode == ("native" if mode == "auto" else "skb")
+        assert attached_prog(net)
+        t0 = time.time_ns()
+        n = 1500
+        sender = send_udp(net, net.ns_a, net.ip_b, PORT, 1, n, size=150, pace_every=100, wait=False)
+        got = collect(src, n)
+        sender.wait(timeout=60)
+        t1 = time.time_ns()
+        assert sorted(seqs(got)) == list(range(1, n + 1))               # exactly once
+        for payload, src_ip, rx_ns in got:
+            assert payload == mold_packet(int.from_bytes(payload[10:18], "big"), 150)
+            assert src_ip == int.from_bytes(socket.inet_aton(net.ip_a), "big")
+            assert t0 <= rx_ns <= t1
+        # Other UDP port and ICMP still reach the kernel stack through XDP_PASS.
+        send_udp(net, net.ns_a, net.ip_b, PORT + 1, 77, 3)
+        assert [int.from_bytes(stack.recvfrom(2048)[0][10:18], "big") for _ in range(3)] == [77, 78, 79]
+        ping = net.run(net.ns_a, "ping", "-c", "2", "-i", "0.2", "-W", "5", net.ip_b, check=False)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert src.recv() == []
+        c = src.counters()
+        assert c["rx_packets"] == n and c["rx_bytes"] == n * 150
+        assert c["xdp_redirected"] == n and c["xdp_passed"] >= 3
+        assert c["kernel_drops"] == 0 and c["dropped_bad"] == 0
+    assert not attached_prog(net)                                       # detached on close
+
+
+def test_group_filter_and_registry(netns_pair):
+    net = netns_pair
+    with net.enter(net.ns_b):
+        src = open_source("afxdp", interface=net.if_b, port=PORT, group=GROUP, busy_poll=True)
+    with src:
+        send_udp(net, net.ns_a, "239.200.3.2", PORT, 500, 20)            # other group: passed
+        send_udp(net, net.ns_a, GROUP, PORT, 1, 50)
+        assert seqs(collect(src, 50)) == list(range(1, 51))
+        c = src.counters()
+        assert c["xdp_redirected"] == 50 and c["xdp_passed"] >= 20
+
+
+def test_vlan_and_malformed_frames(netns_pair):
+    net = netns_pair
+    with net.enter(net.ns_b):
+        src = AfXdpSource(net.if_b, port=PORT, timeout_ms=20)
+    with src:
+        def frame(seq, **kw):
+            return ether_udp(net.mac_b, net.mac_a, net.ip_a, net.ip_b, 40000, PORT, mold_packet(seq, 80), **kw)
+        send_raw(net, net.ns_a, net.if_a, [frame(1, vlan=100), frame(2), frame(3, udp_len=3000)])
+        got = collect(src, 2, deadline_s=5)
+        assert sorted(seqs(got)) == [1, 2]
+        time.sleep(0.05)
+        assert src.recv() == []
+        assert src.dropped_bad == 1                                      # redirected, then rejected by the parser
+
+
+def test_burst_release_and_fill_ring_exhaustion(netns_pair):
+    net = netns_pair
+    with net.enter(net.ns_b):
+        src = AfXdpSource(net.if_b, port=PORT, num_frames=64, rx_size=64, timeout_ms=20)
+    with src:
+        send_udp(net, net.ns_a, net.ip_b, PORT, 1, 40)
+        time.sleep(0.05)
+        held = src.recv_held(32)
+        assert seqs(held) == list(range(1, 33))
+        assert src.held_frames() == 32                                   # chunks still ours
+        rest = src.recv_held(32)                                         # next burst recycles the first
+        assert seqs(rest) == list(range(33, 41))
+        assert src.held_frames() == 8
+        src.release()
+        assert src.held_frames() == 0
+        # Hold nothing and read nothing while 300 packets arrive: 64 chunks, the rest is dropped and counted.
+        send_udp(net, net.ns_a, net.ip_b, PORT, 1000, 300)
+        time.sleep(0.05)
+        got = collect(src, 300, deadline_s=1.0)
+        s = seqs(got)
+        assert 0 < len(s) < 300 and len(s) == len(set(s))
+        c = src.counters()
+        assert c["kernel_drops"] > 0 and len(s) + c["kernel_drops"] >= 300
+
+
+def test_queue_busy_and_reopen(netns_pair):
+    net = netns_pair
+    with net.enter(net.ns_b):
+        a = AfXdpSource(net.if_b, port=PORT)
+        with pytest.raises(SourceError) as e:
+            AfXdpSource(net.if_b, port=PORT, busy_deadline_s=0.3)
+        assert e.value.code == KSRC_E_XSK_BUSY and "still busy" in str(e.value)
+        assert a.program.users == 1
+        a.close()
+        b = AfXdpSource(net.if_b, port=PORT)                             # re-create at once: retried if EBUSY
+    with b:
+        send_udp(net, net.ns_a, net.ip_b, PORT, 1, 10)
+        assert seqs(collect(b, 10)) == list(range(1, 11))
+
+
+def test_errors_have_codes(netns_pair):
+    net = netns_pair
+    with net.enter(net.ns_b):
+        with pytest.raises(SourceError) as e:
+            AfXdpSource("nosuch0", port=PORT)
+        assert e.value.code == KSRC_E_NO_INTERFACE and "'nosuch0' not found" in str(e.value)
+        with pytest.raises(SourceError) as e:
+            AfXdpSource(net.if_b, port=PORT, frame_size=1000)
+        assert e.value.code == KSRC_E_BAD_OPTION and "2048 or 4096" in str(e.value)
+        with pytest.raises(SourceError) as e:
+            AfXdpSource(net.if_b, port=PORT, queue=7)                    # veth here has one RX queue
+        assert e.value.code == KSRC_E_XSK and e.value.errno != 0
+        assert not attached_prog(net)                                    # failed open leaves nothing behind
+        a = AfXdpSource(net.if_b, port=PORT)
+        with pytest.raises(SourceError) as e:
+            AfXdpSource(net.if_b, port=PORT + 5, queue=0)
+        assert e.value.code == KSRC_E_BAD_OPTION and "one feed" in str(e.value)
+    a.close()
+    with pytest.raises(SourceError) as e:
+        a.recv()
+    assert e.value.code == KSRC_E_CLOSED
