@@ -416,6 +416,7 @@ class SoupClient:
                     self.counters_.logins += 1
                     self._last_rx = time.monotonic()
                     self.sock.setblocking(False)
+                    self._process()          # sequenced data that came in the same segment as 'A'
                     return session
                 if kind == b"J":
                     reason = payload[:1]
