@@ -127,9 +127,10 @@ def run(args) -> int:
         print(f"tickwire listen: {e}", file=sys.stderr)
         return 2
     listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup)
-    if not args.json:
-        print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
-              + (f", re-requests to {args.retrans}" if args.retrans else ", no re-request server"), file=sys.stderr)
+    # Always on stderr (stdout carries --json): scripts start the sender once they see this line.
+    print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
+          + (f", re-requests to {args.retrans}" if args.retrans else ", no re-request server"), file=sys.stderr,
+          flush=True)
     try:
         reason = listener.run(until_eos=args.until_end_of_session, timeout_s=args.timeout,
                               idle_timeout_s=args.idle_timeout)

@@ -1,0 +1,188 @@
+"""MoldUDP64 packing and the sendmmsg sender: layouts, bad days, seeded loss, real pcaps, real sockets (veth)."""
+from __future__ import annotations
+
+import glob
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from netns_util import veth_pair
+
+RITCH = "itch50/RITCH_synthetic_3stocks.NASDAQ_ITCH50"
+GROUP = "239.77.2.1"
+PORT = 31101
+
+
+@pytest.fixture(scope="module")
+def ritch(data_dir):
+    return (data_dir / RITCH).read_bytes()
+
+
+def walk_blocks(payload, count):
+    p, out = 20, []
+    for _ in range(count):
+        n = struct.unpack_from(">H", payload, p)[0]
+        out.append(payload[p:p + 2 + n])
+        p += 2 + n
+    return out, payload[p:]
+
+
+# ------------------------------------------------------------------ planning ----
+def test_index_and_pack_cover_the_day_exactly(ritch):
+    from tickwire.sender import build_packets, index_messages, packet_times, plan_packets
+
+    data = np.frombuffer(ritch, dtype=np.uint8)
+    offs = index_messages(data)
+    assert len(offs) == 12013 and offs[-1] == len(ritch)
+    first = plan_packets(offs, 1400, True)
+    buf, poffs = build_packets(data, offs, first, b"ABC")
+    assert first[0] == 0 and first[-1] == 12012 and np.all(np.diff(first) > 0)
+    sizes = np.diff(poffs)
+    assert sizes.max() + 12 <= 1400                       # room for the TWTS trailer
+    seqs, blocks = [], []
+    for k in range(len(poffs) - 1):
+        p = buf[poffs[k]:poffs[k + 1]].tobytes()
+        assert p[:10] == b"ABC       "
+        seq, count = struct.unpack_from(">QH", p, 10)
+        assert seq == first[k] + 1 and count == first[k + 1] - first[k]
+        b, rest = walk_blocks(p, count)
+        assert rest == b""
+        blocks += b
+    assert b"".join(blocks) == ritch                     # every message once, in order
+    t = packet_times(data, offs, first)
+    assert len(t) == len(first) - 1 and np.all(t >= 0)
+
+
+def test_bad_days_are_refused_with_the_reason(data_dir, ritch):
+    from tickwire.sender import index_messages, plan_packets
+
+    zero = (data_dir / "bad_input" / "zero_length_prefixes.TEST_ITCH_50").read_bytes()
+    with pytest.raises(ValueError, match=r"zero length prefix at byte 0 \(message 1\): not a binaryFILE day"):
+        index_messages(np.frombuffer(zero, dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"message 12012 at byte 465034 is truncated \(12 bytes announced, 7 left\)"):
+        index_messages(np.frombuffer(ritch[:-5], dtype=np.uint8))
+    with pytest.raises(ValueError, match="cannot hold the largest ITCH message"):
+        plan_packets(np.array([0, 14], dtype=np.int64), 60, True)
+
+
+def test_real_pcaps_read_as_moldudp64_payloads(data_dir):
+    from tickwire.moldserve import mold_messages, read_pcap_payloads
+
+    files = sorted(glob.glob(str(data_dir / "pcap" / "*" / "*.pcap")))
+    assert len(files) == 38
+    total = 0
+    for f in files:
+        payloads, times = read_pcap_payloads(open(f, "rb").read())
+        assert payloads and len(payloads) == len(times) and times == sorted(times)
+        for p in payloads:
+            count = struct.unpack_from(">H", p, 18)[0]
+            blocks = mold_messages(p)
+            assert count == 1 and len(blocks) == len(p) - 20
+        total += len(payloads)
+    assert total == 178
+    with pytest.raises(ValueError, match="pcapng is not supported"):
+        read_pcap_payloads(b"\x0a\x0d\x0d\x0a" + b"\0" * 40)
+
+
+# ------------------------------------------------------------------- sockets ----
+def recv_all(sock, until_eos=True, limit=100000):
+    out = []
+    while len(out) < limit:
+        try:
+            d = sock.recv(2048)
+        except socket.timeout:
+            break
+        out.append(d)
+        if until_eos and len(d) == 20 and d[18:20] == b"\xff\xff":
+            break
+    return out
+
+
+def join(net, group=GROUP, port=PORT):
+    with net.enter(net.ns_b):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        s.bind((group, port))
+        mreq = socket.inet_aton(group) + socket.inet_aton(net.ip_b)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        s.settimeout(5)
+    return s
+
+
+def sender_for(net, ritch, loss=0.0, seed=1, dests=((GROUP, PORT),)):
+    from tickwire.moldserve import MoldDay, open_send_socket
+    from tickwire.sender import MoldSender, build_packets, plan_packets
+
+    day = MoldDay.from_bytes(ritch)
+    first = plan_packets(day.offs, 1400, True)
+    buf, poffs = build_packets(day.data, day.offs, first, b"SENDTEST")
+    with net.enter(net.ns_a):
+        sock = open_send_socket(net.if_a, 1)
+    return MoldSender(buf, poffs, sock.fileno(), list(dests), loss=loss, seed=seed), sock, buf, poffs, first
+
+
+def test_sender_max_rate_stamps_and_end_of_session(ritch):
+    with veth_pair() as net:
+        rx = join(net)
+        snd, sock, buf, poffs, first = sender_for(net, ritch)
+        c = snd.run(None, eos=2)
+        got = recv_all(rx)
+        sock.close()
+        rx.close()
+    npk = len(poffs) - 1
+    assert c["sent_packets"] == npk and c["messages_sent"] == 12012 and c["dropped"] == 0
+    data = [g for g in got if len(g) > 20]
+    assert len(data) == npk                               # veth: nothing lost
+    for k, d in enumerate(data):
+        assert d[:-12] == buf[poffs[k]:poffs[k + 1]].tobytes()
+        assert d[-12:-8] == b"TWTS" and struct.unpack(">Q", d[-8:])[0] > 1_600_000_000 * 10**9
+    assert got[-1] == b"SENDTEST  " + struct.pack(">QH", 12013, 0xFFFF)
+
+
+def test_seeded_loss_is_reproducible_and_per_line(ritch):
+    with veth_pair() as net:
+        maps = []
+        for seed in (7, 7, 8):
+            snd, sock, *_ = sender_for(net, ritch, loss=0.3, seed=seed, dests=((GROUP, PORT), ("239.77.2.2", PORT)))
+            m = snd.record_drops()
+            snd.run(None, eos=0)
+            maps.append(m.copy())
+            assert snd.dropped == int(m.sum())
+            sock.close()
+    assert np.array_equal(maps[0], maps[1]) and not np.array_equal(maps[0], maps[2])
+    a, b = maps[0][:, 0], maps[0][:, 1]
+    assert not np.array_equal(a, b)                      # independent lines
+    assert 0.15 < maps[0].mean() < 0.45
+
+
+def test_send_cli_pcap_as_recorded(data_dir):
+    """`tickwire send PCAP`: the pcap's payloads go out unchanged (plus the trailer), in order."""
+    from tickwire.moldserve import read_pcap_payloads
+
+    pcap = sorted(glob.glob(str(data_dir / "pcap" / "Nasdaq*" / "*.pcap")))[0]
+    payloads, _ = read_pcap_payloads(open(pcap, "rb").read())
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with veth_pair() as net:
+        rx = join(net)
+        p = net.run(net.ns_a, "env", f"PYTHONPATH={root}", sys.executable, "-m", "tickwire", "send", pcap,
+                    "--to", f"{GROUP}:{PORT}", "--iface", net.if_a, "--speed", "1000", "--no-eos", "--json",
+                    timeout=60)
+        got = recv_all(rx, until_eos=False, limit=len(payloads))
+        rx.close()
+    assert [g[:-12] for g in got] == payloads
+    assert all(g[-12:-8] == b"TWTS" for g in got)
+    assert '"sent_packets": 5' in p.stdout
+
+
+def test_send_cli_errors_are_clear(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    bad = tmp_path / "bad.itch"
+    bad.write_bytes(b"\x00\x00\x00\x00")
+    p = subprocess.run([sys.executable, "-m", "tickwire", "send", str(bad), "--to", "127.0.0.1:9"],
+                       capture_output=True, text=True, timeout=60, cwd=root, env={**os.environ, "PYTHONPATH": root})
+    assert p.returncode == 1 and "zero length prefix at byte 0" in p.stderr
