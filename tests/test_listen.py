@@ -1,0 +1,104 @@
+"""`tickwire listen` end to end, as a user runs it: `tickwire mold serve` in namespace A (lossy, paced),
+`tickwire listen` in namespace B (one line, or A/B), JSON summary checked against the file."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from netns_util import veth_pair
+
+pytestmark = pytest.mark.netns
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PORT = 31201
+RETRANS = 31202
+
+
+@pytest.fixture(scope="module")
+def gen_day(tmp_path_factory):
+    from tickwire.daygen import generate_day
+
+    path = tmp_path_factory.mktemp("listen") / "day.itch"
+    generate_day(str(path), 15000, 10, 21)
+    return path
+
+
+@pytest.fixture(scope="module")
+def expected(gen_day):
+    from tickwire.commands.replay import replay
+    from tickwire.summary import summarize
+
+    from feedhandlers.mold_session import DigestSink
+    import numpy as np
+
+    ref = DigestSink()
+    ref.feed_binaryfile(np.fromfile(gen_day, dtype=np.uint8))
+    stats, books, elapsed = replay(str(gen_day))
+    return ref, summarize(stats, books, elapsed, source="file", top=10)
+
+
+def tw(*args):
+    return ["env", f"PYTHONPATH={ROOT}", sys.executable, "-m", "tickwire", *map(str, args)]
+
+
+def wait_ready(proc, timeout=30.0):
+    """Read the listener's stderr until its 'listening' line (it has joined the groups)."""
+    end = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < end:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("listening"):
+            return
+    proc.kill()
+    raise AssertionError(f"listener never became ready: {''.join(lines)}{proc.stderr.read()}")
+
+
+def run_pair(net, day, listen_args, serve_args):
+    listener = net.popen(net.ns_b, *tw("listen", "--source", "udp", "--iface", net.if_b,
+                                       "--retrans", f"{net.ip_a}:{RETRANS}", "--until-end-of-session",
+                                       "--timeout", 30, "--json", "--digest", "--top", 10, *listen_args),
+                         text=True)
+    wait_ready(listener)
+    server = net.popen(net.ns_a, *tw("mold", "serve", day, "--iface", net.if_a, "--retrans-port", RETRANS,
+                                     "--retrans-addr", net.ip_a, "--rate", 300000, "--linger", 1.5,
+                                     "--heartbeat-ms", 100, "--json", *serve_args), text=True)
+    out, err = listener.communicate(timeout=60)
+    assert listener.returncode in (0, 1), err
+    s_out, s_err = server.communicate(timeout=60)
+    assert server.returncode == 0, s_err
+    return json.loads(out), json.loads(s_out.strip().splitlines()[-1])
+
+
+def test_listen_one_line_with_loss_equals_replay(gen_day, expected):
+    ref, want = expected
+    with veth_pair() as net:
+        got, served = run_pair(net, gen_day, ["--group", f"239.77.3.1:{PORT}"],
+                               ["--group", f"239.77.3.1:{PORT}", "--loss", "0.05", "--seed", "4"])
+    assert got["stop_reason"] == "end of session"
+    assert got["messages"] == want["messages"] and got["digest"] == f"{ref.digest:016x}"
+    assert got["unrecoverable"] == 0 and got["gaps_recovered"] > 0 and served["dropped"] > 0
+    assert served["retrans_messages"] >= got["gaps_recovered"] > 0
+    for key in ("by_type", "books", "live_orders", "crossed_books", "most_active", "unknown_refs"):
+        assert got[key] == want[key], key
+    assert got["latency_ns"]["count"] > 0 and got["latency_ns"]["p99"] >= got["latency_ns"]["p50"] > 0
+
+
+def test_listen_ab_lines(gen_day, expected):
+    ref, want = expected
+    with veth_pair() as net:
+        got, served = run_pair(net, gen_day,
+                               ["--group", f"239.77.3.1:{PORT}", "--line-b", f"239.77.3.2:{PORT}",
+                                "--window-us", 100000],
+                               ["--group", f"239.77.3.1:{PORT}", "--group", f"239.77.3.2:{PORT}",
+                                "--loss", "0.1", "--seed", "6"])
+    assert got["stop_reason"] == "end of session" and got["unrecoverable"] == 0
+    assert got["digest"] == f"{ref.digest:016x}" and got["most_active"] == want["most_active"]
+    wins = got["line_wins"]
+    assert wins["A"] > 0 and wins["B"] > 0 and wins["A"] + wins["B"] + wins["retrans"] == want["messages"]
+    assert got["duplicates_dropped"]["A"] + got["duplicates_dropped"]["B"] > 0
