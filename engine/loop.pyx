@@ -1,6 +1,7 @@
 # cython: language_level=3
 """EngineLoop: the deterministic single-threaded order pipeline (contract and hook points in loop.pxd)."""
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import numpy as np
 
@@ -37,6 +38,17 @@ cdef class JournalHook:
         return 0
 
 
+cdef inline int64_t _mono_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+def monotonic_ns():
+    """CLOCK_MONOTONIC in ns (the clock run_paced uses)."""
+    return _mono_ns()
+
+
 # ---------------------------------------------------------------- loop ----
 cdef class EngineLoop:
     """Run command batches: sequence check -> journal.append -> risk.check -> matching -> hooks -> events.
@@ -47,6 +59,7 @@ cdef class EngineLoop:
         Created with ``max_orders`` / ``max_symbols`` when omitted.
     risk, positions, journal : hook objects or None.
     high_water : run() stops taking commands once this many events are buffered.
+    max_orders, max_symbols, expected_ids : MatchingEngine sizes (when ``engine`` is omitted).
 
     Usage::
 
@@ -58,12 +71,13 @@ cdef class EngineLoop:
 
     def __cinit__(self, MatchingEngine engine=None, RiskHook risk=None, PositionHook positions=None,
                   JournalHook journal=None, uint32_t high_water=1 << 16, int max_orders=1 << 16,
-                  int max_symbols=1024):
-        self.engine = engine if engine is not None else MatchingEngine(max_orders, max_symbols)
+                  int max_symbols=1024, uint64_t expected_ids=0):
+        self.high_water = high_water if high_water > 0 else 1
+        self.engine = engine if engine is not None else MatchingEngine(
+            max_orders, max_symbols, expected_ids, self.high_water + 4096)
         self.risk = risk
         self.positions = positions
         self.journal = journal
-        self.high_water = high_water if high_water > 0 else 1
 
     cdef void step(self, const Command *c) noexcept nogil:
 
@@ -127,6 +141,52 @@ cdef class EngineLoop:
         with nogil:
             done = self.run_ptr(p + start, n - start)
         return start + done
+
+    def run_paced(self, cmds, double rate_per_s, int64_t[::1] latency_ns):
+        """Run every command on a fixed-rate schedule, measuring latency without coordinated omission.
+
+        Command k is due at ``t0 + k / rate``; when ahead the loop busy-waits until then, when behind
+        it runs at once and the backlog shows: ``latency_ns[k] = completion - due`` (CLOCK_MONOTONIC).
+        Events are discarded as they accumulate (the measurement is of the pipeline, not the consumer).
+        Returns the wall time of the run in ns.
+        """
+        cdef Py_ssize_t n = 0, k
+        cdef const Command *p = command_ptr(cmds, &n)
+        if latency_ns.shape[0] < n:
+            raise ValueError("latency_ns shorter than cmds")
+        if rate_per_s <= 0:
+            raise ValueError("rate must be positive")
+        cdef double interval = 1e9 / rate_per_s
+        cdef int64_t t0, due, now
+        with nogil:
+            t0 = _mono_ns() + 1000
+            now = _mono_ns()
+            for k in range(n):
+                due = t0 + <int64_t> (k * interval)
+                while now < due:
+                    now = _mono_ns()
+                self.step(&p[k])
+                if self.engine.ev_n >= self.high_water:
+                    self.engine.ev_n = 0
+                now = _mono_ns()
+                latency_ns[k] = now - due
+            if self.journal is not None and self.journal.commit() < 0:
+                self.commit_failures += 1
+            self.engine.ev_n = 0
+        return now - t0
+
+    def run_discard(self, cmds):
+        """Run every command, discarding events in place (throughput measurement); returns elapsed ns."""
+        cdef Py_ssize_t n = 0, i = 0
+        cdef const Command *p = command_ptr(cmds, &n)
+        cdef int64_t t0, t1
+        with nogil:
+            t0 = _mono_ns()
+            while i < n:
+                i += self.run_ptr(p + i, n - i)
+                self.engine.ev_n = 0
+            t1 = _mono_ns()
+        return t1 - t0
 
     def drain(self):
         """Copy out and clear the buffered events (EVENT_DTYPE array)."""

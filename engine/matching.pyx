@@ -111,9 +111,13 @@ cdef class MatchingEngine:
     ----------
     max_orders : capacity of the order pool (open orders at once); NEW beyond it -> POOL_EXHAUSTED.
     max_symbols : symbol ids are 0 .. max_symbols-1.
+    expected_ids : order ids expected per day (the id index keeps finished ids until end of day); the
+        index is presized for it so it never rehashes mid-session (default: 2 x max_orders).
+    event_capacity : initial event buffer (grows by doubling if a command needs more).
     """
 
-    def __cinit__(self, int32_t max_orders=1 << 16, uint32_t max_symbols=1024):
+    def __cinit__(self, int32_t max_orders=1 << 16, uint32_t max_symbols=1024, uint64_t expected_ids=0,
+                  Py_ssize_t event_capacity=4096):
         cdef int32_t i
         if max_orders < 1 or max_symbols < 1:
             raise ValueError("max_orders and max_symbols must be positive")
@@ -123,7 +127,9 @@ cdef class MatchingEngine:
         self.levels = <Level *> calloc(self.level_cap, sizeof(Level))
         self.scratch = <int32_t *> malloc(max_orders * sizeof(int32_t))
         self.ix_cap = 1024
-        while self.ix_cap < <uint64_t> max_orders * 2:
+        if expected_ids < <uint64_t> max_orders:
+            expected_ids = max_orders
+        while self.ix_cap < expected_ids * 2:
             self.ix_cap <<= 1
         self.ix_keys = <uint64_t *> calloc(self.ix_cap, sizeof(uint64_t))
         self.ix_vals = <int32_t *> calloc(self.ix_cap, sizeof(int32_t))
@@ -131,8 +137,10 @@ cdef class MatchingEngine:
         self.syms = <SymbolBook *> calloc(max_symbols, sizeof(SymbolBook))
         self.heap_cap = 1024
         self.heap = <HeapEntry *> malloc(self.heap_cap * sizeof(HeapEntry))
-        self.ev_cap = 4096
+        self.ev_cap = event_capacity if event_capacity > 16 else 16
         self.evs = <Event *> calloc(self.ev_cap, sizeof(Event))
+        if self.evs != NULL:
+            memset(self.evs, 0, self.ev_cap * sizeof(Event))   # touch the pages now, not mid-session
         if (self.pool == NULL or self.levels == NULL or self.scratch == NULL or self.ix_keys == NULL
                 or self.ix_vals == NULL or self.syms == NULL or self.heap == NULL or self.evs == NULL):
             raise MemoryError()
