@@ -19,7 +19,7 @@ from datapath.linux cimport (errno, EAGAIN, EINTR, EBUSY, poll, pollfd, POLLIN, 
                              MAP_POPULATE, if_nametoindex, htons, htonl, now_realtime_ns, MSG_DONTWAIT)
 from datapath.libxdp cimport *
 from datapath.packet cimport UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E_NOT_IPV4, PKT_E_NOT_UDP, PKT_E_FILTERED
-from datapath.source_util cimport frames_to_list, drain, DrainStats
+from datapath.source_util cimport frames_to_list, drain_py
 from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch
 
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_BAD_OPTION, KSRC_E_XDP_PROGRAM,
@@ -456,17 +456,11 @@ cdef class AfXdpSource(PacketSource):
         """UMEM chunks handed out and not yet returned to the fill ring."""
         return self.held_n
 
-    def drain(self, uint64_t max_packets=0, double seconds=0.0, double idle_seconds=0.0):
-        """Receive (nogil, bursts of 32, MoldUDP64 header walk) until a limit; return the stats dict."""
-        cdef DrainStats st
-        cdef int rc
-        memset(&st, 0, sizeof(st))
-        cdef uint64_t max_ns = <uint64_t>(seconds * 1e9), idle_ns = <uint64_t>(idle_seconds * 1e9)
-        with nogil:
-            rc = drain(self, max_packets, max_ns, idle_ns, NULL, &st)
-        d = dict(st)
-        d["rc"] = rc
-        return d
+    def drain(self, uint64_t max_packets=0, double seconds=0.0, double idle_seconds=0.0, stop=None):
+        """Receive (nogil, bursts of 32, MoldUDP64 header walk) until ``max_packets``, ``seconds``,
+        ``idle_seconds`` without traffic (after the first packet) or ``stop`` (a pinning.StopFlag) is set.
+        Returns the statistics dict (packets, bytes, messages, gaps, bad, bursts, empty_polls, rc, ...)."""
+        return drain_py(self, max_packets, seconds, idle_seconds, stop)
 
     def xdp_statistics(self):
         """The socket's XDP_STATISTICS (cumulative kernel counters)."""

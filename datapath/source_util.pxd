@@ -7,6 +7,7 @@ attached: bursts of 32, MoldUDP64 header walk (sequence gaps, message count) as 
 busy-polling or blocking according to the source, stopping on a packet count, a deadline or a flag.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE
@@ -105,3 +106,19 @@ cdef inline int drain(PacketSource src, uint64_t max_packets, uint64_t max_ns, u
         if n > 0 and max_ns and (st.bursts & 255) == 0 and mono_ns() - start >= max_ns:
             return 0
     return 0
+
+
+cdef inline dict drain_py(PacketSource src, uint64_t max_packets, double seconds, double idle_seconds, object stop):
+    """``drain`` for Python callers: releases the GIL; ``stop`` is a datapath.pinning.StopFlag or None."""
+    cdef DrainStats st
+    cdef int rc
+    cdef volatile int *sp = NULL
+    cdef uint64_t max_ns = <uint64_t>(seconds * 1e9), idle_ns = <uint64_t>(idle_seconds * 1e9)
+    memset(&st, 0, sizeof(st))
+    if stop is not None:
+        sp = <volatile int *><size_t>stop.address
+    with nogil:
+        rc = drain(src, max_packets, max_ns, idle_ns, sp, &st)
+    d = dict(st)
+    d["rc"] = rc
+    return d

@@ -11,7 +11,7 @@ from libc.string cimport memset, memcpy
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_CLOSED, SRC_E_IO
 from datapath.linux cimport *
-from datapath.source_util cimport frames_to_list, drain, DrainStats
+from datapath.source_util cimport frames_to_list, drain_py
 from feedhandlers.itch_wire cimport tw_likely, tw_unlikely
 
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCKET, KSRC_E_BIND,
@@ -263,17 +263,11 @@ cdef class UdpSource(PacketSource):
         self.rx_release()
         return out
 
-    def drain(self, uint64_t max_packets=0, double seconds=0.0, double idle_seconds=0.0):
-        """Receive (nogil, bursts of 32, MoldUDP64 header walk) until a limit; return the stats dict."""
-        cdef DrainStats st
-        cdef int rc
-        memset(&st, 0, sizeof(st))
-        cdef uint64_t max_ns = <uint64_t>(seconds * 1e9), idle_ns = <uint64_t>(idle_seconds * 1e9)
-        with nogil:
-            rc = drain(self, max_packets, max_ns, idle_ns, NULL, &st)
-        d = dict(st)
-        d["rc"] = rc
-        return d
+    def drain(self, uint64_t max_packets=0, double seconds=0.0, double idle_seconds=0.0, stop=None):
+        """Receive (nogil, bursts of 32, MoldUDP64 header walk) until ``max_packets``, ``seconds``,
+        ``idle_seconds`` without traffic (after the first packet) or ``stop`` (a pinning.StopFlag) is set.
+        Returns the statistics dict (packets, bytes, messages, gaps, bad, bursts, empty_polls, rc, ...)."""
+        return drain_py(self, max_packets, seconds, idle_seconds, stop)
 
     def counters(self):
         return PacketSource.counters(self)
