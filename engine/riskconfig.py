@@ -157,7 +157,7 @@ class RiskConfig:
     max_firms: int = 16
     max_symbols: int = 1024
     max_sessions: int = 256
-    max_orders: int = 1 << 20
+    max_orders: int = 1 << 18
     strict_accounts: bool = False
     account_defaults: Limits = field(default_factory=Limits)
     default_allow_short: bool = True
