@@ -44,6 +44,7 @@ cdef class DpdkSource(PacketSource):
     cdef public uint64_t bursts             # non-empty rte_eth_rx_burst calls
     cdef public uint64_t empty_polls        # rte_eth_rx_burst calls that returned nothing
     cdef public uint64_t segmented          # multi-segment mbufs (frame larger than the data room): bad
+    cdef public uint64_t debug_violations   # TW_DEBUG build only: a burst/frame broke an invariant
     cdef uint64_t reasons[NREASONS]         # drops by PKT_E_* code
 
     # -------------------------------------------------------------- calls ----

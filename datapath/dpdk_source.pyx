@@ -29,7 +29,7 @@ from datapath.packet cimport (
     PKT_E_SHORT, PKT_E_FRAGMENT, PKT_E_BAD_IP, PKT_E_BAD_UDP,
 )
 from datapath.source_util cimport drain, DrainStats
-from feedhandlers.itch_wire cimport tw_unlikely, tw_likely
+from feedhandlers.itch_wire cimport tw_unlikely, tw_likely, TW_DEBUG
 from dpdk_bindings.rte cimport (
     rte_mbuf, rte_eth_rx_burst, rte_pktmbuf_free_bulk, rte_prefetch0, tw_mbuf_data, rte_rdtsc,
     rte_get_tsc_hz,
@@ -163,6 +163,11 @@ cdef class DpdkSource(PacketSource):
             if tw_likely(rc == PKT_OK):
                 rc = udp_accept(&v, self.group, self.dst_port)
             if tw_likely(rc == PKT_OK):
+                if TW_DEBUG:
+                    # The payload lies inside this mbuf's first segment; the PMD gave what we asked.
+                    if (v.payload < data or v.payload + v.length > data + m.data_len or nb > want
+                            or m.data_len > m.pkt_len):
+                        self.debug_violations += 1
                 frames[k].data = v.payload
                 frames[k].length = v.length
                 frames[k].src_ip = v.src_ip
@@ -211,7 +216,7 @@ cdef class DpdkSource(PacketSource):
             out.update(kernel_drops=st["imissed"], imissed=st["imissed"], ierrors=st["ierrors"],
                        rx_nombuf=st["rx_nombuf"], port_ipackets=st["ipackets"])
         out.update(rx_frames=self.rx_frames, bursts=self.bursts, empty_polls=self.empty_polls,
-                   segmented=self.segmented,
+                   segmented=self.segmented, debug_violations=self.debug_violations,
                    drop_reasons={REASONS[i]: self.reasons[i] for i in range(1, len(REASONS)) if self.reasons[i]})
         return out
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))      # last: a PYTHONPATH build (build-debug/lib) wins
 
 
 def emit(obj) -> None:
@@ -110,7 +110,7 @@ def main(spec: dict) -> None:
             break
         if now - start >= max_seconds:
             break
-    result = {"ok": True, "ports": []}
+    result = {"ok": True, "ports": [], "module_file": dpdk_source.__file__}
     for src, g, inf in zip(sources, got, info):
         c = src.counters()
         result["ports"].append({"name": src.port.name, "queue": src.queue, "driver": inf["driver"], "payloads": g["payloads"],
@@ -127,7 +127,8 @@ def run_scenario(spec: dict, timeout: float = 60.0) -> dict:
     """Run ``spec`` in a fresh interpreter (root namespace); return its TWJSON result."""
     import os
     import subprocess
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in sys.path if p]))
+    # The working directory first: `make test-debug` runs from build-debug/lib (the TW_DEBUG build).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), str(ROOT)] + [p for p in sys.path if p]))
     p = subprocess.run([sys.executable, str(Path(__file__).resolve()), json.dumps(spec)],
                        capture_output=True, text=True, timeout=timeout, env=env)
     return parse_result(p.stdout, p.stderr, p.returncode)
