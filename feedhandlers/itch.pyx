@@ -18,7 +18,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
-from feedhandlers.itch_wire cimport TW_ITCH_LEN, tw_be16, tw_unlikely, tw_likely, TW_DEBUG
+from feedhandlers.itch_wire cimport TW_ITCH_LEN, tw_be16, tw_unlikely, tw_likely, tw_prefetch, TW_DEBUG
 from feedhandlers.errors cimport *
 from feedhandlers.sink cimport MessageSink
 
@@ -151,6 +151,7 @@ cdef class ItchFramer:
                     rc = self.fail(ITCH_E_NOT_ITCH50, self.offset + off, FRAME_DETAIL | (<uint64_t>buf[off + 2] << 16) | L)
                 break
             m = buf + off + 2
+            tw_prefetch(m + 1024)                           # ~25 messages ahead: out-of-cache files
             t = m[0]
             seq += 1
             if tw_likely(TW_ITCH_LEN[t] == L):
