@@ -41,6 +41,26 @@ cdef extern from "<sys/socket.h>" nogil:
     int recvmmsg(int fd, mmsghdr *msgs, unsigned int vlen, int flags, void *timeout)
     enum: MSG_DONTWAIT
 
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    enum: POLLIN
+
+# run_slice return codes (>= 0; a negative value is a source's SRC_E_* code).
+cdef enum:
+    C_RUN_SLICE = 0       # the time slice elapsed
+    C_RUN_ENDED = 1       # End of Session reached and everything up to it applied
+    C_RUN_POLL = 2        # a gap is open and its scan is due: call poll()
+    C_RUN_LATENCY = 3     # latency buffer half full: drain it
+
+RUN_SLICE = C_RUN_SLICE
+RUN_ENDED = C_RUN_ENDED
+RUN_POLL = C_RUN_POLL
+RUN_LATENCY = C_RUN_LATENCY
+
 
 cdef inline uint64_t realtime_ns() noexcept nogil:
     cdef timespec ts
@@ -404,6 +424,67 @@ cdef class MoldSession:
                 source.rx_release()
         return n
 
+    def run_slice(self, PacketSource a=None, PacketSource b=None, UdpReader retrans=None, fds=(),
+                  uint64_t slice_ns=10_000_000, int idle_wait_ms=1, bint busy=False):
+        """Pump line A, line B and the re-request answers in C without the GIL for up to ``slice_ns``.
+
+        Returns early with a reason code so the caller can run the Python-level parts:
+        RUN_ENDED (1) End of Session reached and applied, RUN_POLL (2) a gap is open and its scan is
+        due (call ``poll``), RUN_LATENCY (3) the latency buffer is half full (drain it), RUN_SLICE (0)
+        the slice elapsed; or a negative SRC_E_* code from a source. When idle and not ``busy`` it
+        sleeps in poll(2) on ``fds`` (the inputs' file descriptors) for up to ``idle_wait_ms``.
+        """
+        cdef Frame frames[BURST_SIZE]
+        cdef pollfd pfds[4]
+        cdef int nfds = 0, n, got, rc = C_RUN_SLICE
+        cdef uint64_t now, deadline
+        for fd in fds:
+            if nfds < 4 and fd is not None and fd >= 0:
+                pfds[nfds].fd = fd
+                pfds[nfds].events = POLLIN
+                pfds[nfds].revents = 0
+                nfds += 1
+        with nogil:
+            deadline = realtime_ns() + slice_ns
+            while True:
+                got = 0
+                if a is not None:
+                    n = a.rx_burst(frames, BURST_SIZE)
+                    if n > 0:
+                        self.on_burst(frames, n, LINE_A)
+                        a.rx_release()
+                        got += n
+                    elif n < 0:
+                        rc = n
+                        break
+                if b is not None:
+                    n = b.rx_burst(frames, BURST_SIZE)
+                    if n > 0:
+                        self.on_burst(frames, n, LINE_B)
+                        b.rx_release()
+                        got += n
+                    elif n < 0:
+                        rc = n
+                        break
+                if retrans is not None:
+                    got += retrans._pump(self, LINE_RETRANS, 4)
+                if self.eos_seen and self.next_seq >= self.end_seq and self.next_seq != 0:
+                    rc = C_RUN_ENDED
+                    break
+                if self.lat_n * 2 > self.lat_cap:
+                    rc = C_RUN_LATENCY
+                    break
+                now = realtime_ns()
+                if self.next_seq != 0 and self.next_seq < self.high_seq and now >= self.next_scan_ns:
+                    rc = C_RUN_POLL
+                    break
+                if now >= deadline:
+                    rc = C_RUN_SLICE
+                    break
+                if got == 0 and nfds > 0 and not busy:
+                    poll(pfds, nfds, idle_wait_ms)
+        return rc
+
     # ---------------------------------------------------------- request path ----
     @property
     def session_name(self):
@@ -613,45 +694,52 @@ cdef class UdpReader:
 
     Used for the re-request answers (LINE_RETRANS) and by the tests/labs as a plain kernel-UDP line.
     """
-    cdef readonly int fd
-    cdef uint8_t *buf
-    cdef mmsghdr msgs[BURST_SIZE]
-    cdef iovec iov[BURST_SIZE]
-    cdef readonly uint64_t rx_packets
-    cdef readonly uint64_t truncated
 
     def __cinit__(self, int fd):
         cdef int i
+        cdef mmsghdr *msgs
+        cdef iovec *iov
         self.fd = fd
         self.buf = <uint8_t *>calloc(BURST_SIZE, 2048)
-        if self.buf == NULL:
+        self.msgs = calloc(BURST_SIZE, sizeof(mmsghdr))
+        self.iov = calloc(BURST_SIZE, sizeof(iovec))
+        if self.buf == NULL or self.msgs == NULL or self.iov == NULL:
             raise MemoryError()
-        memset(self.msgs, 0, sizeof(self.msgs))
+        msgs = <mmsghdr *>self.msgs
+        iov = <iovec *>self.iov
         for i in range(BURST_SIZE):
-            self.iov[i].iov_base = self.buf + i * 2048
-            self.iov[i].iov_len = 2048
-            self.msgs[i].msg_hdr.msg_iov = &self.iov[i]
-            self.msgs[i].msg_hdr.msg_iovlen = 1
+            iov[i].iov_base = self.buf + i * 2048
+            iov[i].iov_len = 2048
+            msgs[i].msg_hdr.msg_iov = &iov[i]
+            msgs[i].msg_hdr.msg_iovlen = 1
 
     def __dealloc__(self):
         free(self.buf)
+        free(self.msgs)
+        free(self.iov)
+
+    cdef int _pump(self, MoldSession session, int line, int max_bursts) noexcept nogil:
+        cdef int total = 0, n, i, b
+        cdef uint64_t rx_ns
+        cdef mmsghdr *msgs = <mmsghdr *>self.msgs
+        for b in range(max_bursts):
+            n = recvmmsg(self.fd, msgs, BURST_SIZE, MSG_DONTWAIT, NULL)
+            if n <= 0:
+                break
+            rx_ns = realtime_ns()
+            for i in range(n):
+                session.on_packet(self.buf + i * 2048, msgs[i].msg_len, rx_ns, line)
+            total += n
+            if n < BURST_SIZE:
+                break
+        self.rx_packets += total
+        return total
 
     def pump(self, MoldSession session, int line=LINE_A, int max_bursts=4):
         """Read what is queued (up to ``max_bursts`` x 32 datagrams); returns datagrams read."""
-        cdef int total = 0, n, i, b
-        cdef uint64_t rx_ns
+        cdef int total
         with nogil:
-            for b in range(max_bursts):
-                n = recvmmsg(self.fd, self.msgs, BURST_SIZE, MSG_DONTWAIT, NULL)
-                if n <= 0:
-                    break
-                rx_ns = realtime_ns()
-                for i in range(n):
-                    session.on_packet(self.buf + i * 2048, self.msgs[i].msg_len, rx_ns, line)
-                total += n
-                if n < BURST_SIZE:
-                    break
-        self.rx_packets += total
+            total = self._pump(session, line, max_bursts)
         return total
 
 
