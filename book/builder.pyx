@@ -75,6 +75,14 @@ cdef inline uint32_t side_key(uint8_t s, uint32_t price) noexcept nogil:
     return price if s == TW_BID else ~price
 
 
+cdef inline size_t next_frame(const uint8_t *buf, size_t n, size_t x) noexcept nogil:
+    # Offset of the binaryFILE frame after the one at x (n when x is the last or truncated).
+    if x + 2 > n:
+        return n
+    x += 2 + tw_be16(buf + x)
+    return x if x <= n else n
+
+
 cdef inline uint64_t next_pow2(uint64_t x) noexcept nogil:
     cdef uint64_t p = 1
     while p < x:
@@ -422,13 +430,29 @@ cdef class BookBuilder(MessageSink):
             self.mwcb_breached = m[11]
         return TW_BOOK_OK
 
+    cdef inline uint32_t *_ref_slot(self, const uint8_t *m) noexcept nogil:
+        # Index slot of the order an E/C/X/D/U names, or NULL (prefetch helper: no side effects).
+        cdef uint8_t t = m[0]
+        cdef uint64_t ref
+        cdef uint32_t *page
+        if t == T_EXEC or t == T_CANCEL or t == T_DELETE or t == T_REPLACE or t == T_EXEC_PX:
+            ref = tw_be64(m + 11)
+            if ref <= self.max_ref:
+                page = self.pages[ref >> TW_PAGE_SHIFT]
+                if page != NULL:
+                    return &page[ref & TW_PAGE_MASK]
+        return NULL
+
     cdef size_t _apply_binaryfile(self, const uint8_t *buf, size_t n, size_t off) noexcept nogil:
         cdef uint32_t length
         cdef const uint8_t *m
-        cdef const uint8_t *nx
-        cdef uint8_t nt
-        cdef uint64_t ref
-        cdef uint32_t *page
+        cdef uint32_t *slot
+        cdef uint32_t h
+        # Prefetch pipeline for the random accesses of E/C/X/D/U, relative to the next frame j:
+        # index slot of j+3, order of j+1 (its slot arrived by now), level of j (its order arrived).
+        cdef size_t c2 = next_frame(buf, n, off)
+        cdef size_t c4 = next_frame(buf, n, next_frame(buf, n, c2))
+        c2 = next_frame(buf, n, c2)
         while off + 2 <= n:
             length = tw_be16(buf + off)
             if tw_unlikely(off + 2 + length > n):
@@ -436,16 +460,22 @@ cdef class BookBuilder(MessageSink):
             m = buf + off + 2
             off += 2 + length
             self.file_seq += 1
-            # Prefetch the index slot of the next message's order (the one random access of E/C/X/D/U).
+            if tw_likely(c4 + 21 <= n):
+                slot = self._ref_slot(buf + c4 + 2)
+                if slot != NULL:
+                    tw_prefetch(slot)
+            c4 = next_frame(buf, n, c4)
+            if tw_likely(c2 + 21 <= n):
+                slot = self._ref_slot(buf + c2 + 2)
+                if slot != NULL:
+                    tw_prefetch(&self.orders[slot[0]])
+            c2 = next_frame(buf, n, c2)
             if tw_likely(off + 21 <= n):
-                nx = buf + off + 2
-                nt = nx[0]
-                if nt == T_EXEC or nt == T_CANCEL or nt == T_DELETE or nt == T_REPLACE or nt == T_EXEC_PX:
-                    ref = tw_be64(nx + 11)
-                    if ref <= self.max_ref:
-                        page = self.pages[ref >> TW_PAGE_SHIFT]
-                        if page != NULL:
-                            tw_prefetch(&self.orders[page[ref & TW_PAGE_MASK]])
+                slot = self._ref_slot(buf + off + 2)
+                if slot != NULL:
+                    h = slot[0]
+                    if h != 0:
+                        tw_prefetch(&self.levels[self.orders[h].level])
             if tw_unlikely(length == 0 or TW_ITCH_LEN[m[0]] != length):
                 self.frames_skipped += 1
                 continue
