@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Benchmark: wire-to-book latency of a live MoldUDP64 feed at a fixed send rate.
+
+Usage::
+
+    bench/bench_wire_latency.py [--messages N] [--symbols N] [--rate MSGS_PER_S] [--loss P]
+                                [--lines 1|2] [--warmup-packets N] [--busy-poll] [--core N] [--json]
+
+A generated day is served by ``tickwire mold serve`` (a separate process, sendmmsg bursts) in
+network namespace A; this process listens in namespace B over a veth pair (``tests/netns_util``)
+through UdpSource -> MoldSession (A/B, gap recovery) -> BookBuilder. Each data packet carries its
+INTENDED send time (TWTS trailer) on the fixed-rate schedule, so a late sender shows up as latency
+(no coordinated omission). Latency = time the book applied the packet's last message - intended
+send time, into an HdrHistogram; the first ``--warmup-packets`` packets are excluded.
+Needs root (network namespaces); without it, it says so and exits 0 (nothing measured).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bench._util import generated_day, machine  # noqa: E402
+
+PORT = 32001
+RETRANS = 32002
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=300_000)
+    ap.add_argument("--symbols", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=200_000, help="messages per second (fixed schedule)")
+    ap.add_argument("--loss", type=float, default=0.0, help="sender-side loss per line (recovered by request)")
+    ap.add_argument("--lines", type=int, choices=(1, 2), default=1, help="2: A/B lines, arbitrated")
+    ap.add_argument("--warmup-packets", type=int, default=500)
+    ap.add_argument("--busy-poll", action="store_true", help="spin instead of sleeping in poll(2)")
+    ap.add_argument("--core", type=int, help="pin the listener to this core")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    if os.geteuid() != 0:
+        print("bench_wire_latency: needs root for network namespaces; nothing measured", file=sys.stderr)
+        return 0
+    if args.core is not None:
+        os.sched_setaffinity(0, {args.core})
+
+    from book.builder import BookBuilder
+    from datapath.registry import open_source
+    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpRequester
+    from netns_util import veth_pair
+    from tickwire.listen import Listener, line
+
+    day = generated_day(args.messages, args.symbols, 1)
+    groups = [f"239.78.0.{i + 1}" for i in range(args.lines)]
+    with veth_pair() as net:
+        with net.enter(net.ns_b):
+            srcs = [open_source("udp", port=PORT, group=g, interface=net.if_b, timeout_ms=0,
+                                busy_poll=args.busy_poll) for g in groups]
+            req = UdpRequester((net.ip_a, RETRANS))
+        books = BookBuilder()
+        session = MoldSession(DigestSink(books), MoldContext(send_request=req), window_ns=1_000_000,
+                              timeout_ns=20_000_000)
+        listener = Listener(session, [line(s, i) for i, s in enumerate(srcs)], req, busy_poll=args.busy_poll,
+                            warmup_packets=args.warmup_packets)
+        cmd = ["env", f"PYTHONPATH={ROOT}", sys.executable, "-m", "tickwire", "mold", "serve", str(day),
+               "--iface", net.if_a, "--retrans-port", str(RETRANS), "--retrans-addr", net.ip_a,
+               "--rate", str(args.rate), "--loss", str(args.loss), "--linger", "2", "--json"]
+        for g in groups:
+            cmd += ["--group", f"{g}:{PORT}"]
+        server = net.popen(net.ns_a, *cmd, text=True)
+        t0 = time.monotonic()
+        reason = listener.run(until_eos=True, timeout_s=args.messages / args.rate + 60)
+        wall = time.monotonic() - t0
+        out, err = server.communicate(timeout=60)
+        served = json.loads(out.strip().splitlines()[-1]) if server.returncode == 0 and out.strip() else {}
+        for s in srcs:
+            s.close()
+        req.close()
+    c = session.counters()
+    lat = listener.latency()
+    result = {
+        "bench": "wire_latency", "machine": machine(), "messages": c["messages"], "rate": args.rate,
+        "lines": args.lines, "loss": args.loss, "stop": reason, "wall_s": round(wall, 3),
+        "latency_ns": lat, "gaps": c["gaps"], "recovered": c["recovered"], "unrecoverable": c["unrecoverable"],
+        "late_packets": served.get("late_packets"), "kernel_drops": sum(s.kernel_drops for s in srcs),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"# {result['machine']}")
+    print(f"wire-to-book latency, {args.lines} line(s), {args.rate:,.0f} msgs/s fixed schedule, loss {args.loss:g}, "
+          f"{c['messages']:,} messages ({lat.get('count', 0):,} packets measured after "
+          f"{args.warmup_packets:,} warm-up) -- stopped: {reason}")
+    if lat.get("count"):
+        print("  " + "  ".join(f"{k}={lat[k] / 1000:,.1f}us" for k in
+                               ("p50", "p90", "p99", "p99.9", "p99.99", "max")))
+    print(f"  gaps {c['gaps']:,}, recovered {c['recovered']:,}, unrecoverable {c['unrecoverable']:,}, "
+          f"sender late packets {served.get('late_packets', '?')}, kernel drops {result['kernel_drops']:,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
