@@ -122,7 +122,7 @@ class Listener:
             if fast:
                 rc = s.run_slice(a, b, rt, fds, 10_000_000, 1, self.busy_poll)
                 if rc < 0:
-                    reason = f"source error {rc}"
+                    reason = "end of input" if rc == -3 else f"source error {rc}"   # SRC_E_END: a file ended
                     break
                 if rc == RUN_POLL:
                     s.poll()
