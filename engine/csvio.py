@@ -250,14 +250,25 @@ def match_csv(src: TextIO, out: TextIO, loop, symbols: SymbolTable, batch: int =
             out.write("".join(format_event(e, symbols) + "\n" for e in evs))
         cmds[:n] = 0
 
-    for line, row in enumerate(reader, start=2):
+    it = iter(reader)
+    while True:
+        try:
+            row = next(it)
+            bad_csv = None
+        except StopIteration:
+            break
+        except csv.Error as e:  # e.g. a field beyond csv.field_size_limit: reject the row, go on
+            row, bad_csv = {}, RowError(RC_MALFORMED, f"unreadable CSV row ({e})")
+        line = reader.line_num
         res.rows += 1
-        if None in row:  # more cells than header columns
+        if bad_csv is not None:
+            err = bad_csv
+        elif None in row:  # more cells than header columns
             err = RowError(RC_MALFORMED, f"{len(row[None])} cell(s) beyond the header")
         else:
             err = None
             try:
-                row_to_command(row, cmds[n], symbols, loop.engine, line - 1)
+                row_to_command(row, cmds[n], symbols, loop.engine, res.rows)
             except RowError as e:
                 err = e
         if err is not None:

@@ -176,3 +176,22 @@ def test_match_cli_round_trip_equals_engine(tmp_path):
     got = p.stdout.splitlines()[1:]
     assert len(got) > 1000
     assert got == expected
+
+
+def test_match_cli_garbage_never_crashes(tmp_path):
+    import random
+    rnd = random.Random(5)
+    lines = []
+    for k in range(300):
+        cells = [rnd.choice(["", "new", "cancel", "buy", "x" * rnd.randint(0, 5), str(rnd.randint(-5, 10**20)),
+                             "1.0001", "\x00", "\"", "é", "1e5", "-0.01"]) for _ in range(rnd.randint(0, 16))]
+        lines.append(",".join(cells))
+    f = tmp_path / "g.csv"
+    f.write_bytes((HEADER + "\n" + "\n".join(lines) + "\n").encode("utf-8") + b"\xff\xfe,new,\x80\n" +
+                  b"2,new," + b"9" * 200_000 + b"\n")
+    p = subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "tickwire", "match", str(f)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    assert p.stdout.splitlines()[0] == OUTPUT_HEADER
+    assert "malformed row(s) rejected" in p.stderr

@@ -155,3 +155,29 @@ def test_rejected_commands_change_nothing(action, side, typ, tif, qty, price, fl
     if rejects:
         assert len(evs) == 1 and int(evs[0]["kind"]) in (EV.REJECT, EV.CANCEL_REJECT, EV.MODIFY_REJECT)
         assert (e.book(0), e.book(1), [e.order(i) for i in range(40)], e.stats()["live"]) == before
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(min_size=96, max_size=96 * 40), small=st.booleans())
+def test_fuzz_random_records_no_crash_and_same_as_reference(data, small):
+    """Arbitrary bytes as commands: never a crash, state stays valid, reference and fast still agree."""
+    from messaging.records import COMMAND_DTYPE
+    cmds = np.frombuffer(data[:len(data) // 96 * 96], COMMAND_DTYPE).copy()
+    if small:  # steer fields into ranges where orders are accepted and trade
+        cmds["action"] %= 10
+        cmds["side"] %= 3
+        cmds["ord_type"] %= 5
+        cmds["tif"] %= 6
+        cmds["flags"] %= 4
+        cmds["stp"] %= 5
+        cmds["symbol_id"] %= 2
+        cmds["account_id"] %= 3
+        cmds["order_id"] %= 16
+        cmds["link_id"] %= 16
+        cmds["qty"] %= 300
+        cmds["display_qty"] %= 300
+        cmds["price"] = 1_000_000 + (cmds["price"] % 21 - 10) * 100
+        cmds["stop_price"] = np.where(cmds["stop_price"] % 3 == 0, 0, 1_000_000 + (cmds["stop_price"] % 21 - 10) * 100)
+        cmds["expire_ns"] %= 50
+        cmds["ts_ns"] %= 50
+    run_both(cmds)

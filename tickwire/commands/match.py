@@ -63,12 +63,16 @@ def run(args) -> int:
         loop.risk = _hook("engine.risk", "load_hook", "pre-trade risk (--risk)", args.risk, symbols=symbols.ids)
     if args.journal:
         loop.journal = _hook("engine.journal", "open_hook", "the journal (--journal)", args.journal)
-    src = sys.stdin if args.file == "-" else open(args.file, newline="")
+    import io
+    try:
+        # undecodable bytes become U+FFFD: such a row is rejected as malformed, never a crash
+        src = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
+               if args.file == "-" else open(args.file, encoding="utf-8", errors="replace", newline=""))
+    except OSError as e:
+        raise SystemExit(f"tickwire match: {e}")
     try:
         with src:
             res = match_csv(src, sys.stdout, loop, symbols)
-    except FileNotFoundError as e:
-        raise SystemExit(f"tickwire match: {e}")
     except ValueError as e:
         raise SystemExit(f"tickwire match: {args.file}: {e}")
     sys.stdout.flush()
