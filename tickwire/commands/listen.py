@@ -16,7 +16,8 @@ def register(sub) -> None:
                         "(SoupBinTCP replay over TCP)")
     p.add_argument("--group", metavar="ADDR:PORT", default="239.192.0.1:30001",
                    help="line A: multicast group (or unicast address) and UDP port (default 239.192.0.1:30001)")
-    p.add_argument("--iface", help="interface to join / capture on")
+    p.add_argument("--iface", default=None,
+                   help="interface to join / capture on (udp source default: lo, the lab default of mold serve / send)")
     p.add_argument("--line-b", metavar="ADDR:PORT", help="line B (same feed, other group): A/B arbitration")
     p.add_argument("--iface-b", help="interface of line B (default: --iface)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
@@ -70,6 +71,8 @@ def source_options(name: str, hostport: str, iface: str | None, extra: dict, arg
     multicast = ipaddress.IPv4Address(host).is_multicast
     group = host if multicast else None
     if name == "udp":
+        if iface is None and multicast:
+            iface = "lo"
         opts = {"port": port, "group": group, "interface": iface, "busy_poll": bool(args.busy_poll), "timeout_ms": 0}
         if not multicast:
             opts["bind_addr"] = host

@@ -16,7 +16,8 @@ def register(sub) -> None:
     s.add_argument("--group", action="append", default=None, metavar="ADDR:PORT",
                    help="destination (multicast group or unicast address); twice for A/B lines "
                         "(default 239.192.0.1:30001)")
-    s.add_argument("--iface", help="outgoing interface for multicast (name or IPv4 address)")
+    s.add_argument("--iface", default="lo",
+                   help="outgoing interface for multicast (name or IPv4 address; default lo: labs stay on the host)")
     s.add_argument("--ttl", type=int, default=1, help="multicast TTL (default 1: never routed)")
     s.add_argument("--retrans-port", type=int, default=30002, help="UDP port of the re-request server (default 30002)")
     s.add_argument("--retrans-addr", default="0.0.0.0", help="address the re-request server binds (default all)")

@@ -12,7 +12,8 @@ def register(sub) -> None:
     p.add_argument("input", help="pcap of MoldUDP64 packets (sent as recorded) or binaryFILE day (packed)")
     p.add_argument("--to", action="append", required=True, metavar="ADDR:PORT",
                    help="destination group/address; twice for A/B lines (independent loss)")
-    p.add_argument("--iface", help="outgoing interface for multicast (name or IPv4 address)")
+    p.add_argument("--iface", default="lo",
+                   help="outgoing interface for multicast (name or IPv4 address; default lo: labs stay on the host)")
     p.add_argument("--ttl", type=int, default=1, help="multicast TTL (default 1)")
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=None, help="recorded pace times X (default 1.0)")
