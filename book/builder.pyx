@@ -937,10 +937,11 @@ cdef class BookBuilder(MessageSink):
         """Call ``callback(event)`` (a numpy record of ``EVENT_DTYPE``) for every event as it happens.
 
         Push mode: while subscribed, events go to the callbacks and are not kept for ``drain_events``.
-        Exceptions raised by a callback are counted in ``callback_errors``.
+        Exceptions raised by a callback are counted in ``callback_errors``. Turns ``record_events`` on.
         """
         if not callable(callback):
             raise TypeError("callback must be callable")
+        self.record_events = True
         self.subscribers.append(callback)
         self.has_subscribers = True
 
