@@ -126,11 +126,10 @@ def main() -> None:
 
         report("pcap+mold", pn, len(cap), best(pcap_run, a.runs))
 
-    small = buf[:sum(1 for _ in range(0))] or buf
     k = 100_000
     t0 = time.perf_counter()
     cnt = 0
-    for _ in iter_messages(memoryview(small)):
+    for _ in iter_messages(memoryview(buf)):
         cnt += 1
         if cnt == k:
             break
