@@ -125,3 +125,15 @@ def test_repeated_application_is_not_fatal(ritch):
     # The same day twice: every add is then a duplicate, every modify hits the new orders: counted, valid.
     fast, ref = both(ritch + ritch)
     assert fast.duplicate_adds > 0
+
+
+def test_zero_length_prefixes_file_is_not_fatal(data_dir):
+    # Every length prefix zeroed: binaryFILE framing is lost. apply_binaryfile must neither loop nor
+    # crash nor corrupt a book; whatever it frames out of the garbage, fast and reference agree.
+    buf = (data_dir / "bad_input" / "zero_length_prefixes.TEST_ITCH_50").read_bytes()
+    fast, ref = BookBuilder(), ReferenceBook()
+    off = fast.apply_binaryfile(buf)
+    assert off == ref.apply_binaryfile(buf) and len(buf) - off < 65537
+    assert fast.frames_skipped > 0
+    assert fast.counters() == ref.counters()
+    assert fast.validate() == []
