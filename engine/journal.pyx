@@ -702,6 +702,39 @@ cdef class Journal:
                 raise JournalError(r, f"row {i}")
         return r
 
+    def bench_appends(self, payload, Py_ssize_t n, int64_t interval_ns=0, Py_ssize_t commit_every=0):
+        """Benchmark helper: ``n`` appends of ``payload``; per-append latency (ns, int64 array).
+
+        ``interval_ns`` > 0: appends are scheduled at fixed intended times and latency is measured
+        from the intended time (no coordinated omission: a stall delays the following appends and
+        they all count it). ``commit_every`` > 0: ``commit()`` after that many appends (group commit),
+        its time charged to the append that triggers it.
+        """
+        cdef const uint8_t[::1] v = memoryview(payload).cast("B")
+        out = np.empty(n, np.int64)
+        cdef int64_t[::1] lat = out
+        cdef Py_ssize_t i
+        cdef uint64_t t0, start, intended, t1
+        cdef int64_t r
+        with nogil:
+            start = tw_mono_ns()
+            for i in range(n):
+                intended = start + <uint64_t>(i * interval_ns) if interval_ns > 0 else 0
+                if interval_ns > 0:
+                    while tw_mono_ns() < intended:
+                        pass
+                t0 = tw_mono_ns()
+                r = self.append(&v[0], v.shape[0], 0, <int64_t>t0)
+                if r >= 0 and commit_every > 0 and (i + 1) % commit_every == 0:
+                    r = self.commit()
+                t1 = tw_mono_ns()
+                if r < 0:
+                    break
+                lat[i] = <int64_t>(t1 - (intended if interval_ns > 0 else t0))
+        if r < 0:
+            raise JournalError(r, os.strerror(self.last_errno) if self.last_errno else "")
+        return out
+
     def fsync(self):
         """fdatasync now (any policy)."""
         cdef int rc = self.sync()
