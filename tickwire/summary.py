@@ -33,7 +33,7 @@ def dollars(price: int) -> str:
 def top_symbols(books, n: int = 5, levels: int = 5) -> list[dict[str, Any]]:
     """BBO and top-``levels`` depth of the ``n`` most active symbols."""
     out = []
-    for locate in books.most_active(n):
+    for locate in [loc for loc in books.most_active(n + 1) if loc != 0][:n]:  # locate 0: system messages
         bid_px, bid_sz, bid_ct, ask_px, ask_sz, ask_ct = books.bbo(locate)
         bids, asks = books.depth(locate, levels)
         out.append({
@@ -105,7 +105,7 @@ def render(summary: dict[str, Any], console=None) -> None:
         ("books / live orders", f"{summary['books']:,} / {summary['live_orders']:,}"),
         ("BBO changes / trades", f"{summary['bbo_changes']:,} / {summary['trades']:,}"),
         ("malformed / unknown types", f"{summary['malformed']:,} / {summary['unknown_types']:,}"),
-        ("unknown refs / duplicate adds / over-executions",
+        ("unknown refs / dup adds / over-exec",
          f"{summary['unknown_refs']:,} / {summary['duplicate_adds']:,} / {summary['over_executions']:,}"),
         ("gaps (messages) / duplicates", f"{summary['gaps']:,} ({summary['gap_messages']:,}) / "
                                          f"{summary['duplicates']:,}"),
