@@ -264,7 +264,12 @@ cdef class ItchFramer:
         cdef uint64_t d = self.error_detail
         cdef int code = self.error
         if code == ITCH_E_TRUNCATED:
-            need = f"{d} bytes" if d else "a length prefix"
+            if d:
+                need = f"{d} bytes"
+            elif self.carry_len < 2:
+                need = "a 2-byte length prefix"
+            else:
+                need = "the type byte after its zero length prefix"
             msg = f"stream ends inside a frame: the frame needs {need}, only {self.carry_len} remain (truncated?)"
         elif code == ITCH_E_ZERO_LENGTH:
             msg = (f"zero length prefix (followed by type byte {_tb(d)}); NASDAQ binaryFILE never has one. "

@@ -265,3 +265,18 @@ def test_iter_messages_strict_and_truncation(ritch):
     with pytest.raises(FeedError) as ei:
         list(iter_messages(stream[:-3]))
     assert ei.value.code == codes.ITCH_E_TRUNCATED and ei.value.offset == len(stream) - 8
+
+
+def test_truncated_inside_prefix_messages():
+    fr = ItchFramer()
+    fr.feed(b"\x00")
+    with pytest.raises(FeedError) as ei:
+        fr.finish()
+    assert ei.value.code == codes.ITCH_E_TRUNCATED and ei.value.offset == 0
+    assert ei.value.message == ("stream ends inside a frame: the frame needs a 2-byte length prefix, "
+                                "only 1 remain (truncated?)")
+    fr = ItchFramer(recover_zero_lengths=True)
+    fr.feed(frame(b"S" + bytes(10) + b"O") + b"\0\0")
+    with pytest.raises(FeedError) as ei:
+        fr.finish()
+    assert ei.value.offset == 14 and "needs the type byte after its zero length prefix" in ei.value.message
