@@ -140,6 +140,7 @@ cdef class MoldSession:
     cdef readonly uint64_t sink_errors           # on_message returned < 0
     cdef readonly uint64_t trailing_bytes        # packets with bytes after the last message (not TWTS)
     cdef readonly uint64_t buffered_peak
+    cdef readonly uint64_t invariant_violations  # TW_DEBUG builds only: ring slot collisions, bad counts
 
     # ------------------------------------------------------------- calls ----
     cdef int on_packet(self, const uint8_t *pkt, uint32_t n, uint64_t rx_ns, int line) noexcept nogil

@@ -6,7 +6,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memcmp, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
-from feedhandlers.itch_wire cimport tw_be16, tw_be64, tw_likely, tw_unlikely, tw_prefetch, TW_ITCH_LEN
+from feedhandlers.itch_wire cimport tw_be16, tw_be64, tw_likely, tw_unlikely, tw_prefetch, TW_ITCH_LEN, TW_DEBUG
 from feedhandlers.sink cimport MessageSink
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE
 
@@ -317,6 +317,9 @@ cdef class MoldSession:
                 if slot.seq == s:
                     self.dup_messages[line] += 1
                 else:
+                    if TW_DEBUG:
+                        if slot.seq != 0:            # a slot of another live seq: the window logic is broken
+                            self.invariant_violations += 1
                     slot.seq = s
                     slot.send_ns = 0
                     slot.rx_ns = rx_ns
@@ -367,6 +370,9 @@ cdef class MoldSession:
             slot.seq = 0
             self.buffered -= 1
             self.next_seq += 1
+        if TW_DEBUG:
+            if self.buffered > self.ring_size or (self.next_seq > self.high_seq and self.high_seq != 0):
+                self.invariant_violations += 1
         return applied
 
     cdef int on_burst(self, Frame *frames, int n, int line) noexcept nogil:
@@ -676,6 +682,7 @@ cdef class MoldSession:
             "trailing_bytes": self.trailing_bytes, "buffered": self.buffered,
             "buffered_peak": self.buffered_peak, "next_seq": self.next_seq, "high_seq": self.high_seq,
             "end_of_session": bool(self.eos_seen), "latency_dropped": self.lat_dropped,
+            "invariant_violations": self.invariant_violations,
         }
 
     def by_type(self):

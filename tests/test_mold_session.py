@@ -426,6 +426,7 @@ def test_any_two_lossy_lines_give_the_file_stream(day, seed, size, loss_a, loss_
     assert h.sink.digest == ref.digest and h.sink.count == len(msgs)
     c = h.s.counters()
     assert c["unrecoverable"] == 0 and c["wins_a"] + c["wins_b"] + c["recovered"] == len(msgs)
+    assert c["invariant_violations"] == 0            # counted only by the TW_DEBUG build
 
 
 @settings(max_examples=200, deadline=None)
@@ -439,4 +440,4 @@ def test_fuzz_random_packets_never_crash(packets, line):
         clock.t += 1000
         s.poll()
     c = s.counters()
-    assert c["buffered"] <= 64
+    assert c["buffered"] <= 64 and c["invariant_violations"] == 0
