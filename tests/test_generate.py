@@ -12,6 +12,8 @@ import struct
 from collections import Counter, defaultdict
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tickwire.commands.generate import summary_line
 from tickwire.daygen import ERRORS, DayGen, cross_budget, generate_day, min_messages
@@ -306,6 +308,19 @@ def test_reference_replay_other_shapes(tmp_path, seed, messages, symbols):
     for m in frames(p.read_bytes()):
         ref.feed(m)
     assert ref.n == messages
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(symbols=st.integers(1, 150), extra=st.integers(0, 15_000), seed=st.integers(0, 2**64 - 1))
+def test_property_any_shape_replays_clean(tmp_path, symbols, extra, seed):
+    """Any (symbols, messages, seed): exact count, every reference live, no crossed book."""
+    n = min_messages(symbols) + extra
+    p = tmp_path / "h.itch"
+    r = generate_day(p, n, symbols, seed)
+    ref = RefBook()
+    for m in frames(p.read_bytes()):
+        ref.feed(m)
+    assert ref.n == n == r["messages"]
 
 
 def test_replace_keeps_side_and_stock_with_fresh_ref(msgs):

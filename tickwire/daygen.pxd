@@ -53,8 +53,8 @@ cdef class DayGen:
     cdef int32_t *fair             # grid index of the drifting fair value
     cdef int32_t *best             # nsym * 2: best bid / best ask grid index, -1 when the side is empty
     cdef uint64_t *bits            # nsym * 2 * GRID_WORDS: non-empty price levels
-    cdef int32_t *head             # nsym * 2 * GRID_W: FIFO head order slot per level, -1 empty
-    cdef int32_t *tail             # nsym * 2 * GRID_W: FIFO tail order slot per level
+    cdef int32_t *head             # nsym * 2 * GRID_W: first order slot + 1 of each level's FIFO (0 = empty);
+                                   # the FIFO is circular through o_prev/o_next, so its tail is o_prev[first]
     cdef int32_t **live            # per symbol: slots of its live orders (O(1) random pick / removal)
     cdef int32_t *live_n
     cdef int32_t *live_cap

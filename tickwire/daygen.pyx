@@ -189,8 +189,8 @@ cdef class DayGen:
         self.fair = <int32_t *>calloc(n, 4)
         self.best = <int32_t *>malloc(n * 2 * 4)
         self.bits = <uint64_t *>calloc(n * 2 * GRID_WORDS, 8)
-        self.head = <int32_t *>malloc(<size_t>n * 2 * GRID_W * 4)
-        self.tail = <int32_t *>malloc(<size_t>n * 2 * GRID_W * 4)
+        # calloc: pages of levels never touched stay unmapped, so RSS follows the live books
+        self.head = <int32_t *>calloc(<size_t>n * 2 * GRID_W, 4)
         self.live = <int32_t **>calloc(n, sizeof(int32_t *))
         self.live_n = <int32_t *>calloc(n, 4)
         self.live_cap = <int32_t *>calloc(n, 4)
@@ -203,13 +203,11 @@ cdef class DayGen:
         self.zcum = <uint64_t *>calloc(n, 8)
         self.rank2sym = <int32_t *>calloc(n, 4)
         if not (self.ticker and self.dir_msgs and self.has_y and self.lo and self.fair and self.best
-                and self.bits and self.head and self.tail and self.live and self.live_n and self.live_cap
+                and self.bits and self.head and self.live and self.live_n and self.live_cap
                 and self.trk and self.drift_p16 and self.dscale and self.farmax and self.floor and self.sizemul
                 and self.zcum and self.rank2sym):
             raise MemoryError("DayGen: symbol tables")
         memset(self.best, 0xFF, n * 2 * 4)
-        memset(self.head, 0xFF, <size_t>n * 2 * GRID_W * 4)
-        memset(self.tail, 0xFF, <size_t>n * 2 * GRID_W * 4)
         self.ocap = 1 << 16
         self.o_ref = <uint64_t *>malloc(self.ocap * 8)
         self.o_sh = <uint32_t *>malloc(self.ocap * 4)
@@ -415,7 +413,7 @@ cdef class DayGen:
             for s in range(self.nsym):
                 free(self.live[s])
         free(self.ticker); free(self.dir_msgs); free(self.has_y); free(self.lo); free(self.fair)
-        free(self.best); free(self.bits); free(self.head); free(self.tail); free(self.live)
+        free(self.best); free(self.bits); free(self.head); free(self.live)
         free(self.live_n); free(self.live_cap); free(self.trk); free(self.drift_p16); free(self.dscale)
         free(self.farmax); free(self.floor); free(self.sizemul); free(self.zcum); free(self.rank2sym)
         free(self.o_ref); free(self.o_sh); free(self.o_px); free(self.o_sym); free(self.o_side)
@@ -515,7 +513,7 @@ cdef class DayGen:
                 word = b[w]
 
     cdef int32_t _add(self, int s, int side, int32_t idx, uint32_t sh) noexcept nogil:
-        cdef int32_t slot, lvl, t, cap, ncap
+        cdef int32_t slot, lvl, t, first, cap, ncap
         cdef int32_t *grown
         if TW_DEBUG:
             if (side == 0 and self.best[2 * s + 1] >= 0 and idx >= self.best[2 * s + 1]) or \
@@ -545,16 +543,21 @@ cdef class DayGen:
         self.o_px[slot] = idx
         self.o_sym[slot] = s
         self.o_side[slot] = side
+        # level FIFO: circular doubly-linked list, head[lvl] = first slot + 1 (0 = empty), tail = prev(first)
         lvl = (s * 2 + side) * GRID_W + idx
-        t = self.tail[lvl]
-        self.o_prev[slot] = t
-        self.o_next[slot] = -1
+        t = self.head[lvl] - 1
         if t >= 0:
+            first = t
+            t = self.o_prev[first]
             self.o_next[t] = slot
+            self.o_prev[slot] = t
+            self.o_next[slot] = first
+            self.o_prev[first] = slot
         else:
-            self.head[lvl] = slot
+            self.head[lvl] = slot + 1
+            self.o_prev[slot] = slot
+            self.o_next[slot] = slot
             self.bits[(s * 2 + side) * GRID_WORDS + (idx >> 6)] |= (<uint64_t>1) << (idx & 63)
-        self.tail[lvl] = slot
         t = self.best[2 * s + side]
         if t < 0 or (side == 0 and idx > t) or (side == 1 and idx < t):
             self.best[2 * s + side] = idx
@@ -580,15 +583,13 @@ cdef class DayGen:
         cdef int32_t idx = self.o_px[slot]
         cdef int32_t lvl = (s * 2 + side) * GRID_W + idx
         cdef int32_t p = self.o_prev[slot], q = self.o_next[slot], pos, last
-        if p >= 0:
+        if q != slot:
             self.o_next[p] = q
-        else:
-            self.head[lvl] = q
-        if q >= 0:
             self.o_prev[q] = p
+            if self.head[lvl] == slot + 1:
+                self.head[lvl] = q + 1
         else:
-            self.tail[lvl] = p
-        if self.head[lvl] < 0:
+            self.head[lvl] = 0
             self.bits[(s * 2 + side) * GRID_WORDS + (idx >> 6)] &= ~((<uint64_t>1) << (idx & 63))
             if self.best[2 * s + side] == idx:
                 self.best[2 * s + side] = self._scan(s, side, idx)
@@ -615,9 +616,9 @@ cdef class DayGen:
             ask = self.best[2 * s + 1]
             f = self.fair[s]
             if ask >= 0 and f >= ask:
-                return self.head[(s * 2 + 1) * GRID_W + ask]
+                return self.head[(s * 2 + 1) * GRID_W + ask] - 1
             if bid >= 0 and f <= bid:
-                return self.head[(s * 2) * GRID_W + bid]
+                return self.head[(s * 2) * GRID_W + bid] - 1
         return self.live[s][self._below(n)]
 
     cdef inline uint32_t _size(self, int s) noexcept nogil:
@@ -835,7 +836,7 @@ cdef class DayGen:
             side = 1 if self._chance(pa) else 0
         if self.best[2 * s + side] < 0:
             return 0
-        slot = self.head[(s * 2 + side) * GRID_W + self.best[2 * s + side]]
+        slot = self.head[(s * 2 + side) * GRID_W + self.best[2 * s + side]] - 1
         rem = self.o_sh[slot]
         if rem == 1 or self._chance(39000):
             q = rem
@@ -1165,7 +1166,7 @@ def min_messages(int symbols):
 # -------------------------------------------------------------- API ----
 def generate_day(path, int64_t messages, int symbols, seed, bint pcap=False, *, session=b"TWSYNTH001",
                  group="233.54.12.111", int port=26477, date="2025-01-02", int pcap_window_us=200,
-                 int gzip_level=6, int chunk=8 << 20):
+                 int gzip_level=1, int chunk=8 << 20):
     """Write a deterministic synthetic ITCH 5.0 day to ``path``; returns a summary dict.
 
     binaryFILE (``[uint16 BE length][message]...``; gzip when ``path`` ends in ``.gz``) or, with
@@ -1175,7 +1176,7 @@ def generate_day(path, int64_t messages, int symbols, seed, bint pcap=False, *, 
     Returns
     -------
     dict : path, messages, symbols, seed, pcap, counts (type -> n), bytes (file size),
-        raw_bytes (before gzip), packets, seconds, first_ts, last_ts, live_orders_end, max_live_orders.
+        raw_bytes (before gzip), packets (pcap records), seconds, live_orders_end, max_live_orders.
     """
     import datetime as dt
     import gzip

@@ -23,8 +23,8 @@ def register(sub) -> None:
                    help="trading day whose US/Eastern midnight anchors pcap timestamps (default 2025-01-02)")
     p.add_argument("--pcap-window-us", type=int, default=200,
                    help="a packet carries messages within this many microseconds of its first (default 200)")
-    p.add_argument("--gzip-level", type=int, default=6, choices=range(1, 10), metavar="1-9",
-                   help="gzip level for '.gz' outputs (default 6)")
+    p.add_argument("--gzip-level", type=int, default=1, choices=range(1, 10), metavar="1-9",
+                   help="gzip level for '.gz' outputs (default 1: 3x faster than 6, 11 %% bigger)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
 
