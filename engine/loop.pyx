@@ -120,6 +120,8 @@ cdef class EngineLoop:
     cdef Py_ssize_t run_ptr(self, const Command *cmds, Py_ssize_t n) noexcept nogil:
         cdef Py_ssize_t k = 0
         while k < n and self.engine.ev_n < self.high_water:
+            if k + 1 < n:
+                self.engine.prefetch(&cmds[k + 1])   # the index probe is the likely cache miss
             self.step(&cmds[k])
             k += 1
         if self.journal is not None and self.journal.commit() < 0:

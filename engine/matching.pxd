@@ -33,6 +33,7 @@ cdef struct Order:
     int64_t price         # limit price (0 for market)
     int64_t stop_price    # stop trigger price (pending stops)
     int64_t expire_ns     # GTD expiry
+    uint64_t ix_slot      # its slot in the id index (finishing marks DONE there without a probe)
     uint32_t qty          # total order quantity (after modifies)
     uint32_t filled       # cumulative filled quantity
     uint32_t leaves       # open quantity (hidden + visible)
@@ -143,6 +144,8 @@ cdef class MatchingEngine:
     """Append the reject event matching ``c.action`` (reject / cancel_reject / modify_reject)."""
     cdef bint is_crossed(self, uint32_t symbol) noexcept nogil
     """True when best bid >= best ask for ``symbol`` (must never happen)."""
+    cdef void prefetch(self, const Command *c) noexcept nogil
+    """Prefetch the id-index slot ``c`` will probe (the loop issues it one command ahead)."""
     cdef Event *event_ptr(self, Py_ssize_t i) noexcept nogil
     cdef Py_ssize_t event_count(self) noexcept nogil
     cdef void clear_events(self) noexcept nogil

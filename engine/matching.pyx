@@ -7,7 +7,7 @@ from libc.string cimport memset, memmove, memcpy
 cimport cython
 import numpy as np
 
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, TW_DEBUG
+from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 from messaging.records cimport *
 from messaging.records import COMMAND_DTYPE, EVENT_DTYPE, code_name
 
@@ -234,6 +234,11 @@ cdef class MatchingEngine:
         e.reason = <int16_t> code
         self.n_rejects += 1
 
+    cdef void prefetch(self, const Command *c) noexcept nogil:
+        cdef uint64_t h = _mix(c.order_id) & (self.ix_cap - 1)
+        tw_prefetch(&self.ix_keys[h])
+        tw_prefetch(&self.ix_vals[h])
+
     cdef Event *event_ptr(self, Py_ssize_t i) noexcept nogil:
         return &self.evs[i]
 
@@ -257,23 +262,24 @@ cdef class MatchingEngine:
             h = (h + 1) & mask
 
     cdef void _ix_set(self, uint64_t oid, int32_t val) noexcept nogil:
-        """Insert or overwrite (the id is known to be absent or present; growth keeps load <= 1/2)."""
+        """Insert or overwrite; a live order learns its slot (ix_slot) so finishing it needs no probe."""
         cdef uint64_t mask = self.ix_cap - 1
         cdef uint64_t h = _mix(oid) & mask
         cdef uint64_t k
         while True:
             k = self.ix_keys[h]
             if k == oid:
-                self.ix_vals[h] = val
-                return
+                break
             if k == 0:
                 self.ix_keys[h] = oid
-                self.ix_vals[h] = val
                 self.ix_used += 1
-                if tw_unlikely(self.ix_used * 2 > self.ix_cap):
-                    self._ix_rebuild(self.ix_cap * 2, 0)
-                return
+                break
             h = (h + 1) & mask
+        self.ix_vals[h] = val
+        if val >= 0:
+            self.pool[val].ix_slot = h
+        if tw_unlikely(self.ix_used * 2 > self.ix_cap):
+            self._ix_rebuild(self.ix_cap * 2, 0)
 
     cdef void _ix_rebuild(self, uint64_t cap, bint drop_done) noexcept nogil:
         # growth (rare, amortised) and the end-of-day purge of DONE ids
@@ -296,6 +302,8 @@ cdef class MatchingEngine:
                 h = (h + 1) & mask
             nk[h] = ok[i]
             nv[h] = ov[i]
+            if ov[i] >= 0:
+                self.pool[ov[i]].ix_slot = h
             self.ix_used += 1
         self.ix_keys = nk
         self.ix_vals = nv
@@ -332,7 +340,7 @@ cdef class MatchingEngine:
         else:
             self.gtail = o.gprev
         self.live -= 1
-        self._ix_set(o.order_id, IDX_DONE)
+        self.ix_vals[o.ix_slot] = IDX_DONE      # the slot is known: no probe (a cache miss) per finish
         o.state = OS_FREE
         o.level = -1
         o.next = self.free_head
@@ -1217,6 +1225,7 @@ cdef class MatchingEngine:
                 if self.ix_vals[h] >= 0:
                     o = &self.pool[self.ix_vals[h]]
                     assert o.order_id == self.ix_keys[h] and o.state != OS_FREE, f"index entry {self.ix_keys[h]} stale"
+                    assert o.ix_slot == h, f"order {o.order_id}: ix_slot {o.ix_slot} != {h}"
         assert used == self.ix_used, "index count"
         i = self.free_head
         while i >= 0:
