@@ -59,8 +59,8 @@ def wait_ready(proc, timeout=30.0):
     raise AssertionError(f"listener never became ready: {''.join(lines)}{proc.stderr.read()}")
 
 
-def run_pair(net, day, listen_args, serve_args):
-    listener = net.popen(net.ns_b, *tw("listen", "--source", "udp", "--iface", net.if_b,
+def run_pair(net, day, listen_args, serve_args, source="udp"):
+    listener = net.popen(net.ns_b, *tw("listen", "--source", source, "--iface", net.if_b,
                                        "--retrans", f"{net.ip_a}:{RETRANS}", "--until-end-of-session",
                                        "--timeout", 30, "--json", "--digest", "--top", 10, *listen_args),
                          text=True)
@@ -102,3 +102,14 @@ def test_listen_ab_lines(gen_day, expected):
     wins = got["line_wins"]
     assert wins["A"] > 0 and wins["B"] > 0 and wins["A"] + wins["B"] + wins["retrans"] == want["messages"]
     assert got["duplicates_dropped"]["A"] + got["duplicates_dropped"]["B"] > 0
+
+
+def test_listen_afpacket_source_with_loss(gen_day, expected):
+    """Same feed through the AF_PACKET (TPACKET_V3) source from the registry: same books."""
+    ref, want = expected
+    with veth_pair() as net:
+        got, served = run_pair(net, gen_day, ["--group", f"239.77.3.1:{PORT}"],
+                               ["--group", f"239.77.3.1:{PORT}", "--loss", "0.05", "--seed", "8"], source="afpacket")
+    assert got["stop_reason"] == "end of session" and got["unrecoverable"] == 0
+    assert got["digest"] == f"{ref.digest:016x}" and got["most_active"] == want["most_active"]
+    assert got["gaps_recovered"] > 0 and got["sources"][0]["rx_packets"] > 0

@@ -80,7 +80,9 @@ def source_options(name: str, hostport: str, iface: str | None, extra: dict, arg
         opts = {"dpdk_args": args.dpdk_args, "group": group, "dst_port": port}
     elif name == "pcap":
         opts = {"path": args.pcap, "dst_port": port, "group": group}
-    else:                                       # afpacket, afxdp, verbs: interface + filter
+    elif name in ("afpacket", "afxdp"):         # non-blocking: run_slice waits in poll(2) on all lines
+        opts = {"interface": iface, "port": port, "group": group, "busy_poll": bool(args.busy_poll), "timeout_ms": 0}
+    else:                                       # verbs: interface + filter
         opts = {"interface": iface, "port": port, "group": group}
     opts = {k: v for k, v in opts.items() if v is not None}
     opts.update(extra)
