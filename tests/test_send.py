@@ -186,3 +186,18 @@ def test_send_cli_errors_are_clear(tmp_path):
     p = subprocess.run([sys.executable, "-m", "tickwire", "send", str(bad), "--to", "127.0.0.1:9"],
                        capture_output=True, text=True, timeout=60, cwd=root, env={**os.environ, "PYTHONPATH": root})
     assert p.returncode == 1 and "zero length prefix at byte 0" in p.stderr
+
+
+def test_server_day_from_pcap_equals_binaryfile(tmp_path):
+    """`mold serve` of a pcap re-sequences the capture's messages: same messages as the binaryFILE day."""
+    from tickwire.daygen import generate_day
+    from tickwire.moldserve import MoldDay
+
+    generate_day(str(tmp_path / "d.itch"), 3000, 5, 2)
+    generate_day(str(tmp_path / "d.pcap"), 3000, 5, 2, pcap=True)
+    a = MoldDay.load(str(tmp_path / "d.itch"))
+    b = MoldDay.load(str(tmp_path / "d.pcap"))
+    assert a.messages == b.messages == 3000
+    assert a.data.tobytes() == b.data.tobytes()
+    k, blocks = a.block(10, 1000, 1380)                  # a retransmission answer: what fits in 1380 bytes
+    assert 0 < k < 1000 and len(blocks) <= 1380 and blocks == a.data[a.offs[9]:a.offs[9 + k]].tobytes()
