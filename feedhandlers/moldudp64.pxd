@@ -34,6 +34,7 @@ cdef class MoldFramer:
     cdef readonly uint64_t last_send_ns   # TWTS trailer of the last packet (0 when absent)
     cdef readonly uint64_t last_seq       # sequence number of the last packet framed
     cdef bint stop_requested
+    cdef public int gap_action            # what the default on_gap returns: MOLD_GAP_SKIP (0) or MOLD_GAP_HOLD (1)
 
     # ------------------------------------------------------------ counters ----
     cdef uint64_t counts[256]             # valid messages delivered, per type byte
@@ -68,7 +69,7 @@ cdef class MoldFramer:
 
     # ------------------------------------------------------------ hooks (session layer) ----
     cdef int on_gap(self, uint64_t expected, uint64_t got) noexcept nogil
-    """A packet starts at ``got`` > ``expected``. Default: MOLD_GAP_SKIP (counted; deliver, move on).
+    """A packet starts at ``got`` > ``expected``. Default: ``gap_action`` (MOLD_GAP_SKIP: deliver, move on).
     Return MOLD_GAP_HOLD to have the packet dropped without advancing (the subclass recovers)."""
     cdef void on_session_change(self, const uint8_t *old_session, const uint8_t *new_session) noexcept nogil
     """A packet carries another session: called after counting, before the expectation resets."""

@@ -32,7 +32,10 @@ from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_END
 
 from feedhandlers.codes import FeedError
 
-__all__ = ["MoldFramer", "split_packets", "build_packet"]
+__all__ = ["MoldFramer", "split_packets", "build_packet", "GAP_SKIP", "GAP_HOLD"]
+
+GAP_SKIP = MOLD_GAP_SKIP
+GAP_HOLD = MOLD_GAP_HOLD
 
 cdef enum:
     RUN_MORE = 0
@@ -47,17 +50,21 @@ cdef class MoldFramer:
     sink : MessageSink (default: the null sink).
     expected_seq : int
         Next sequence number expected; 0 (default) adopts the first packet's.
+    gap_action : int
+        What the default ``on_gap`` answers: GAP_SKIP (accept the loss) or GAP_HOLD (drop packets past
+        a gap until the missing ones arrive, e.g. a replay fed by hand).
     """
 
-    def __init__(self, MessageSink sink=None, *, uint64_t expected_seq=0):
+    def __init__(self, MessageSink sink=None, *, uint64_t expected_seq=0, int gap_action=MOLD_GAP_SKIP):
         self.sink = sink if sink is not None else MessageSink()
         self.expected_seq = expected_seq
+        self.gap_action = gap_action
         memset(self.counts, 0, sizeof(self.counts))
         memset(self.unknown_counts, 0, sizeof(self.unknown_counts))
 
     # ----------------------------------------------------------- hooks ----
     cdef int on_gap(self, uint64_t expected, uint64_t got) noexcept nogil:
-        return MOLD_GAP_SKIP
+        return self.gap_action
 
     cdef void on_session_change(self, const uint8_t *old_session, const uint8_t *new_session) noexcept nogil:
         pass

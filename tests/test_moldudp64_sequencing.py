@@ -179,3 +179,16 @@ def test_bist_moldudp64_framing(data_dir):
     assert st["messages"] == 0 and len(sink) == 0
     assert st["expected_seq"] == 29
     assert fr.feed_stream(raw) == [codes.MOLD_E_DUPLICATE, codes.MOLD_E_DUPLICATE, codes.MOLD_E_TRUNCATED]
+
+
+def test_gap_hold_keeps_expectation_until_filled(msgs):
+    from feedhandlers.moldudp64 import GAP_HOLD
+    fr, sink = framer(gap_action=GAP_HOLD)
+    fr.feed_packet(build_packet(S1, 1, msgs[0:2]))
+    assert fr.feed_packet(build_packet(S1, 5, msgs[4:6])) == codes.MOLD_E_HELD
+    assert fr.feed_packet(build_packet(S1, 7)) == codes.MOLD_E_HELD          # heartbeat past the gap
+    assert (fr.gaps, fr.missing_messages, fr.held_packets, fr.expected_seq) == (2, 6, 2, 3)
+    assert fr.feed_packet(build_packet(S1, 3, msgs[2:4])) == 2               # the missing ones
+    assert fr.feed_packet(build_packet(S1, 5, msgs[4:6])) == 2               # the held packet again
+    assert sink.seqs() == [1, 2, 3, 4, 5, 6] and fr.expected_seq == 7
+    assert fr.packets == fr.data_packets + fr.held_packets
