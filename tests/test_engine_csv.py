@@ -195,3 +195,18 @@ def test_match_cli_garbage_never_crashes(tmp_path):
     assert "Traceback" not in p.stderr
     assert p.stdout.splitlines()[0] == OUTPUT_HEADER
     assert "malformed row(s) rejected" in p.stderr
+
+
+def test_match_cli_risk_and_journal_flags(tmp_path):
+    pytest.importorskip("engine.risk", reason="risk engine not built")
+    pytest.importorskip("engine.hooks", reason="hook adapters not built")
+    (tmp_path / "risk.toml").write_text("[defaults.account]\nmax_order_qty = 150\n")
+    p = match(tmp_path, """1,new,1,7,AAPL,sell,limit,day,100,190.01,,,
+2,new,2,8,AAPL,sell,limit,gtc,300,190.02,,,
+3,new,3,9,AAPL,buy,limit,ioc,100,190.02,,,
+""", "--risk", str(tmp_path / "risk.toml"), "--journal", str(tmp_path / "journal"))
+    assert p.returncode == 0, p.stderr
+    r = rows(p)
+    assert [(x["seq"], x["event"], x["reason_name"]) for x in r] == [
+        ("1", "ack", ""), ("2", "reject", "RISK_MAX_ORDER_QTY"), ("3", "ack", ""), ("3", "fill", "")]
+    assert any((tmp_path / "journal").iterdir())
