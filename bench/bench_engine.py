@@ -95,7 +95,7 @@ def sequence(a, start=1):
 
 
 def throughput(pre, stream, risk=None, label="match"):
-    lp = build_loop(1 << 20, risk, expected_ids=len(pre) + len(stream))
+    lp = build_loop(1 << 19, risk, expected_ids=len(pre) + len(stream))
     seq = sequence(pre)
     lp.run_discard(pre)
     s = stream.copy()
@@ -111,7 +111,7 @@ def throughput(pre, stream, risk=None, label="match"):
 def latency(pre, stream, rate, seconds, risk=None, label="match"):
     from hdrh.histogram import HdrHistogram
     n = min(len(stream), int(rate * seconds))
-    lp = build_loop(1 << 20, risk, expected_ids=len(pre) + n)
+    lp = build_loop(1 << 19, risk, expected_ids=len(pre) + n)
     seq = sequence(pre)
     lp.run_discard(pre)
     s = stream[:n].copy()
