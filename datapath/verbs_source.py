@@ -80,7 +80,8 @@ class VerbsSource:
     ----------
     port : int           UDP destination port to steer (required).
     group : str          destination IPv4 (multicast group) to steer; None = any.
-    device : str         RDMA device (``mlx5_0``); default the first one.
+    interface : str      Ethernet interface of the NIC (``enp1s0f0np0``): picks the RDMA device behind it.
+    device : str         RDMA device (``mlx5_0``); default the one behind ``interface``, else the first.
     ib_port : int        device port number (1-based).
     dst_mac : str        destination MAC to match (for multicast: 01:00:5e + low 23 bits of the group,
                          derived automatically when ``group`` is multicast); None = any.
@@ -88,8 +89,9 @@ class VerbsSource:
     buf_size : int       bytes per receive buffer (>= MTU + 18).
     """
 
-    def __init__(self, port: int, group: str | None = None, device: str | None = None, ib_port: int = 1,
-                 dst_mac: str | None = None, depth: int = 512, buf_size: int = 2048):
+    def __init__(self, port: int, group: str | None = None, interface: str | None = None,
+                 device: str | None = None, ib_port: int = 1, dst_mac: str | None = None, depth: int = 512,
+                 buf_size: int = 2048, busy_poll: bool = False, timeout_ms: int = 0):
         if not 0 < port < 65536:
             raise SourceError(KSRC_E_BAD_OPTION, f"port {port} out of range 1..65535")
         devices = rdma_devices()
@@ -97,6 +99,11 @@ class VerbsSource:
             raise SourceUnavailable(NO_DEVICE)
         if device is not None and device not in devices:
             raise SourceUnavailable(f"no RDMA device {device!r}; found {', '.join(devices)} in {SYS_IB}")
+        if device is None and interface is not None:
+            device = next((d for d in devices if device_netdev(d, ib_port) == interface), None)
+            if device is None:
+                raise SourceUnavailable(f"interface {interface!r} is not an RDMA-capable NIC port "
+                                        f"(devices: {', '.join(f'{d}->{device_netdev(d, ib_port)}' for d in devices)})")
         pv = _pyverbs()
         e = pv["e"]
         self.device = device or devices[0]

@@ -19,6 +19,9 @@ def test_no_rdma_device_clear_error():
     assert str(e.value) == NO_DEVICE
     with pytest.raises(SourceUnavailable, match="found none in /sys/class/infiniband"):
         verbs_source.VerbsSource(port=26800, group="239.200.4.1")
+    with pytest.raises(SourceUnavailable) as e:                 # the options `tickwire listen` passes
+        registry.open_source("verbs", interface="eth9", port=26800, group="239.200.4.1")
+    assert str(e.value) == NO_DEVICE
 
 
 def test_bad_option_before_device_lookup():
