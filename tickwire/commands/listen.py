@@ -109,7 +109,7 @@ def run(args) -> int:
     from feedhandlers.mold_session import DigestSink
 
     books = BookBuilder()
-    sink = DigestSink(books)
+    sink = DigestSink(books) if args.digest else books
     try:
         requester = UdpRequester(parse_hostport(args.retrans)) if args.retrans else None
         ctx = MoldContext(send_request=requester) if requester else MoldContext()
@@ -178,7 +178,7 @@ def run_soup(args) -> int:
         print("tickwire listen: --source soup needs --soup HOST:PORT", file=sys.stderr)
         return 2
     books = BookBuilder()
-    sink = DigestSink(books)
+    sink = DigestSink(books) if args.digest else books
     client = SoupClient(parse_hostport(args.soup), args.user, args.password,
                         session=(args.session or "").encode(), sequence=max(args.start_seq, 1), sink=sink)
     try:
