@@ -253,8 +253,8 @@ cdef class BookBuilder(MessageSink):
     cdef uint32_t _alloc_level(self) noexcept nogil
     cdef uint32_t _level_for_add(self, tw_side *sd, uint32_t key, uint32_t price) noexcept nogil
     cdef void _drop_level(self, tw_side *sd, uint32_t key) noexcept nogil
-    cdef int _insert(self, tw_book *b, uint16_t loc, uint8_t s, uint64_t ref, uint32_t shares,
-                     uint32_t price) noexcept nogil
+    cdef uint32_t _insert(self, tw_book *b, uint16_t loc, uint8_t s, uint64_t ref, uint32_t shares,
+                          uint32_t price) noexcept nogil
     cdef void _remove(self, uint32_t h) noexcept nogil
     cdef uint32_t _reduce(self, uint32_t h, uint32_t q) noexcept nogil
     cdef void _touch(self, tw_book *b, uint16_t loc, uint8_t s, const uint8_t *m, uint64_t seq) noexcept nogil

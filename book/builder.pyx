@@ -187,6 +187,8 @@ cdef class BookBuilder(MessageSink):
         cdef tw_info *inf
         cdef uint32_t h, h2 = 0, shares, price, q, done
         cdef bint stale = False
+        cdef bint best
+        cdef uint32_t lh
         cdef uint64_t ref, ref2
         cdef uint8_t s, sc = 0
         cdef int rc = TW_BOOK_OK
@@ -236,13 +238,16 @@ cdef class BookBuilder(MessageSink):
                 h2 = o.locate
                 sc = o.side
                 self._remove(h)
-            if tw_unlikely(self._insert(b, <uint16_t>loc, s, ref, shares, price) != 0):
+            lh = self._insert(b, <uint16_t>loc, s, ref, shares, price)
+            if tw_unlikely(lh == 0):
                 self.no_memory += 1
                 rc = TW_BOOK_NO_MEMORY
             if tw_unlikely(stale) and (h2 != loc or sc != s):
                 # Events describe the book after the whole message: the stale side is checked here.
                 self._touch(&self.books[h2], <uint16_t>h2, sc, m, seq)
-            self._touch(b, <uint16_t>loc, s, m, seq)
+            # An add below the touch cannot change the BBO: skip the check (no read of the best level).
+            if tw_unlikely(stale or lh == 0) or b.side[s].lvls[b.side[s].n - 1] == lh:
+                self._touch(b, <uint16_t>loc, s, m, seq)
             if TW_DEBUG:
                 if self._crossed(b):
                     self.crossed_events += 1
@@ -263,6 +268,8 @@ cdef class BookBuilder(MessageSink):
             if tw_unlikely(h2 != loc):
                 self.locate_mismatches += 1
             b = &self.books[h2]
+            # Only a change at the best level can change the BBO.
+            best = o.level == b.side[s].lvls[b.side[s].n - 1]
             if t == T_DELETE:
                 self._remove(h)
             else:
@@ -284,7 +291,8 @@ cdef class BookBuilder(MessageSink):
                 elif t == T_EXEC_PX and m[31] == 89:
                     self._trade(<uint16_t>h2, 66 if s == TW_BID else 83, tw_be32(m + 32), done,
                                 tw_be64(m + 23), m, seq)
-            self._touch(b, <uint16_t>h2, s, m, seq)
+            if best:
+                self._touch(b, <uint16_t>h2, s, m, seq)
             if TW_DEBUG:
                 if self._crossed(b):
                     self.crossed_events += 1
@@ -325,7 +333,7 @@ cdef class BookBuilder(MessageSink):
                 h = o.locate
                 sc = o.side
                 self._remove(h2)
-            if tw_unlikely(self._insert(b, <uint16_t>loc, s, ref2, shares, price) != 0):
+            if tw_unlikely(self._insert(b, <uint16_t>loc, s, ref2, shares, price) == 0):
                 self.no_memory += 1
                 rc = TW_BOOK_NO_MEMORY
             if tw_unlikely(h2 != 0) and (h != loc or sc != s):
@@ -661,23 +669,24 @@ cdef class BookBuilder(MessageSink):
         self.levels[lh].head = self.level_free
         self.level_free = lh
 
-    cdef int _insert(self, tw_book *b, uint16_t loc, uint8_t s, uint64_t ref, uint32_t shares,
-                     uint32_t price) noexcept nogil:
+    cdef uint32_t _insert(self, tw_book *b, uint16_t loc, uint8_t s, uint64_t ref, uint32_t shares,
+                          uint32_t price) noexcept nogil:
         # Append a new order at the back of its level (time priority). The ref must not be live.
+        # Returns the level handle, 0 when out of memory.
         cdef uint32_t *slot = self._slot(ref)
         cdef uint32_t h, lh
         cdef tw_order *o
         cdef tw_level *lv
         if slot == NULL:
-            return -1
+            return 0
         h = self._alloc_order()
         if h == 0:
-            return -1
+            return 0
         lh = self._level_for_add(&b.side[s], side_key(s, price), price)
         if lh == 0:
             self.orders[h].next = self.order_free
             self.order_free = h
-            return -1
+            return 0
         lv = &self.levels[lh]
         o = &self.orders[h]
         o.shares = shares
@@ -699,7 +708,7 @@ cdef class BookBuilder(MessageSink):
         self.page_live[ref >> TW_PAGE_SHIFT] += 1
         b.orders += 1
         self.live_orders += 1
-        return 0
+        return lh
 
     cdef void _remove(self, uint32_t h) noexcept nogil:
         # Unlink a live order from its level (dropping the level when empty), the index and its book.
