@@ -351,6 +351,9 @@ def test_pcap_layers_checksums_sequence_and_payload(tmp_path):
     assert struct.unpack("<IHHiIII", head) == (0xA1B23C4D, 2, 4, 0, 0, 65535, 1)
     pkts = rdpcap(str(cap))
     assert len(pkts) == r["packets"]
+    # record time = 2025-01-02 00:00 EST (05:00 UTC) + ITCH timestamp + publication latency
+    first_itch = int.from_bytes(plain.read_bytes()[2 + 5:2 + 11], "big")
+    assert int(pkts[0].time * 10**9) // 1000 == (1735794000 * 10**9 + first_itch + 2500) // 1000
     seq, payload_msgs, last_t = 1, [], 0
     for k, p in enumerate(pkts):
         assert p.haslayer(Ether) and p.haslayer(IP) and p.haslayer(UDP)
