@@ -589,3 +589,124 @@ class SoupClient:
         """The replay-summary ``stats`` dict."""
         return {"messages": self.decoder.messages, "by_type": self.decoder.by_type(),
                 "malformed": self.decoder.bad_messages, "bytes": self.counters_.bytes_received}
+
+
+# ------------------------------------------------------------ MoldUDP64 recovery ----
+class SoupRecovery:
+    """MoldUDP64 gap recovery over SoupBinTCP: a ``MoldSession`` request sender whose answers come back
+    as ordinary MoldUDP64 packets on ``fileno()`` (a local datagram socket the listener pumps as the
+    retransmission line, exactly like the answers of a UDP re-request server).
+
+    Each request (Session, Sequence, Count) is served by a short SoupBinTCP login at that sequence
+    number (blank requested session: the server's current one), reading ``Count`` sequenced messages
+    (or up to End of Session), then a logout. A worker thread does the TCP work, so the feed handler
+    never blocks on it. Use it where the exchange offers a TCP replay service instead of (or after)
+    a MoldUDP64 re-request server.
+    """
+
+    def __init__(self, server: tuple[str, int], user: str, password: str = "", timeout_s: float = 5.0,
+                 max_payload: int = 1400):
+        import queue
+
+        self.server = server
+        self.user = user
+        self.password = password
+        self.timeout_s = timeout_s
+        self.max_payload = max_payload
+        self.rsock, self.wsock = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.rsock.setblocking(False)
+        self.wsock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self.queue: "queue.Queue" = queue.Queue()
+        self.requests = 0
+        self.fetched = 0
+        self.errors = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="soup-recovery", daemon=True)
+        self._thread.start()
+
+    def __call__(self, request: bytes) -> None:
+        if len(request) != 20:
+            raise ValueError(f"MoldUDP64 request of {len(request)} bytes, expected 20")
+        session = request[:10]
+        seq, count = struct.unpack_from(">QH", request, 10)
+        self.requests += 1
+        self.queue.put((session, seq, count))
+
+    def fileno(self) -> int:
+        return self.rsock.fileno()
+
+    def fetch(self, seq: int, count: int) -> list[bytes]:
+        """Messages ``seq`` .. ``seq + count - 1`` (fewer at End of Session) over one SoupBinTCP login."""
+        sock = socket.create_connection(self.server, timeout=self.timeout_s)
+        try:
+            sock.sendall(login_request(self.user, self.password, b"", seq))
+            reader = PacketReader()
+            out: list[bytes] = []
+            accepted = False
+            deadline = time.monotonic() + self.timeout_s
+            while len(out) < count:
+                pkt = reader.next()
+                if pkt is None:
+                    if time.monotonic() > deadline:
+                        raise SoupError(SOUP_E_PEER_DEAD, f"recovery of {count} messages from {seq}")
+                    data = sock.recv(65536)
+                    if not data:
+                        raise SoupError(SOUP_E_DISCONNECTED, f"recovery from {seq}")
+                    reader.feed(data)
+                    continue
+                kind, payload = pkt
+                if kind == b"A":
+                    _session, first = parse_login_accepted(payload)
+                    if first != seq:
+                        raise SoupError(SOUP_E_PROTOCOL, f"asked for sequence {seq}, server starts at {first}")
+                    accepted = True
+                elif kind == b"J":
+                    raise SoupError(SOUP_E_SESSION_UNAVAILABLE if payload[:1] == b"S" else SOUP_E_NOT_AUTHORIZED)
+                elif kind == b"S" and accepted:
+                    out.append(payload)
+                elif kind == b"Z":
+                    break
+            try:
+                sock.sendall(packet(b"O"))
+            except OSError:
+                pass
+            return out
+        finally:
+            sock.close()
+
+    def _work(self) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                session, seq, count = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            try:
+                msgs = self.fetch(seq, count)
+            except (OSError, SoupError) as e:
+                self.errors += 1
+                self.last_error = str(e)
+                continue                 # the session times out and asks again
+            self.fetched += len(msgs)
+            i = 0
+            while i < len(msgs):         # as MoldUDP64 packets of at most max_payload bytes
+                size, j = 20, i
+                while j < len(msgs) and size + 2 + len(msgs[j]) <= self.max_payload:
+                    size += 2 + len(msgs[j])
+                    j += 1
+                j = max(j, i + 1)
+                body = b"".join(struct.pack(">H", len(m)) + m for m in msgs[i:j])
+                try:
+                    self.wsock.send(session + struct.pack(">QH", seq + i, j - i) + body)
+                except OSError as e:
+                    self.errors += 1
+                    self.last_error = str(e)
+                i = j
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.rsock.close()
+        self.wsock.close()

@@ -113,3 +113,21 @@ def test_listen_afpacket_source_with_loss(gen_day, expected):
     assert got["stop_reason"] == "end of session" and got["unrecoverable"] == 0
     assert got["digest"] == f"{ref.digest:016x}" and got["most_active"] == want["most_active"]
     assert got["gaps_recovered"] > 0 and got["sources"][0]["rx_packets"] > 0
+
+
+def test_listen_recovers_over_soupbintcp(gen_day, expected):
+    """`--soup-recovery`: MoldUDP64 gaps filled from a SoupBinTCP replay server instead of UDP re-requests."""
+    ref, want = expected
+    with veth_pair() as net:
+        soup = net.popen(net.ns_a, *tw("soup", "serve", gen_day, "--bind", net.ip_a, "--port", 31203,
+                                       "--duration", 30), text=True)
+        ready = soup.stderr.readline()          # printed once the server listens
+        assert ready.startswith("SoupBinTCP:"), ready + soup.stderr.read()
+        got, served = run_pair(net, gen_day, ["--group", f"239.77.3.1:{PORT}", "--soup-recovery",
+                                              f"{net.ip_a}:31203", "--request-timeout-ms", 500],
+                               ["--group", f"239.77.3.1:{PORT}", "--loss", "0.05", "--seed", "12",
+                                "--retrans-port", 31299])
+        soup.kill()
+    assert got["stop_reason"] == "end of session" and got["unrecoverable"] == 0
+    assert got["gaps_recovered"] > 0 and served["retrans_requests"] == 0
+    assert got["digest"] == f"{ref.digest:016x}" and got["most_active"] == want["most_active"]

@@ -218,3 +218,32 @@ def test_listen_source_soup_cli(day, ref):
     out = json.loads(p.stdout)
     assert out["messages"] == day.messages and out["stop_reason"] == "end of session"
     assert out["digest"] == f"{ref.digest:016x}" and out["malformed"] == 0
+
+
+def test_soup_recovery_fills_moldudp64_gaps(day, ref):
+    """MoldUDP64 gaps recovered over SoupBinTCP: answers come back as MoldUDP64 packets on a local socket."""
+    from feedhandlers.mold_session import MoldContext, MoldSession, UdpReader
+    from feedhandlers.soupbintcp import SoupRecovery
+
+    msgs = [day.data[day.offs[i]:day.offs[i + 1]].tobytes() for i in range(day.messages)]
+    sink = DigestSink()
+    with SoupServer(day, users=USERS, **FAST) as srv:
+        rec = SoupRecovery(srv.address, "alice", "secret", timeout_s=5)
+        s = MoldSession(sink, MoldContext(send_request=rec), window_ns=0, timeout_ns=2_000_000_000)
+        reader = UdpReader(rec.fileno())
+        sess = b"MOLDSESS01"
+        for seq in range(1, day.messages + 1, 40):
+            if (seq // 40) % 7 == 3:
+                continue                                   # every 7th packet lost
+            blocks = msgs[seq - 1:seq + 39]
+            s.feed(sess + struct.pack(">QH", seq, len(blocks)) + b"".join(blocks))
+        s.feed(sess + struct.pack(">QH", day.messages + 1, 0xFFFF))
+        end = time.monotonic() + 20
+        while not s.ended and time.monotonic() < end:
+            s.poll()
+            reader.pump(s, 2)
+            time.sleep(0.001)
+        rec.close()
+    assert s.ended, (s.counters(), rec.last_error)
+    assert sink.digest == ref.digest and s.counters()["recovered"] > 0 and rec.errors == 0
+    assert s.counters()["recovered"] == rec.fetched

@@ -27,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--dpdk-args", default=None, help='--source dpdk: EAL arguments, e.g. "-l 1 --vdev net_tap0"')
     p.add_argument("--retrans", metavar="HOST:PORT", help="re-request server (gap recovery); none: gaps are skipped "
                                                          "after the retry budget")
+    p.add_argument("--soup-recovery", metavar="HOST:PORT",
+                   help="recover gaps over SoupBinTCP (TCP replay service; --user/--password) instead of --retrans")
     p.add_argument("--session", help="follow only this MoldUDP64 session name (default: the first seen)")
     p.add_argument("--start-seq", type=int, default=1,
                    help="first sequence number expected (default 1: recover from the start); 0: join mid-stream")
@@ -111,7 +113,12 @@ def run(args) -> int:
     books = BookBuilder()
     sink = DigestSink(books) if args.digest else books
     try:
-        requester = UdpRequester(parse_hostport(args.retrans)) if args.retrans else None
+        if args.soup_recovery:
+            from feedhandlers.soupbintcp import SoupRecovery
+
+            requester = SoupRecovery(parse_hostport(args.soup_recovery), args.user, args.password)
+        else:
+            requester = UdpRequester(parse_hostport(args.retrans)) if args.retrans else None
         ctx = MoldContext(send_request=requester) if requester else MoldContext()
         session = MoldSession(sink, ctx, session=args.session.encode() if args.session else None,
                               start_seq=args.start_seq, ring_size=args.ring, max_request=args.max_request,
@@ -134,7 +141,8 @@ def run(args) -> int:
     listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup)
     # Always on stderr (stdout carries --json): scripts start the sender once they see this line.
     print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
-          + (f", re-requests to {args.retrans}" if args.retrans else ", no re-request server"), file=sys.stderr,
+          + (f", SoupBinTCP recovery from {args.soup_recovery}" if args.soup_recovery else
+             f", re-requests to {args.retrans}" if args.retrans else ", no re-request server"), file=sys.stderr,
           flush=True)
     try:
         reason = listener.run(until_eos=args.until_end_of_session, timeout_s=args.timeout,

@@ -49,7 +49,7 @@ def run_serve(args) -> int:
         print(f"tickwire soup serve: {args.bind}:{args.port}: {e}", file=sys.stderr)
         return 1
     print(f"SoupBinTCP: {day.messages:,} messages of {args.day} on {srv.address[0]}:{srv.address[1]} "
-          f"(session {args.session!r})", file=sys.stderr)
+          f"(session {args.session!r})", file=sys.stderr, flush=True)
     srv.start()
     t0 = time.monotonic()
     try:
