@@ -225,8 +225,7 @@ cdef class MoldFramer:
                 if hasattr(source, "raise_error"):
                     source.raise_error()
                 raise RuntimeError(f"packet source failed with code {rc} after {done} packets")
-            if PyErr_CheckSignals() != 0:
-                raise KeyboardInterrupt
+            PyErr_CheckSignals()                            # raises KeyboardInterrupt on Ctrl-C
         return done
 
     def stop(self):

@@ -7,7 +7,7 @@ and pcapng (SHB/IDB/EPB/SPB, per-interface if_tsresol, several sections). Link t
 null/loopback (0). Each frame's payload is the UDP payload (a MoldUDP64 packet); rx_ns is the
 capture timestamp in ns since the epoch.
 """
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 
 from datapath.batch cimport Frame, PacketSource
 
@@ -39,6 +39,7 @@ cdef class PcapSource(PacketSource):
     cdef uint32_t n_if
     cdef uint16_t if_linktype[PCAP_MAX_IF]
     cdef uint8_t if_tsresol[PCAP_MAX_IF]
+    cdef int64_t if_tsoffset_ns[PCAP_MAX_IF]   # if_tsoffset (seconds) in ns
 
     # ------------------------------------------------------------ filter ----
     cdef uint32_t dst_ip             # 0 = any (host order)

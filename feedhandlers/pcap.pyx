@@ -14,6 +14,7 @@ import socket
 import struct
 
 from libc.string cimport memcpy
+from libc.stdint cimport int64_t
 
 from feedhandlers.itch_wire cimport tw_be16, tw_be32, tw_unlikely, tw_likely
 from feedhandlers.errors cimport *
@@ -235,6 +236,7 @@ cdef class PcapSource(PacketSource):
                 i = self.n_if
                 self.if_linktype[i] = tw_rd16(b + 8, sw)
                 self.if_tsresol[i] = 6
+                self.if_tsoffset_ns[i] = 0
                 optpos = 16
                 optend = blen - 4
                 while optpos + 4 <= optend:
@@ -244,6 +246,9 @@ cdef class PcapSource(PacketSource):
                         break
                     if ocode == 9 and olen16 >= 1 and optpos + 5 <= optend:
                         self.if_tsresol[i] = b[optpos + 4]
+                    elif ocode == 14 and olen16 == 8 and optpos + 12 <= optend:     # if_tsoffset, seconds
+                        self.if_tsoffset_ns[i] = <int64_t>((<uint64_t>tw_rd32(b + optpos + 4 + (0 if sw else 4), sw) << 32)
+                                                           | tw_rd32(b + optpos + 4 + (4 if sw else 0), sw)) * 1000000000
                     optpos += 4 + ((<uint64_t>olen16 + 3) & ~(<uint64_t>3))
                 self.n_if += 1
                 continue
@@ -259,7 +264,7 @@ cdef class PcapSource(PacketSource):
                 data[0] = b + 28
                 caplen[0] = incl
                 linktype[0] = self.if_linktype[ifid]
-                ts_ns[0] = tw_ts_ns(ts, self.if_tsresol[ifid])
+                ts_ns[0] = tw_ts_ns(ts, self.if_tsresol[ifid]) + <uint64_t>self.if_tsoffset_ns[ifid]
                 return 1
             if btype == BT_SPB:
                 if blen < 16 or self.n_if == 0:

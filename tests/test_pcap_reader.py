@@ -31,12 +31,16 @@ def block(e, btype, body) -> bytes:
     return struct.pack(e + "II", btype, n) + body + struct.pack(e + "I", n)
 
 
-def write_pcapng(records, linktype=1, tsresol=None, big=False, spb=False, junk_blocks=False) -> bytes:
+def write_pcapng(records, linktype=1, tsresol=None, big=False, spb=False, junk_blocks=False, tsoffset=None) -> bytes:
     e = ">" if big else "<"
     out = [block(e, 0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))]
     opts = b""
     if tsresol is not None:
-        opts = struct.pack(e + "HHB3x", 9, 1, tsresol) + struct.pack(e + "HH", 0, 0)
+        opts += struct.pack(e + "HHB3x", 9, 1, tsresol)
+    if tsoffset is not None:
+        opts += struct.pack(e + "HHq", 14, 8, tsoffset)
+    if opts:
+        opts += struct.pack(e + "HH", 0, 0)
     out.append(block(e, 1, struct.pack(e + "HHI", linktype, 0, 0) + opts))
     if junk_blocks:
         out.append(block(e, 4, b"\x01\x00\x08\x00" + bytes(8)))      # name resolution block
@@ -106,6 +110,19 @@ def test_pcapng_variants(real, tsresol, unit_ns, big):
             assert abs(ts - want) <= 1
     assert src.other_blocks == 1 + len(real)                      # NRB + custom blocks skipped
     assert src.records == len(real)
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_pcapng_sections_tsoffset_and_unsupported_interface(real, big):
+    recs = [(f, ts) for f, ts, _ in real]
+    buf = (write_pcapng(recs[:2], big=big, tsresol=9, tsoffset=-1_000_000_000)   # section 1: offset -1e9 s
+           + write_pcapng(recs[2:3], linktype=147, big=not big)                   # section 2: unsupported link
+           + write_pcapng(recs[3:], tsresol=9, big=big))                          # section 3: plain
+    src = PcapSource(data=buf)
+    got = src.read_all()
+    assert [p for p, _, _ in got] == [p for _, _, p in real[:2]] + [p for _, _, p in real[3:]]
+    assert [ts for _, ts, _ in got] == [ts - 10**18 for _, ts, _ in real[:2]] + [ts for _, ts, _ in real[3:]]
+    assert src.dropped_linktype == 1 and src.dropped_filter == 1 and src.records == 5
 
 
 def test_pcapng_simple_packet_blocks(real):
