@@ -126,7 +126,7 @@ def count_messages(buf: bytes) -> int:
 
 
 def run_tickwire(arr, mode: str) -> tuple[float, BookBuilder]:
-    bb = BookBuilder(track_bbo=mode != "book-only", record_events=mode == "bbo+events")
+    bb = BookBuilder(track_bbo=mode != "book-only", record_events=mode == "bbo+events", event_high_water=1 << 16)
     n = len(arr)
     t0 = time.perf_counter_ns()
     off = bb.apply_binaryfile(arr)

@@ -201,7 +201,7 @@ cdef class BookBuilder(MessageSink):
     cdef uint64_t ev_n
     cdef uint64_t ev_cap
     cdef readonly uint64_t ev_high
-    """apply_binaryfile returns early once this many events are pending (drain, then call again)."""
+    """When > 0, apply_binaryfile returns early once this many events are pending (drain, call again)."""
     cdef list subscribers
     cdef bint has_subscribers
 

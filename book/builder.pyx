@@ -123,11 +123,12 @@ cdef class BookBuilder(MessageSink):
     max_events : int
         Event buffer cap (events beyond it are dropped and counted; drain in time).
     event_high_water : int
-        ``apply_binaryfile`` returns early when this many events are pending.
+        When > 0, ``apply_binaryfile`` returns early once this many events are pending (the caller
+        drains and calls again: bounded memory, no loss). 0 (default): apply the whole buffer.
     """
 
     def __cinit__(self, bint track_bbo=True, bint record_events=True, uint64_t max_ref=DEFAULT_MAX_REF,
-                  uint32_t max_locates=65536, uint64_t max_events=1 << 22, uint64_t event_high_water=1 << 16):
+                  uint32_t max_locates=65536, uint64_t max_events=1 << 22, uint64_t event_high_water=0):
         if max_locates == 0 or max_locates > 65536:
             raise ValueError("max_locates must be in 1..65536")
         if max_ref >= (1 << 48):
@@ -137,7 +138,7 @@ cdef class BookBuilder(MessageSink):
         self.max_ref = max_ref
         self.max_locates = max_locates
         self.max_events = max(max_events, 1)
-        self.ev_high = max(min(event_high_water, self.max_events), 1)
+        self.ev_high = min(event_high_water, self.max_events) if event_high_water else 0
         self.subscribers = []
         self.npages = (max_ref >> TW_PAGE_SHIFT) + 1
         self.pages = <uint32_t **>calloc(self.npages, sizeof(uint32_t *))
@@ -490,7 +491,7 @@ cdef class BookBuilder(MessageSink):
             self._apply(m, self.file_seq)           # direct call (on_message is the virtual entry)
             if tw_unlikely(self.has_subscribers) and self.ev_n:
                 self._dispatch()
-            if tw_unlikely(self.ev_n >= self.ev_high) and self.record_events:
+            if tw_unlikely(self.ev_high != 0 and self.ev_n >= self.ev_high):
                 break                                  # backpressure: let the caller drain
         return off
 

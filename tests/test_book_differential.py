@@ -127,6 +127,8 @@ def test_binaryfile_equals_message_by_message(seed):
         chunks.append(a.drain_events())
     assert off == len(buf)
     assert len(chunks) > 2
+    whole = BookBuilder(max_ref=MAX_REF, max_locates=MAX_LOCATES)     # no high-water mark: all at once
+    assert whole.apply_binaryfile(buf) == len(buf) and whole.events_pending == sum(map(len, chunks))
     assert ref.apply_binaryfile(buf) == len(buf)
     assert events_as_tuples(np.concatenate(chunks)) == ref.drain_events()
     compare_books(a, ref)
