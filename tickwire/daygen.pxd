@@ -63,6 +63,7 @@ cdef class DayGen:
     cdef uint32_t *dscale          # 16.16 scale of distances from the touch (wider on high prices)
     cdef int32_t *farmax           # widest distance of a far-from-touch order (ticks)
     cdef int32_t *floor            # live orders below which removals on the symbol become adds
+    cdef uint32_t *xlots           # cross and NOII sizes in round lots (scaled by activity)
     cdef uint32_t *sizemul         # round-lot size multiplier (low-priced names trade bigger)
     cdef uint64_t *zcum            # nsym: cumulative Zipf thresholds over ranks, last = 2**32
     cdef int32_t *rank2sym

@@ -199,12 +199,13 @@ cdef class DayGen:
         self.dscale = <uint32_t *>calloc(n, 4)
         self.farmax = <int32_t *>calloc(n, 4)
         self.floor = <int32_t *>calloc(n, 4)
+        self.xlots = <uint32_t *>calloc(n, 4)
         self.sizemul = <uint32_t *>calloc(n, 4)
         self.zcum = <uint64_t *>calloc(n, 8)
         self.rank2sym = <int32_t *>calloc(n, 4)
         if not (self.ticker and self.dir_msgs and self.has_y and self.lo and self.fair and self.best
                 and self.bits and self.head and self.live and self.live_n and self.live_cap
-                and self.trk and self.drift_p16 and self.dscale and self.farmax and self.floor and self.sizemul
+                and self.trk and self.drift_p16 and self.dscale and self.farmax and self.floor and self.xlots and self.sizemul
                 and self.zcum and self.rank2sym):
             raise MemoryError("DayGen: symbol tables")
         memset(self.best, 0xFF, n * 2 * 4)
@@ -330,6 +331,8 @@ cdef class DayGen:
             # resting-order floor: removals on a book thinner than this add instead (the pre-market
             # builds the book, so active names open deep, as on a real day)
             self.floor[s] = int(min(600, max(4, exp_msgs / 100)))
+            # cross / NOII size in round lots: the busy names cross millions of shares, thin ones hundreds
+            self.xlots[s] = int(min(50000, max(20, 200000 * w)))
             self.sizemul[s] = 1 + self._below(4) if cents < 1000 else 1
             self.trk[s] = self.trk_urn[self._below(64)]
             cat = cats[self._below(100)]
@@ -415,7 +418,7 @@ cdef class DayGen:
         free(self.ticker); free(self.dir_msgs); free(self.has_y); free(self.lo); free(self.fair)
         free(self.best); free(self.bits); free(self.head); free(self.live)
         free(self.live_n); free(self.live_cap); free(self.trk); free(self.drift_p16); free(self.dscale)
-        free(self.farmax); free(self.floor); free(self.sizemul); free(self.zcum); free(self.rank2sym)
+        free(self.farmax); free(self.floor); free(self.xlots); free(self.sizemul); free(self.zcum); free(self.rank2sym)
         free(self.o_ref); free(self.o_sh); free(self.o_px); free(self.o_sym); free(self.o_side)
         free(self.o_prev); free(self.o_next); free(self.o_pos); free(self.freel)
         free(self.sched_ts); free(self.sched_kind); free(self.sched_arg); free(self.sched_x)
@@ -987,8 +990,8 @@ cdef class DayGen:
             self.msg[3] = 0
             self.msg[4] = 0
             r = self._below(100)
-            paired = 100 * (<uint64_t>self._below(5000) + 10)
-            imb = 0 if r < 15 else 100 * (<uint64_t>self._below(2000) + 1)
+            paired = 100 * (<uint64_t>self._below(self.xlots[s]) + 10)
+            imb = 0 if r < 15 else 100 * (<uint64_t>self._below(self.xlots[s] // 4 + 1) + 1)
             tw_put64(self.msg + 11, paired)
             tw_put64(self.msg + 19, imb)
             self.msg[27] = 78 if r < 10 else (79 if r < 15 else (66 if r < 58 else 83))   # N O B S
@@ -1003,7 +1006,7 @@ cdef class DayGen:
         else:
             # Cross trade: the opening / closing print; some thin names cross nothing (0 shares, price 0)
             r = self._below(100)
-            shares = 0 if r < 8 else 100 * (<uint64_t>self._below(20000) + 1)
+            shares = 0 if r < 8 else 100 * (<uint64_t>self._below(self.xlots[s]) + 1)
             self._header(b'Q', s, ts)
             tw_put64(self.msg + 11, shares)
             memcpy(self.msg + 19, self.ticker + 8 * s, 8)
