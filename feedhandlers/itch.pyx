@@ -14,7 +14,6 @@ what a MoldUDP64 capture or random bytes look like); followed by a known type it
 ITCH_E_ZERO_LENGTH (or a recovery in ``recover_zero_lengths`` mode).
 """
 cimport cython
-from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 

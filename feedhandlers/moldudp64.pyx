@@ -30,7 +30,6 @@ from feedhandlers.errors cimport *
 from feedhandlers.sink cimport MessageSink
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_END
 
-from feedhandlers.codes import FeedError
 
 __all__ = ["MoldFramer", "split_packets", "build_packet", "GAP_SKIP", "GAP_HOLD"]
 
