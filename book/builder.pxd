@@ -223,6 +223,7 @@ cdef class BookBuilder(MessageSink):
     cdef readonly uint64_t bbo_changes
     cdef readonly uint64_t trades
     cdef readonly uint64_t broken_trades
+    cdef readonly uint64_t empty_crosses      # Q with 0 shares: no trade event, last trade unchanged
     cdef readonly uint64_t crossed_events
     cdef readonly uint64_t events_dropped
     cdef readonly uint64_t callback_errors

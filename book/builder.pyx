@@ -354,6 +354,9 @@ cdef class BookBuilder(MessageSink):
         elif t == T_CROSS:
             if tw_unlikely(not self.books[loc].has_symbol):
                 self._set_symbol(loc, m + 11 + 8)
+            if tw_unlikely(tw_be64(m + 11) == 0):
+                self.empty_crosses += 1             # a cross with no volume is a price, not a print
+                return TW_BOOK_OK
             self._trade(<uint16_t>loc, 0, tw_be32(m + 27), tw_be64(m + 11), tw_be64(m + 31), m, seq)
             return TW_BOOK_OK
 
@@ -1136,7 +1139,8 @@ cdef class BookBuilder(MessageSink):
             "replace_onto_live": self.replace_onto_live, "zero_share_mods": self.zero_share_mods,
             "locate_mismatches": self.locate_mismatches, "no_memory": self.no_memory,
             "bad_messages": self.bad_messages, "bbo_changes": self.bbo_changes, "trades": self.trades,
-            "broken_trades": self.broken_trades, "crossed_events": self.crossed_events,
+            "broken_trades": self.broken_trades, "empty_crosses": self.empty_crosses,
+            "crossed_events": self.crossed_events,
             "events_dropped": self.events_dropped, "callback_errors": self.callback_errors,
             "frames_skipped": self.frames_skipped,
         }

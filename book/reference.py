@@ -36,7 +36,7 @@ class ReferenceBook:
         self.c = dict.fromkeys(["messages", "unknown_refs", "duplicate_adds", "over_executions", "over_cancels",
                                 "rejected_adds", "bad_refs", "bad_locates", "replace_onto_live", "zero_share_mods",
                                 "locate_mismatches", "no_memory", "bad_messages", "bbo_changes", "trades",
-                                "broken_trades", "crossed_events", "events_dropped", "callback_errors",
+                                "broken_trades", "empty_crosses", "crossed_events", "events_dropped", "callback_errors",
                                 "frames_skipped"], 0)
 
     # ---------------------------------------------------------------- book primitives ----
@@ -194,6 +194,9 @@ class ReferenceBook:
             self._trade(loc, m[19], u(m, 32, 4), u(m, 20, 4), u(m, 36, 8), seq, ts)
         elif t == b"Q":
             self._set_symbol(loc, m[19:27])
+            if u(m, 11, 8) == 0:
+                self.c["empty_crosses"] += 1
+                return rc
             self._trade(loc, 0, u(m, 27, 4), u(m, 11, 8), u(m, 31, 8), seq, ts)
         elif t == b"B":
             self.c["broken_trades"] += 1
