@@ -78,7 +78,7 @@ def main(spec: dict) -> None:
     max_seconds = spec.get("max_seconds", 20.0)
     wait_first = spec.get("wait_first", max_seconds)
     got = [{"payloads": [], "src_ips": [], "rx_ns": []} for _ in sources]
-    total = 0
+    total = seen = 0
     start = last = time.monotonic()
     first = None
     while True:
@@ -91,6 +91,10 @@ def main(spec: dict) -> None:
                 total += 1
                 busy = True
         now = time.monotonic()
+        frames_seen = sum(src.rx_frames for src in sources)     # dropped frames count as activity
+        if frames_seen != seen:
+            seen = frames_seen
+            busy = True
         if busy:
             last = now
             first = first or now
