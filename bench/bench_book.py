@@ -9,7 +9,9 @@ With no FILE it builds a synthetic, self-consistent ITCH 5.0 day in memory (adds
 deletes, cancels, executions, replaces, trades; never crossing). Each configuration is timed after
 a warm-up run, best of ``--runs``, in msgs/s and ns/msg; peak RSS is printed at the end.
 Configurations: ``book-only`` (track_bbo=False, no events), ``bbo`` (BBO detection, counters only),
-``bbo+events`` (BBO + trade events recorded and drained in batches as NumPy arrays).
+``bbo+events`` (BBO + trade events recorded and drained in batches as NumPy arrays). Then the
+distribution of the per-message cost inside batches of 1024 messages (HdrHistogram percentiles,
+after a warm-up pass; the batch includes one Python call, ~1 us).
 ``--peer`` also times the itch-book package (``pip install itch-book``) on the same buffer.
 """
 import argparse
@@ -137,6 +139,27 @@ def run_tickwire(arr, mode: str) -> tuple[float, BookBuilder]:
     return (time.perf_counter_ns() - t0) / 1e9, bb
 
 
+def batch_latency(arr, batch: int = 1024) -> str:
+    """Per-batch latency (ns per message inside batches of ``batch`` messages), HdrHistogram percentiles."""
+    try:
+        from hdrh.histogram import HdrHistogram
+    except ImportError:
+        return "hdrhistogram not installed"
+    hist = HdrHistogram(1, 10_000_000, 3)
+    for warm in (True, False):               # the first pass warms pools and caches, not recorded
+        bb = BookBuilder(track_bbo=True, record_events=False)
+        off, n = 0, len(arr)
+        while off < n:
+            t0 = time.perf_counter_ns()
+            nxt = bb.apply_binaryfile(arr, off, batch)
+            dt = time.perf_counter_ns() - t0
+            if not warm:
+                hist.record_value(max(1, dt * 10 // batch))      # 0.1 ns resolution
+            off = nxt
+    return "  ".join(f"p{q:g} {hist.get_value_at_percentile(q) / 10:.1f}" for q in (50, 90, 99, 99.9)) + \
+        f"  max {hist.get_max_value() / 10:.1f} ns/msg"
+
+
 def run_peer(buf: bytes, bbo: bool) -> float | None:
     try:
         from itch_book._core import Session
@@ -180,6 +203,7 @@ def main(argv=None) -> int:
         for mode in ("book-only", "bbo", "bbo+events"):
             dt = best_of(lambda: run_tickwire(arr, mode)[0], args.runs)
             print(f"  tickwire {mode:<11} {n / dt / 1e6:8.2f} M msgs/s {dt * 1e9 / n:8.1f} ns/msg")
+        print(f"  batches of 1024 (bbo), ns/msg: {batch_latency(arr)}")
         _, bb = run_tickwire(arr, "bbo")
         c = bb.counters()
         print(f"  books {bb.book_count}, live orders {bb.live_orders:,}, bbo changes {c['bbo_changes']:,}, "

@@ -242,7 +242,7 @@ cdef class BookBuilder(MessageSink):
     # ------------------------------------------------------------ hot path ----
     # on_message(msg, length, seq): inherited from MessageSink (the virtual entry used by framers).
     cdef int _apply(self, const uint8_t *m, uint64_t seq) noexcept nogil
-    cdef size_t _apply_binaryfile(self, const uint8_t *buf, size_t n, size_t off) noexcept nogil
+    cdef size_t _apply_binaryfile(self, const uint8_t *buf, size_t n, size_t off, uint64_t limit) noexcept nogil
     cdef uint32_t *_ref_slot(self, const uint8_t *m) noexcept nogil
 
     # ------------------------------------------------------------ internals ----

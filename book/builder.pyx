@@ -455,8 +455,9 @@ cdef class BookBuilder(MessageSink):
                     return &page[ref & TW_PAGE_MASK]
         return NULL
 
-    cdef size_t _apply_binaryfile(self, const uint8_t *buf, size_t n, size_t off) noexcept nogil:
+    cdef size_t _apply_binaryfile(self, const uint8_t *buf, size_t n, size_t off, uint64_t limit) noexcept nogil:
         cdef uint32_t length
+        cdef uint64_t stop = self.file_seq + limit if limit else <uint64_t>-1
         cdef const uint8_t *m
         cdef uint32_t *slot
         cdef uint32_t h
@@ -496,6 +497,8 @@ cdef class BookBuilder(MessageSink):
                 self._dispatch()
             if tw_unlikely(self.ev_high != 0 and self.ev_n >= self.ev_high):
                 break                                  # backpressure: let the caller drain
+            if tw_unlikely(self.file_seq >= stop):
+                break
         return off
 
     # ================================================================ internals ====
@@ -877,8 +880,10 @@ cdef class BookBuilder(MessageSink):
                         self.callback_errors += 1
 
     # ================================================================ Python API ====
-    def apply_binaryfile(self, const uint8_t[::1] buf not None, size_t start=0):
+    def apply_binaryfile(self, const uint8_t[::1] buf not None, size_t start=0, uint64_t max_messages=0):
         """Apply a binaryFILE buffer ([uint16 BE length][message] ...) from offset ``start``.
+
+        At most ``max_messages`` frames when > 0 (bounded work per call).
 
         Frames whose type is not ITCH 5.0 or whose length differs from the spec length are skipped
         (``frames_skipped``). The GIL is released for the loop.
@@ -886,7 +891,8 @@ cdef class BookBuilder(MessageSink):
         Returns
         -------
         int : offset where it stopped: ``len(buf)`` when all was applied, the offset of a truncated
-            tail, or (events recorded and ``event_high_water`` pending) the next frame: drain, call again.
+            tail, or the next frame when ``max_messages`` were applied or ``event_high_water`` events are
+            pending (drain, call again).
         """
         cdef size_t n = buf.shape[0]
         cdef size_t off
@@ -894,10 +900,10 @@ cdef class BookBuilder(MessageSink):
         if start >= n:
             return n
         if self.has_subscribers:
-            off = self._apply_binaryfile(p, n, start)      # _dispatch takes the GIL per message
+            off = self._apply_binaryfile(p, n, start, max_messages)     # _dispatch takes the GIL
         else:
             with nogil:
-                off = self._apply_binaryfile(p, n, start)
+                off = self._apply_binaryfile(p, n, start, max_messages)
         return off
 
     def apply_message(self, const uint8_t[::1] msg not None, uint64_t seq=0):

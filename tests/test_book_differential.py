@@ -129,6 +129,12 @@ def test_binaryfile_equals_message_by_message(seed):
     assert len(chunks) > 2
     whole = BookBuilder(max_ref=MAX_REF, max_locates=MAX_LOCATES)     # no high-water mark: all at once
     assert whole.apply_binaryfile(buf) == len(buf) and whole.events_pending == sum(map(len, chunks))
+    step = BookBuilder(max_ref=MAX_REF, max_locates=MAX_LOCATES)      # bounded work per call
+    off, calls = 0, 0
+    while off < len(buf):
+        off = step.apply_binaryfile(buf, off, max_messages=100)
+        calls += 1
+    assert calls == 20 and step.file_seq == 2_000 and step.counters() == whole.counters()
     assert ref.apply_binaryfile(buf) == len(buf)
     assert events_as_tuples(np.concatenate(chunks)) == ref.drain_events()
     compare_books(a, ref)
