@@ -43,6 +43,7 @@ cdef class AfPacketSource(PacketSource):
     # ------------------------------------------------------------- counts ----
     cdef public uint64_t freeze_count     # tp_freeze_q_cnt: times the ring was full (queue frozen)
     cdef public uint64_t blocks           # blocks walked
+    cdef public uint64_t debug_ring_errors  # TW_DEBUG: frames found outside their block (always 0 in release)
 
     cdef int rx_burst(self, Frame *frames, int max_frames) noexcept nogil
     cdef void rx_release(self) noexcept nogil

@@ -11,7 +11,7 @@ from datapath.linux cimport *
 from datapath.packet cimport (UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E_NOT_IPV4,
                               PKT_E_NOT_UDP, PKT_E_FILTERED)
 from datapath.source_util cimport frames_to_list, drain_py
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch
+from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCKET, KSRC_E_BIND,
                                    KSRC_E_SOCKOPT, KSRC_E_RING, KSRC_E_FANOUT, KSRC_E_FILTER,
@@ -229,6 +229,13 @@ cdef class AfPacketSource(PacketSource):
                 self.blocks += 1
             while self.left and n < max_frames:
                 h = <tpacket3_hdr *>self.next_pkt
+                if TW_DEBUG:
+                    # Every frame of a block lies inside the block: else the walk would read past it.
+                    if (<uint8_t *>h + h.tp_mac + h.tp_snaplen > <uint8_t *>self.cur + self.block_size
+                            or (self.left > 1 and h.tp_next_offset == 0)):
+                        self.debug_ring_errors += 1
+                        self.left = 0
+                        break
                 self.left -= 1
                 self.next_pkt += h.tp_next_offset
                 if self.left:

@@ -52,6 +52,7 @@ cdef class AfXdpSource(PacketSource):
     # -------------------------------------------------------------- filter ----
     cdef uint32_t want_ip
     cdef uint16_t want_port
+    cdef public uint64_t debug_bad_desc   # TW_DEBUG: RX descriptors outside the UMEM (always 0 in release)
 
     cdef int rx_burst(self, Frame *frames, int max_frames) noexcept nogil
     cdef void rx_release(self) noexcept nogil

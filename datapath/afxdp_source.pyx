@@ -20,7 +20,7 @@ from datapath.linux cimport (errno, EAGAIN, EINTR, EBUSY, poll, pollfd, POLLIN, 
 from datapath.libxdp cimport *
 from datapath.packet cimport UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E_NOT_IPV4, PKT_E_NOT_UDP, PKT_E_FILTERED
 from datapath.source_util cimport frames_to_list, drain_py
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch
+from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_BAD_OPTION, KSRC_E_XDP_PROGRAM,
                                    KSRC_E_XSK_BUSY, KSRC_E_XSK, KSRC_E_UMEM, KSRC_E_CLOSED, KSRC_E_SOCKOPT)
@@ -317,9 +317,9 @@ cdef class AfXdpSource(PacketSource):
             if rc != 0:
                 raise SourceError(KSRC_E_XSK, f"insert the socket into xsks_map[{queue}]: {_liberr(rc)}", -rc)
             # Every UMEM chunk starts in the fill ring.
-            if xsk_ring_prod__reserve(&self.fill, num_frames, &idx) != num_frames:
+            if xsk_ring_prod__reserve(&self.fill, num_frames, &idx) != <uint32_t>num_frames:
                 raise SourceError(KSRC_E_UMEM, "fill ring smaller than the UMEM")
-            for i in range(num_frames):
+            for i in range(<uint32_t>num_frames):
                 xsk_ring_prod__fill_addr(&self.fill, idx + i)[0] = <uint64_t>i * frame_size
             xsk_ring_prod__submit(&self.fill, num_frames)
         except BaseException:
@@ -395,6 +395,12 @@ cdef class AfXdpSource(PacketSource):
             addr = d.addr
             self.held[self.held_n] = xsk_umem__extract_addr(addr)
             self.held_n += 1
+            if TW_DEBUG:
+                # A descriptor outside the UMEM or longer than a chunk would be a kernel/ring bug.
+                if xsk_umem__extract_addr(addr) + d.len > self.area_size or d.len > self.frame_size:
+                    self.debug_bad_desc += 1
+                    self.dropped_bad += 1
+                    continue
             rc = udp_parse_ether(<const uint8_t *>xsk_umem__get_data(self.area, addr), d.len, &v)
             if tw_likely(rc == PKT_OK):
                 rc = udp_accept(&v, self.want_ip, self.want_port)

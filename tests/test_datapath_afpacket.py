@@ -59,6 +59,7 @@ def test_ring_receives_feed_filters_noise(netns_pair):
         assert c["dropped_filter"] >= 150                                # the noise, counted
         assert c["dropped_bad"] == 0 and c["kernel_drops"] == 0
         assert c["blocks"] >= 1
+        assert src.debug_ring_errors == 0                                # TW_DEBUG walk check (0 in release)
 
 
 def test_bpf_filter_keeps_noise_in_kernel(netns_pair):

@@ -69,6 +69,7 @@ def test_feed_to_xsk_other_traffic_to_stack(netns_pair, mode):
         assert c["rx_packets"] == n and c["rx_bytes"] == n * 150
         assert c["xdp_redirected"] == n and c["xdp_passed"] >= 3
         assert c["kernel_drops"] == 0 and c["dropped_bad"] == 0
+        assert src.debug_bad_desc == 0                                   # TW_DEBUG descriptor check
     assert not attached_prog(net)                                       # detached on close
 
 
