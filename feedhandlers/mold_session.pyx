@@ -232,12 +232,15 @@ cdef class MoldSession:
                 self.gaps += 1
                 self.gap_messages += seq - self.high_seq
                 self.high_seq = seq
+                self.next_scan_ns = 0    # a new hole: the request path looks at it now
             return 0
         end = seq + count
         if tw_likely(seq <= self.next_seq):
             if tw_likely(end > self.next_seq):
                 if end > self.high_seq:
                     self.high_seq = end
+                if tw_unlikely(line == LINE_RETRANS):
+                    self.next_scan_ns = 0
                 return self._apply_run(pkt + MOLD_HEADER_LEN, pkt + n, seq, count, rx_ns, line)
             self.dup_packets[line] += 1
             self.dup_messages[line] += count
@@ -246,6 +249,9 @@ cdef class MoldSession:
         if seq > self.high_seq:
             self.gaps += 1
             self.gap_messages += seq - self.high_seq
+            self.next_scan_ns = 0
+        elif line == LINE_RETRANS:
+            self.next_scan_ns = 0        # an answer (maybe partial): re-request the rest at once
         if end > self.high_seq:
             self.high_seq = end
         return self._buffer_run(pkt + MOLD_HEADER_LEN, pkt + n, seq, count, rx_ns, line)
@@ -557,6 +563,9 @@ cdef class MoldSession:
         cdef uint64_t pos, sub_hi, cap_hi, tmo
         cdef int nholes, h, i, found, sent = 0
         cdef bint used[MAX_GAP_REQUESTS]
+        cdef bint table_full = False, progress
+        cdef uint64_t next_event
+        cdef GapRequest old[MAX_GAP_REQUESTS]
         cdef GapRequest *e
         if self.next_seq == 0 or self.next_seq >= self.high_seq:
             if self.next_seq != 0:
@@ -568,6 +577,10 @@ cdef class MoldSession:
         self.next_scan_ns = now + self.scan_ns
         nholes = self._scan(los, his, 2 * MAX_GAP_REQUESTS)
         memset(used, 0, sizeof(used))
+        memcpy(old, self.reqs, sizeof(self.reqs))
+        # Each entry tracks exactly one hole (or the first max_request messages of one): at every scan
+        # it is trimmed to the hole it matches. A piece split off a requested range (a line filled its
+        # middle) inherits the request's state, so it is neither requested twice nor forgotten.
         for h in range(nholes):
             pos = los[h]
             while pos < his[h]:
@@ -575,7 +588,7 @@ cdef class MoldSession:
                 cap_hi = pos + self.max_request
                 for i in range(MAX_GAP_REQUESTS):
                     e = &self.reqs[i]
-                    if e.state == REQ_FREE:
+                    if e.state == REQ_FREE or used[i]:
                         continue
                     if e.lo <= pos < e.hi:
                         found = i
@@ -584,21 +597,33 @@ cdef class MoldSession:
                         cap_hi = e.lo
                 if found < 0:
                     for i in range(MAX_GAP_REQUESTS):
-                        if self.reqs[i].state == REQ_FREE:
+                        if self.reqs[i].state == REQ_FREE and not used[i]:
                             found = i
                             break
                     if found < 0:
+                        table_full = True
                         break        # table full: the rest waits for the next scan
                     e = &self.reqs[found]
                     e.lo = pos
                     e.hi = min(his[h], cap_hi)
-                    e.req_lo = pos
+                    e.state = REQ_PENDING
                     e.first_seen_ns = now
                     e.attempts = 0
-                    e.state = REQ_PENDING
+                    e.deadline_ns = 0
+                    for i in range(MAX_GAP_REQUESTS):
+                        if old[i].state != REQ_FREE and old[i].lo <= pos < old[i].hi:
+                            e.state = old[i].state
+                            e.first_seen_ns = old[i].first_seen_ns
+                            e.attempts = old[i].attempts
+                            e.deadline_ns = old[i].deadline_ns
+                            break
+                    e.req_lo = pos
                 e = &self.reqs[found]
                 used[found] = True
                 sub_hi = min(his[h], e.hi)
+                progress = e.state == REQ_SENT and pos > e.req_lo
+                e.lo = pos
+                e.hi = sub_hi
                 if e.state == REQ_PENDING:
                     if now - e.first_seen_ns >= self.window_ns:
                         e.state = REQ_SENT
@@ -609,7 +634,7 @@ cdef class MoldSession:
                             sent += 1
                         if self.on_gap_event is not None:
                             self.on_gap_event("request", pos, sub_hi)
-                elif pos > e.req_lo:
+                elif progress:
                     # Partial answer (the server fits fewer messages in one packet): ask for the rest now.
                     e.req_lo = pos
                     e.deadline_ns = now + self.timeout_ns
@@ -621,22 +646,33 @@ cdef class MoldSession:
                         self.unrecoverable_ranges.append((pos, sub_hi))
                         if self.on_gap_event is not None:
                             self.on_gap_event("unrecoverable", pos, sub_hi)
-                        pos = e.hi
+                        pos = sub_hi
                         e.state = REQ_FREE
-                        used[found] = False
                         continue
                     tmo = self.timeout_ns << min(e.attempts, 30)
                     e.attempts += 1
                     self.retries += 1
+                    e.req_lo = pos
                     e.deadline_ns = now + min(tmo, self.max_timeout_ns)
                     if self._request(pos, sub_hi - pos) == 0:
                         sent += 1
                     if self.on_gap_event is not None:
                         self.on_gap_event("retry", pos, sub_hi)
-                pos = e.hi
+                pos = sub_hi
+        # Next scan: the earliest window end / deadline of the table (new holes and answers reset it
+        # to 0 in on_packet), never sooner than scan_ns; every scan_ns while holes wait for a free entry.
+        next_event = now + self.max_timeout_ns
         for i in range(MAX_GAP_REQUESTS):
+            e = &self.reqs[i]
             if not used[i]:
-                self.reqs[i].state = REQ_FREE
+                e.state = REQ_FREE
+            elif e.state == REQ_PENDING:
+                next_event = min(next_event, e.first_seen_ns + self.window_ns)
+            elif e.state == REQ_SENT:
+                next_event = min(next_event, e.deadline_ns)
+        if table_full or nholes == 2 * MAX_GAP_REQUESTS:
+            next_event = now
+        self.next_scan_ns = max(next_event, now + self.scan_ns)
         if self.buffered != 0:
             self._drain()
         return sent

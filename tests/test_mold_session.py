@@ -7,6 +7,7 @@ against a naive reference (any interleaving of two lossy lines + answers gives t
 """
 from __future__ import annotations
 
+import os
 import random
 import struct
 
@@ -18,6 +19,7 @@ from feedhandlers.mold_session import (DigestSink, MoldContext, MoldSession, des
                                        MOLD_CODES)
 
 S = b"SESSION001"
+EXAMPLES = int(os.environ.get("TW_HYP_EXAMPLES", "40"))     # more for a soak run
 RITCH = "itch50/RITCH_synthetic_3stocks.NASDAQ_ITCH50"
 
 
@@ -386,7 +388,7 @@ def test_twts_latency_sample(day):
 
 
 # ------------------------------------------------------------ property tests ----
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 30), loss_a=st.floats(0, 0.5),
        loss_b=st.floats(0, 0.5), reorder=st.integers(0, 6), answer_max=st.integers(1, 100),
        ring=st.sampled_from([32, 256, 65536]))
