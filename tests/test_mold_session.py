@@ -443,3 +443,22 @@ def test_fuzz_random_packets_never_crash(packets, line):
         s.poll()
     c = s.counters()
     assert c["buffered"] <= 64 and c["invariant_violations"] == 0
+
+
+def test_requested_hole_split_by_other_line_keeps_its_request(day):
+    """A line fills the middle of a requested hole: both pieces stay covered by that request (no new
+    window, no duplicate request) and are retried at its deadline, each on its own."""
+    _, msgs, _ = day
+    h = Harness(msgs[:60], window_ns=0, timeout_ns=10_000)
+    h.feed(1, msgs[0:10])
+    h.feed(41, msgs[40:50])
+    h.advance(1)
+    assert [struct.unpack(">QH", r[10:]) for r in h.requests] == [(11, 30)]
+    h.requests.clear()
+    h.feed(21, msgs[20:30], line=1)                      # line B fills the middle
+    assert h.advance(5_000) == 0 and h.requests == []     # nothing to do before the deadline
+    h.advance(5_000)                                     # the request's deadline: each piece retried
+    assert sorted(struct.unpack(">QH", r[10:]) for r in h.requests) == [(11, 10), (31, 10)]
+    assert h.s.pending_requests() == [(11, 21, "sent", 2), (31, 41, "sent", 2)]
+    h.answer_all()
+    assert h.s.next_seq == 51 and h.s.counters()["recovered"] == 20 and h.s.counters()["wins_b"] == 10
