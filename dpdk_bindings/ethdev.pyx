@@ -9,6 +9,9 @@ Typical use (after ``dpdk_bindings.eal.init``)::
     port.stats()["imissed"]
     port.close()
 """
+import time
+
+from libc.errno cimport EBUSY
 from libc.string cimport memset
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -186,18 +189,19 @@ cdef class Port:
 
     @classmethod
     def open(cls, port, *, rx_queues=1, rx_desc=1024, mbufs=16383, mempool_cache=256,
-             data_room=2048 + RTE_PKTMBUF_HEADROOM, promiscuous=True, pool_name=None):
+             data_room=2048 + RTE_PKTMBUF_HEADROOM, promiscuous=True, pool_name=None, busy_retry_s=3.0):
         """Resolve, configure (pool + queues), optionally enable promiscuous mode, start."""
         cdef Port p = cls(port)
         p.configure(rx_queues=rx_queues, rx_desc=rx_desc, mbufs=mbufs, mempool_cache=mempool_cache,
-                    data_room=data_room, pool_name=pool_name)
+                    data_room=data_room, pool_name=pool_name, busy_retry_s=busy_retry_s)
         p.start()
         if promiscuous:
             p.set_promiscuous(True)
         return p
 
     def configure(self, *, rx_queues=1, rx_desc=1024, mbufs=16383, mempool_cache=256,
-                  data_room=2048 + RTE_PKTMBUF_HEADROOM, pool_name=None, Mempool pool=None):
+                  data_room=2048 + RTE_PKTMBUF_HEADROOM, pool_name=None, Mempool pool=None,
+                  double busy_retry_s=3.0):
         """Create the mbuf pool (unless ``pool`` is given) and set up ``rx_queues`` Rx queues
         (RSS over IP/UDP when more than one) and as many Tx queues (some PMDs want them paired)."""
         if self.closed:
@@ -229,8 +233,17 @@ cdef class Port:
             pool = Mempool(pool_name or f"tw_rx_{self.port_id}", mbufs, mempool_cache, data_room, sock)
         self.pool = pool
         cdef uint16_t q
+        cdef int rc
         for q in range(nq):
-            _check(rte_eth_rx_queue_setup(self.port_id, q, nrx, sock, NULL, pool.ptr), PORT_E_QUEUE,
+            # net_af_xdp binds its socket here; right after another socket on the same queue closed,
+            # the kernel answers EBUSY for a second or two: retry until busy_retry_s.
+            deadline = time.monotonic() + busy_retry_s
+            while True:
+                rc = rte_eth_rx_queue_setup(self.port_id, q, nrx, sock, NULL, pool.ptr)
+                if rc != -EBUSY or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.1)
+            _check(rc, PORT_E_QUEUE,
                    f"rte_eth_rx_queue_setup({self.name}, queue={q}, desc={nrx}, pool={pool.name} of {pool.n})")
         for q in range(ntx):
             _check(rte_eth_tx_queue_setup(self.port_id, q, ntxd, sock, NULL), PORT_E_QUEUE,

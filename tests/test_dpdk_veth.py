@@ -109,3 +109,12 @@ def test_af_xdp_on_veth_copy_mode(bpffs):
             assert "Falling back to loading single prog without dispatcher" in r["stderr"]
         else:
             assert "No bpffs found" not in r["stderr"]
+
+
+def test_af_xdp_rebinds_the_queue_right_after_the_previous_process():
+    # A restarted feed handler binds the same queue at once; the kernel may still answer EBUSY for
+    # a moment (the old socket is torn down asynchronously): Port.configure retries.
+    with veth_pair() as net:
+        vdev = f"net_af_xdp0,iface={net.if_b},start_queue=0,queue_count=1"
+        check(run_in_namespace(net, vdev, mbufs=16383), "net_af_xdp")
+        check(run_in_namespace(net, vdev, mbufs=16383), "net_af_xdp")
