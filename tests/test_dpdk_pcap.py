@@ -255,3 +255,21 @@ def test_tickwire_listen_over_dpdk_builds_the_books(tmp_path):
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     assert summary["messages"] == 5000
     assert summary["gaps"] == 0 and summary["malformed"] == 0 and summary["crossed_books"] == 0
+
+
+def test_poll_with_a_python_handler(capture):
+    path, expected, _, _, _ = capture
+    code = f"""
+import json
+from datapath import dpdk_source
+from dpdk_bindings import eal
+src = dpdk_source.open_source({EAL + ["--vdev", f"net_pcap0,rx_pcap={path}"]!r}, "net_pcap0", {GROUP!r}, {PORT})
+got = []
+r = dpdk_source.poll(src, lambda payload, src_ip, rx_ns: got.append(payload.hex()), idle_seconds=0.5, max_seconds=30)
+print(json.dumps({{"got": got, "packets": r["packets"], "stopped_by": r["stopped_by"]}}))
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), str(ROOT)] + [p for p in sys.path if p]))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["got"] == expected and r["packets"] == len(expected) and r["stopped_by"] == "limit"
