@@ -727,6 +727,11 @@ cdef class MoldSession:
         return {chr(t): self.type_counts[t] for t in range(256) if self.type_counts[t]}
 
     @property
+    def packets_total(self):
+        """Packets seen on every line (cheap progress check for run loops)."""
+        return self.packets[LINE_A] + self.packets[LINE_B] + self.packets[LINE_RETRANS]
+
+    @property
     def recovered(self):
         return self.wins[LINE_RETRANS]
 

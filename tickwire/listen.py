@@ -126,7 +126,7 @@ class Listener:
                     break
                 if rc == RUN_POLL:
                     s.poll()
-                got = s.counters()["packets_a"] + s.counters()["packets_b"] + s.counters()["packets_retrans"]
+                got = s.packets_total
                 got, last_count = got - last_count, got
                 if rc == RUN_LATENCY:
                     self._drain_latency()
