@@ -168,8 +168,11 @@ def cleanup_stale() -> None:
 
 
 @contextlib.contextmanager
-def veth_pair(mtu: int = 1500, settle: bool = True) -> Iterator[VethPair]:
-    """Create namespaces A and B joined by a veth (A: ``10.200.x.y+1``, B: ``+2`` in a /30); remove on exit."""
+def veth_pair(mtu: int = 1500, settle: bool = True, queues: int = 1) -> Iterator[VethPair]:
+    """Create namespaces A and B joined by a veth (A: ``10.200.x.y+1``, B: ``+2`` in a /30); remove on exit.
+
+    ``queues`` > 1 gives each end that many RX/TX queues (multi-queue AF_XDP tests).
+    """
     if os.geteuid() != 0:
         raise NetnsError("network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN); run the tests as root")
     cleanup_stale()
@@ -187,8 +190,9 @@ def veth_pair(mtu: int = 1500, settle: bool = True) -> Iterator[VethPair]:
         _ip("netns", "add", ns_a)
         _ip("netns", "add", ns_b)
         # Created directly inside A with its peer inside B: the link never exists in the root namespace.
-        _ip("-n", ns_a, "link", "add", if_a, "mtu", str(mtu), "type", "veth",
-            "peer", "name", if_b, "netns", ns_b, "mtu", str(mtu))
+        q = ["numtxqueues", str(queues), "numrxqueues", str(queues)] if queues > 1 else []
+        _ip("-n", ns_a, "link", "add", if_a, "mtu", str(mtu), *q, "type", "veth",
+            "peer", "name", if_b, "netns", ns_b, "mtu", str(mtu), *q)
         _setup_side(ns_a, if_a, ip_a, pair.prefixlen)
         _setup_side(ns_b, if_b, ip_b, pair.prefixlen)
         pair.mac_a, pair.mac_b = _mac(ns_a, if_a), _mac(ns_b, if_b)

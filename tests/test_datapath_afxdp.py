@@ -161,3 +161,25 @@ def test_errors_have_codes(netns_pair):
     with pytest.raises(SourceError) as e:
         a.recv()
     assert e.value.code == KSRC_E_CLOSED
+
+
+def test_two_queues_share_one_program():
+    from netns_util import veth_pair
+    with veth_pair(queues=2) as net:
+        with net.enter(net.ns_b):
+            q0 = AfXdpSource(net.if_b, port=PORT, queue=0, timeout_ms=5)
+            q1 = AfXdpSource(net.if_b, port=PORT, queue=1, timeout_ms=5)
+        assert q0.program is q1.program and q0.program.users == 2
+        for k in range(6):                                               # several flows: both queues may see some
+            send_udp(net, net.ns_a, net.ip_b, PORT, 1 + k * 50, 50, src_port=42000 + k)
+        got0, got1 = [], []
+        end = time.monotonic() + 20
+        while len(got0) + len(got1) < 300 and time.monotonic() < end:
+            got0.extend(q0.recv())
+            got1.extend(q1.recv())
+        assert sorted(seqs(got0) + seqs(got1)) == list(range(1, 301))    # each packet once, on its queue's socket
+        q0.close()
+        assert attached_prog(net) and q1.program.users == 1              # still steering for queue 1
+        send_udp(net, net.ns_a, net.ip_b, PORT, 1000, 20)
+        q1.close()
+        assert not attached_prog(net)
