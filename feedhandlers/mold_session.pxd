@@ -61,6 +61,7 @@ cdef enum:
     MS_E_OVERFLOW = -5           # messages beyond the ring window: dropped, recovered later by request
     MS_E_UNRECOVERABLE = -6      # (poll) a gap was given up after max_attempts requests
     MS_E_REQUEST_IO = -7         # (poll) the request sender failed (exception or short send)
+    MS_E_IMPLAUSIBLE_SEQ = -8    # sequence number beyond high_seq + max_jump (or wrapping): dropped
 
 # ------------------------------------------------------------------ slots ----
 cdef struct MoldSlot:
@@ -93,6 +94,7 @@ cdef class MoldSession:
     cdef public uint64_t max_timeout_ns  # backoff cap
     cdef public uint32_t max_attempts    # requests per hole before it is given up
     cdef public uint64_t scan_ns         # min time between two hole scans while a gap is open
+    cdef public uint64_t max_jump        # largest believable jump past high_seq (a corrupt seq must not open a 2^60 gap)
     cdef readonly uint64_t ring_size     # slots (power of two)
     cdef uint64_t ring_mask
 
@@ -100,6 +102,7 @@ cdef class MoldSession:
     cdef uint8_t session[MOLD_SESSION_LEN]
     cdef uint8_t prev_session[MOLD_SESSION_LEN]
     cdef readonly bint has_session
+    cdef bint fresh                      # joined, no packet accepted yet (a late join may re-anchor)
     cdef bint has_prev_session
     cdef readonly uint64_t next_seq      # next sequence number to apply
     cdef readonly uint64_t high_seq      # one past the highest sequence number known to exist
@@ -139,6 +142,8 @@ cdef class MoldSession:
     cdef readonly uint64_t overflow              # messages dropped beyond the ring window
     cdef readonly uint64_t sink_errors           # on_message returned < 0
     cdef readonly uint64_t trailing_bytes        # packets with bytes after the last message (not TWTS)
+    cdef readonly uint64_t implausible_seq       # packets dropped with MS_E_IMPLAUSIBLE_SEQ
+    cdef readonly uint64_t late_join_skipped     # messages before a late join too far back to recover
     cdef readonly uint64_t buffered_peak
     cdef readonly uint64_t invariant_violations  # TW_DEBUG builds only: ring slot collisions, bad counts
 

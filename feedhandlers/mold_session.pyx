@@ -77,6 +77,7 @@ MOLD_CODES = {
     MS_E_OVERFLOW: ("MS_E_OVERFLOW", "messages beyond the reorder buffer window (recovered by request later)"),
     MS_E_UNRECOVERABLE: ("MS_E_UNRECOVERABLE", "gap given up after the maximum number of requests"),
     MS_E_REQUEST_IO: ("MS_E_REQUEST_IO", "the request sender failed"),
+    MS_E_IMPLAUSIBLE_SEQ: ("MS_E_IMPLAUSIBLE_SEQ", "sequence number too far beyond the highest seen (corrupt or foreign packet)"),
 }
 
 
@@ -154,7 +155,8 @@ cdef class MoldSession:
     def __cinit__(self, MessageSink sink=None, context=None, session=None, uint64_t start_seq=1,
                   uint64_t ring_size=65536, uint32_t max_request=90, uint64_t window_ns=2_000_000,
                   uint64_t timeout_ns=50_000_000, uint64_t max_timeout_ns=1_000_000_000,
-                  uint32_t max_attempts=5, uint64_t scan_ns=100_000, uint64_t latency_samples=1 << 20):
+                  uint32_t max_attempts=5, uint64_t scan_ns=100_000, uint64_t latency_samples=1 << 20,
+                  uint64_t max_jump=100_000_000):
         cdef uint64_t size = 1
         while size < ring_size:
             size <<= 1
@@ -169,6 +171,7 @@ cdef class MoldSession:
         self.max_timeout_ns = max(max_timeout_ns, timeout_ns)
         self.max_attempts = max(max_attempts, 1)
         self.scan_ns = scan_ns
+        self.max_jump = max_jump
         self.ring = <MoldSlot *>calloc(size, sizeof(MoldSlot))
         self.lat_cap = latency_samples
         self.lat = <uint64_t *>calloc(max(latency_samples, 1), sizeof(uint64_t))
@@ -221,6 +224,17 @@ cdef class MoldSession:
             self._change_session(pkt, seq)
         if tw_unlikely(self.next_seq == 0):
             self._reset_sequence(self.start_seq if self.start_seq != 0 else (seq if seq != 0 else 1))
+        if tw_unlikely(seq + count < seq):
+            self.implausible_seq += 1
+            return MS_E_IMPLAUSIBLE_SEQ
+        if tw_unlikely(seq > self.high_seq and seq - self.high_seq > self.max_jump):
+            if not self.fresh:
+                self.implausible_seq += 1
+                return MS_E_IMPLAUSIBLE_SEQ
+            # First packet after joining, too far ahead to recover by request: join here (late join).
+            self.late_join_skipped += seq - self.next_seq
+            self._reset_sequence(seq)
+        self.fresh = False
         self.packets[line] += 1
         if tw_unlikely(count == MOLD_HEARTBEAT or count == MOLD_END_OF_SESSION):
             if count == MOLD_HEARTBEAT:
@@ -403,6 +417,7 @@ cdef class MoldSession:
         self.eos_seen = False
         self.end_seq = 0
         self.next_scan_ns = 0
+        self.fresh = True
 
     cdef void _change_session(self, const uint8_t *name, uint64_t seq) noexcept nogil:
         """A new session name on an unpinned session: abandon the old one (pending gaps counted lost)."""
@@ -718,7 +733,8 @@ cdef class MoldSession:
             "trailing_bytes": self.trailing_bytes, "buffered": self.buffered,
             "buffered_peak": self.buffered_peak, "next_seq": self.next_seq, "high_seq": self.high_seq,
             "end_of_session": bool(self.eos_seen), "latency_dropped": self.lat_dropped,
-            "invariant_violations": self.invariant_violations,
+            "invariant_violations": self.invariant_violations, "implausible_seq": self.implausible_seq,
+            "late_join_skipped": self.late_join_skipped,
         }
 
     def by_type(self):
