@@ -121,3 +121,23 @@ def test_errors_have_codes(netns_pair):
     with pytest.raises(SourceError) as e:
         src.recv()
     assert e.value.code == KSRC_E_CLOSED
+
+
+def test_source_specific_join_and_two_readers(netns_pair):
+    net = netns_pair
+    with net.enter(net.ns_b):
+        ssm = UdpSource(PORT, group="232.200.1.1", source=net.ip_a, interface_addr=net.ip_b, timeout_ms=50,
+                        so_busy_poll_us=50)
+        wrong = UdpSource(PORT + 5, group="232.200.1.1", source="10.9.9.9", interface_addr=net.ip_b, timeout_ms=20)
+        a = UdpSource(PORT + 6, group=GROUP, interface=net.if_b, timeout_ms=50)
+        b = UdpSource(PORT + 6, group=GROUP, interface=net.if_b, timeout_ms=50)    # SO_REUSEPORT: both get copies
+    with ssm, wrong, a, b:
+        send_udp(net, net.ns_a, "232.200.1.1", PORT, 1, 30)
+        send_udp(net, net.ns_a, "232.200.1.1", PORT + 5, 1, 5)
+        assert sorted(int.from_bytes(p[10:18], "big") for p, _, _ in collect(ssm, 30)) == list(range(1, 31))
+        assert collect(wrong, 1, deadline_s=0.3) == []            # other sender: not joined
+        send_udp(net, net.ns_a, GROUP, PORT + 6, 1, 25)
+        assert len(collect(a, 25)) == 25 and len(collect(b, 25)) == 25
+        with net.enter(net.ns_b), pytest.raises(SourceError) as e:
+            UdpSource(PORT, group="232.200.1.1", source=net.ip_a, interface=net.if_b)
+        assert e.value.code == KSRC_E_BAD_OPTION and "needs interface_addr" in str(e.value)
