@@ -181,6 +181,7 @@ cdef struct ScanResult:
     int status              # 0 clean end, 1 torn tail at bad_offset, or JR_CORRUPT / JR_SEQ_ORDER
     uint64_t bad_offset     # first byte of the bad region (torn / corrupt)
     uint64_t resync_offset  # JR_CORRUPT: offset of the valid record found after the bad region
+    uint64_t last_off       # offset of the last valid record (when count > 0)
 
 
 cdef inline int _record_at(const uint8_t *b, uint64_t size, uint64_t off, uint64_t prev_seq,
@@ -226,6 +227,7 @@ cdef ScanResult _scan(const uint8_t *b, uint64_t size, uint64_t start, uint64_t 
     r.status = 0
     r.bad_offset = 0
     r.resync_offset = 0
+    r.last_off = 0
     r.last_seq = prev_seq
     while True:
         k = _record_at(b, size, off, r.last_seq, max_payload, &seq, &nxt)
@@ -235,6 +237,7 @@ cdef ScanResult _scan(const uint8_t *b, uint64_t size, uint64_t start, uint64_t 
                 r.bad_offset = off
                 break
             r.last_seq = seq
+            r.last_off = off
             r.count += 1
             off = nxt
             continue
@@ -264,7 +267,8 @@ cdef ScanResult _scan(const uint8_t *b, uint64_t size, uint64_t start, uint64_t 
 cdef class _Segment:
     """One segment file's scan result (Python-level bookkeeping at open/replay)."""
     cdef public object path
-    cdef public uint64_t first_seq, end, last_seq, count, size, bad_offset, resync_offset
+    cdef public uint64_t first_seq, end, last_seq, count, size, bad_offset, resync_offset, last_off
+    cdef public int64_t last_ts
     cdef public int status
     cdef public bint header_ok
 
@@ -306,6 +310,8 @@ cdef _Segment _scan_file(str path, uint64_t prev_seq, uint32_t max_payload):
         s.status = r.status
         s.bad_offset = r.bad_offset
         s.resync_offset = r.resync_offset
+        s.last_off = r.last_off
+        s.last_ts = <int64_t>tw_le64(&v[r.last_off + 12]) if r.count else 0
     finally:
         v = None
         mm.close()
@@ -374,6 +380,7 @@ def scan_journal(path, bint repair=False, uint32_t max_payload=1 << 20):
             _fsync_dir(path)
     return {
         "segments": [(int(x.first_seq), x.path, int(x.end), int(x.count)) for x in scanned],
+        "last_ts_ns": int(next((x.last_ts for x in reversed(scanned) if x.count), 0)),
         "last_seq": int(prev),
         "records": int(sum(x.count for x in scanned)),
         "torn": torn,
@@ -521,9 +528,7 @@ cdef class Journal:
             self.seg_first_seq = first_seq
             self.offset = end
             self.allocated = os.fstat(self.fd).st_size
-            if count:
-                for seq, ts, _ in iter_records(self.path, from_seq=self.last_seq, max_payload=self.max_payload):
-                    self.last_ts_ns = ts
+            self.last_ts_ns = info["last_ts_ns"]
         self.failed = 0
 
     def __dealloc__(self):

@@ -84,6 +84,18 @@ CODES = {
     RISK_ORDER_TABLE_FULL: ("RISK_ORDER_TABLE_FULL", "risk order table is full (raise sizes.max_orders)"),
 }
 CODE_BY_NAME = {name: code for code, (name, _) in CODES.items()}
+
+# NumPy mirrors of the C structs (validate_internal_state); offsets checked at import below.
+CELL_DTYPE = np.dtype([(k, "<i8") for k in ("pos", "buy_qty", "sell_qty", "buy_notional", "sell_notional",
+                                            "worst_qty", "exposure", "margin")])
+AGG_DTYPE = np.dtype({"names": ["open_orders", "gross_qty", "gross_notional", "margin", "order_tat", "msg_tat",
+                                "firm", "killed", "configured"],
+                      "formats": ["<i8"] * 6 + ["<u4", "u1", "u1"],
+                      "offsets": [0, 8, 16, 24, 32, 40, 48, 52, 53], "itemsize": sizeof(Agg)})
+ORDER_ENTRY_DTYPE = np.dtype({"names": ["order_id", "px", "account", "symbol", "leaves", "filled", "side", "state"],
+                              "formats": ["<u8", "<i8", "<u4", "<u4", "<u4", "<u4", "u1", "u1"],
+                              "offsets": [0, 8, 16, 20, 24, 28, 32, 33], "itemsize": sizeof(OrderEntry)})
+assert CELL_DTYPE.itemsize == sizeof(Cell)
 KILL_RELEASE = KILL_RELEASE_FLAG
 STATE_VERSION = 1
 
@@ -771,6 +783,43 @@ cdef class RiskEngine:
             slot = struct.unpack_from("<Q", data, off)[0]
             off = _copy_in(<char *>&self.orders[slot], data, off + 8, sizeof(OrderEntry))
         self.ot_used, self.ot_live, self.checked, self.rejected = used, live, checked, rejected
+
+    def validate_internal_state(self):
+        """Check every derived number against its source; raises AssertionError naming the first violation.
+
+        Account aggregates = sums of their cells; firm aggregates = sums of their accounts; per cell
+        the working quantities and notional = sums over the open orders in the order table; open-order
+        counts; live entries.
+        """
+        na, nf, ns = self.n_accounts, self.n_firms, self.n_symbols
+        cells = np.frombuffer((<char *>self.cells)[:<uint64_t>na * ns * sizeof(Cell)], CELL_DTYPE).reshape(na, ns)
+        accts = np.frombuffer((<char *>self.accts)[:na * sizeof(Agg)], AGG_DTYPE)
+        firms = np.frombuffer((<char *>self.firms)[:nf * sizeof(Agg)], AGG_DTYPE)
+        orders = np.frombuffer((<char *>self.orders)[:self.ot_cap * sizeof(OrderEntry)], ORDER_ENTRY_DTYPE)
+        for k_cell, k_agg in (("worst_qty", "gross_qty"), ("exposure", "gross_notional"), ("margin", "margin")):
+            bad = np.flatnonzero(cells[k_cell].sum(axis=1) != accts[k_agg])
+            assert not len(bad), f"account {bad[0]}: {k_agg} != sum of cells' {k_cell}"
+            for f in range(nf):
+                want = accts[k_agg][accts["firm"] == f].sum()
+                assert firms[k_agg][f] == want, f"firm {f}: {k_agg} {firms[k_agg][f]} != {want}"
+        op = orders[orders["state"] == OE_OPEN]
+        assert int(self.ot_live) == len(op) + int((orders["state"] == OE_PENDING).sum()), "ot_live"
+        assert int(self.ot_used) == int((orders["state"] != OE_EMPTY).sum()), "ot_used"
+        opens = np.bincount(op["account"], minlength=na)
+        assert (opens == accts["open_orders"]).all(), f"account open_orders {accts['open_orders']} != {opens}"
+        for f in range(nf):
+            assert firms["open_orders"][f] == accts["open_orders"][accts["firm"] == f].sum(), f"firm {f} open_orders"
+        for side, q, n in ((SIDE_BUY, "buy_qty", "buy_notional"), (SIDE_SELL, "sell_qty", "sell_notional")):
+            o = op[op["side"] == side]
+            wq = np.zeros((na, ns), np.int64)
+            wn = np.zeros((na, ns), np.int64)
+            np.add.at(wq, (o["account"], o["symbol"]), o["leaves"].astype(np.int64))
+            np.add.at(wn, (o["account"], o["symbol"]), o["leaves"].astype(np.int64) * o["px"])
+            bad = np.argwhere(wq != cells[q])
+            assert not len(bad), f"cell {tuple(bad[0])}: {q} {cells[q][tuple(bad[0])]} != open orders' {wq[tuple(bad[0])]}"
+            bad = np.argwhere(wn != cells[n])
+            assert not len(bad), f"cell {tuple(bad[0])}: {n} != open orders' leaves x px"
+        return True
 
     def state_digest(self):
         """CRC32C of ``dump_state()`` (equal digests = identical risk state)."""

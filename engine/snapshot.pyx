@@ -202,6 +202,7 @@ def resting_orders(MatchingEngine e):
     cdef StopBook *st
     cdef Order *o
     cdef int side_i
+    cdef Py_ssize_t guard = 0
     for s in range(e.nsyms):
         sb = &e.syms[s]
         if not sb.configured:
@@ -212,6 +213,10 @@ def resting_orders(MatchingEngine e):
             while k >= 0:
                 i = e.levels[bk.lv[k]].head
                 while i >= 0:
+                    guard += 1
+                    if guard > e.pool_cap or i >= e.pool_cap:
+                        raise RuntimeError("matching state walk out of bounds: engine/snapshot built against "
+                                           "another engine/matching.pxd (rebuild engine.snapshot)")
                     o = &e.pool[i]
                     rows.append((s, 0, o.side, o.ord_type, o.tif, o.order_id, o.price, o.stop_price, o.qty,
                                  o.filled, o.leaves, o.visible, o.account, o.arrival))

@@ -104,6 +104,7 @@ def test_sigkill_recovery_identical_state(tmp_path, seed, kill_at):
     assert pos.summary() == ref_pos.summary()
     assert risk.dump_state() == ref_risk.dump_state()
     eng.validate_internal_state()
+    risk.validate_internal_state()
 
     # Continue after recovery: the rest of the stream, journaled; final state = one uninterrupted run.
     rest = cmds[rec.last_seq:]

@@ -101,6 +101,7 @@ def run_checked(cmds):
         ev = loop.run_all(c)
         naive.events(ev)
         check_invariants(eng, risk, naive, cfg)
+        risk.validate_internal_state()
     eng.validate_internal_state()
     return loop, risk
 
