@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -131,3 +132,31 @@ def test_listen_recovers_over_soupbintcp(gen_day, expected):
     assert got["stop_reason"] == "end of session" and got["unrecoverable"] == 0
     assert got["gaps_recovered"] > 0 and served["retrans_requests"] == 0
     assert got["digest"] == f"{ref.digest:016x}" and got["most_active"] == want["most_active"]
+
+
+def test_listen_dpdk_net_pcap_vdev(tmp_path):
+    """The DPDK source (net_pcap virtual device replaying a generated capture, no NIC, no hugepages)
+    through the session layer into the books: the same message stream as the pcap source."""
+    import subprocess
+
+    from tickwire.daygen import generate_day
+
+    pcap = tmp_path / "day.pcap"
+    generate_day(str(pcap), 8000, 8, 5, pcap=True)
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    base = [sys.executable, "-m", "tickwire", "listen", "--group", "233.54.12.111:26477", "--json", "--digest"]
+    ref = subprocess.run(base + ["--source", "pcap", "--pcap", str(pcap)], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT, env=env)
+    assert ref.returncode == 0, ref.stderr
+    want = json.loads(ref.stdout)
+    eal = f"--no-pci --no-huge -m 256 --file-prefix twlisten{os.getpid()} --vdev net_pcap0,rx_pcap={pcap}"
+    try:
+        p = subprocess.run(base + ["--source", "dpdk", "--dpdk-args", eal, "--idle-timeout", "0.5", "--timeout", "30"],
+                           capture_output=True, text=True, timeout=90, cwd=ROOT, env=env)
+    finally:                          # the EAL runtime directory of this run's --file-prefix
+        shutil.rmtree(f"/var/run/dpdk/twlisten{os.getpid()}", ignore_errors=True)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout[p.stdout.index("{"):])
+    assert want["messages"] == got["messages"] == 8000
+    assert got["digest"] == want["digest"] and got["most_active"] == want["most_active"]
+    assert got["gaps"] == 0 and got["unrecoverable"] == 0

@@ -138,6 +138,9 @@ def run(args) -> int:
     except (OSError, ValueError) as e:
         print(f"tickwire listen: {e}", file=sys.stderr)
         return 2
+    except Exception as e:          # a source's own error type (EalError, SourceError, ...): say what failed
+        print(f"tickwire listen: cannot open source {args.source!r}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 3
     listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup)
     # Always on stderr (stdout carries --json): scripts start the sender once they see this line.
     print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
