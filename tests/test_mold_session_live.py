@@ -138,3 +138,43 @@ def test_unanswered_requests_are_retried(gen_day):
     c = session.counters()
     assert srv.retrans.counters.requests >= 3
     assert c["retries"] >= 1 and c["unrecoverable"] == 0 and sink.count == day.messages
+
+
+def test_plain_socket_lines_through_udp_reader(gen_day):
+    """Lines read by UdpReader from plain Python sockets (the generic, non-registry path of Listener)."""
+    import socket
+
+    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpReader, UdpRequester
+    from tickwire.listen import Line, Listener
+    from tickwire.moldserve import MoldDay, MoldServer
+
+    day = MoldDay.load(str(gen_day))
+    ref = DigestSink()
+    ref.feed_binaryfile(day.data)
+    with veth_pair() as net:
+        with net.enter(net.ns_a):
+            srv = MoldServer(day, [(GROUP_A, PORT), (GROUP_B, PORT)], iface=net.if_a, retrans_bind=(net.ip_a, 0),
+                             rate=400_000, loss=0.1, seed=2)
+        socks = []
+        with net.enter(net.ns_b):
+            for g in (GROUP_A, GROUP_B):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+                s.bind((g, PORT))
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(g) + socket.inet_aton(net.ip_b))
+                socks.append(s)
+            req = UdpRequester(srv.retrans_address)
+        sink = DigestSink()
+        session = MoldSession(sink, MoldContext(send_request=req))
+        listener = Listener(session, [Line(UdpReader(s.fileno()), i, s.fileno()) for i, s in enumerate(socks)], req)
+        try:
+            srv.start()
+            reason = listener.run(until_eos=True, timeout_s=RUN_TIMEOUT_S)
+        finally:
+            srv.stop()
+            req.close()
+            for s in socks:
+                s.close()
+    assert reason == "end of session", session.counters()
+    assert sink.digest == ref.digest and session.counters()["unrecoverable"] == 0
+    assert listener.latency()["count"] > 0
