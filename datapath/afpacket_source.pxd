@@ -16,6 +16,7 @@ cdef class AfPacketSource(PacketSource):
     # ------------------------------------------------------------- socket ----
     cdef int fd
     cdef readonly object interface
+    cdef readonly object igmp             # IgmpJoin holding the group membership (None = not joined)
     cdef readonly int ifindex
     cdef readonly bint busy_poll          # spin on the block status; else poll() up to timeout_ms
     cdef readonly int timeout_ms

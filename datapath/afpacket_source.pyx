@@ -13,6 +13,7 @@ from datapath.packet cimport (UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_
 from datapath.source_util cimport frames_to_list, drain_py
 from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
+from datapath.igmp import IgmpJoin
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCKET, KSRC_E_BIND,
                                    KSRC_E_SOCKOPT, KSRC_E_RING, KSRC_E_FANOUT, KSRC_E_FILTER,
                                    KSRC_E_BAD_OPTION, KSRC_E_CLOSED)
@@ -57,6 +58,9 @@ cdef class AfPacketSource(PacketSource):
         other traffic before it reaches the ring (it is then not counted in dropped_filter).
     promisc : bool
         Put the interface in promiscuous mode for this socket's lifetime.
+    join : bool, optional
+        Join ``group`` on the interface (IGMP + NIC multicast filter; datapath.igmp) for the source's
+        lifetime. Default: when ``group`` is a multicast address. A raw socket does not join by itself.
     """
 
     def __cinit__(self):
@@ -66,7 +70,7 @@ cdef class AfPacketSource(PacketSource):
 
     def __init__(self, str interface, int port=0, group=None, vlan=None, int block_size=1 << 18,
                  int block_nr=64, int frame_size=2048, int retire_ms=1, bint busy_poll=False,
-                 int timeout_ms=100, fanout=None, bint bpf_filter=False, bint promisc=False):
+                 int timeout_ms=100, fanout=None, bint bpf_filter=False, bint promisc=False, join=None):
         cdef int v
         cdef tpacket_req3 req
         cdef sockaddr_ll sll
@@ -151,6 +155,8 @@ cdef class AfPacketSource(PacketSource):
                 v = self.fanout[1] | (FANOUT_MODES[self.fanout[0]] << 16)
                 if setsockopt(self.fd, SOL_PACKET, PACKET_FANOUT, &v, sizeof(v)) != 0:
                     raise SourceError(KSRC_E_FANOUT, f"PACKET_FANOUT group {self.fanout[1]} mode {self.fanout[0]}", errno)
+            if group is not None and (join if join is not None else ipaddress.IPv4Address(group).is_multicast):
+                self.igmp = IgmpJoin(interface, group)
         except BaseException:
             self.close()
             raise
@@ -185,6 +191,9 @@ cdef class AfPacketSource(PacketSource):
         if self.fd >= 0:
             close(self.fd)
             self.fd = -1
+        if self.igmp is not None:
+            self.igmp.close()
+            self.igmp = None
 
     def __dealloc__(self):
         self.close()

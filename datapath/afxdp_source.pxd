@@ -36,6 +36,7 @@ cdef class AfXdpSource(PacketSource):
     cdef xsk_ring_cons comp
     cdef xsk_ring_cons rx
     cdef readonly XdpProgram program
+    cdef readonly object igmp             # IgmpJoin holding the group membership (None = not joined)
     cdef readonly str interface
     cdef readonly int queue
     cdef readonly bint zero_copy          # the kernel bound the socket in zero-copy mode

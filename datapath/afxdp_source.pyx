@@ -22,6 +22,7 @@ from datapath.packet cimport UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E
 from datapath.source_util cimport frames_to_list, drain_py
 from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
+from datapath.igmp import IgmpJoin
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_BAD_OPTION, KSRC_E_XDP_PROGRAM,
                                    KSRC_E_XSK_BUSY, KSRC_E_XSK, KSRC_E_UMEM, KSRC_E_CLOSED, KSRC_E_SOCKOPT)
 
@@ -229,6 +230,9 @@ cdef class AfXdpSource(PacketSource):
         True: ``rx_burst`` never waits (the caller spins); False: poll() up to ``timeout_ms``.
     busy_deadline_s : float
         How long to retry when the queue still has a socket bound (EBUSY right after a close).
+    join : bool, optional
+        Join ``group`` on the interface (IGMP + NIC multicast filter; datapath.igmp) for the source's
+        lifetime. Default: when ``group`` is a multicast address.
     """
 
     def __cinit__(self):
@@ -239,7 +243,7 @@ cdef class AfXdpSource(PacketSource):
 
     def __init__(self, str interface, int port, group=None, int queue=0, int frame_size=2048,
                  int num_frames=4096, int rx_size=2048, zero_copy=None, str xdp_mode="auto",
-                 bint busy_poll=False, int timeout_ms=100, double busy_deadline_s=5.0):
+                 bint busy_poll=False, int timeout_ms=100, double busy_deadline_s=5.0, join=None):
         cdef int ifindex, rc = 0
         cdef xsk_umem_config ucfg
         cdef xsk_socket_config scfg
@@ -322,6 +326,8 @@ cdef class AfXdpSource(PacketSource):
             for i in range(<uint32_t>num_frames):
                 xsk_ring_prod__fill_addr(&self.fill, idx + i)[0] = <uint64_t>i * frame_size
             xsk_ring_prod__submit(&self.fill, num_frames)
+            if group is not None and (join if join is not None else ipaddress.IPv4Address(group).is_multicast):
+                self.igmp = IgmpJoin(interface, group)
         except BaseException:
             self.close()
             raise
@@ -347,6 +353,9 @@ cdef class AfXdpSource(PacketSource):
                 except SourceError as e:      # interface already gone: nothing left to detach
                     warnings.warn(str(e), RuntimeWarning, stacklevel=2)
         self.held_n = 0
+        if self.igmp is not None:
+            self.igmp.close()
+            self.igmp = None
 
     def __dealloc__(self):
         if self.xsk != NULL:

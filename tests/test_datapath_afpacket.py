@@ -60,6 +60,8 @@ def test_ring_receives_feed_filters_noise(netns_pair):
         assert c["dropped_bad"] == 0 and c["kernel_drops"] == 0
         assert c["blocks"] >= 1
         assert src.debug_ring_errors == 0                                # TW_DEBUG walk check (0 in release)
+        assert GROUP in net.run(net.ns_b, "ip", "maddr", "show", "dev", net.if_b).stdout   # IGMP join held
+    assert GROUP not in net.run(net.ns_b, "ip", "maddr", "show", "dev", net.if_b).stdout   # left on close
 
 
 def test_bpf_filter_keeps_noise_in_kernel(netns_pair):
@@ -182,6 +184,13 @@ def test_errors_have_codes(netns_pair):
         with pytest.raises(SourceError) as e:
             AfPacketSource(net.if_b, bpf_filter=True)
         assert e.value.code == KSRC_E_BAD_OPTION and "bpf_filter needs a port" in str(e.value)
+        with pytest.raises(SourceError) as e:                           # join needs a multicast group
+            AfPacketSource(net.if_b, port=PORT, group="10.1.2.3", join=True)
+        assert e.value.code == KSRC_E_BAD_OPTION and "not an IPv4 multicast address" in str(e.value)
+        from datapath.igmp import IgmpJoin
+        with pytest.raises(SourceError) as e:
+            IgmpJoin("nosuch0", GROUP)
+        assert e.value.code == KSRC_E_NO_INTERFACE
         a = AfPacketSource(net.if_b, port=PORT, fanout=("hash", 9))
         with pytest.raises(SourceError) as e:                           # same group, other mode
             AfPacketSource(net.if_b, port=PORT, fanout=("lb", 9))

@@ -83,6 +83,8 @@ def test_group_filter_and_registry(netns_pair):
         assert seqs(collect(src, 50)) == list(range(1, 51))
         c = src.counters()
         assert c["xdp_redirected"] == 50 and c["xdp_passed"] >= 20
+        assert GROUP in net.run(net.ns_b, "ip", "maddr", "show", "dev", net.if_b).stdout   # IGMP join held
+    assert GROUP not in net.run(net.ns_b, "ip", "maddr", "show", "dev", net.if_b).stdout
 
 
 def test_vlan_and_malformed_frames(netns_pair):
