@@ -84,7 +84,7 @@ cdef struct GapRequest:
 
 cdef class MoldSession:
     # ------------------------------------------------------------ config ----
-    cdef public MessageSink sink
+    cdef readonly MessageSink sink        # never None (a no-op MessageSink by default)
     cdef public object context           # MoldContext: clock_ns(), send_request(bytes)
     cdef readonly bint pinned            # follow only the configured session name
     cdef readonly uint64_t start_seq     # first expected seq (1 = from the start); 0 = join at the first seen

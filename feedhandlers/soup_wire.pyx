@@ -23,7 +23,7 @@ import numpy as np
 @cython.final
 cdef class SoupDecoder:
     """Delivers 'S' packets to ``sink``; ``next_seq`` is the sequence number of the next 'S' packet."""
-    cdef public MessageSink sink
+    cdef readonly MessageSink sink         # never None (a no-op MessageSink by default)
     cdef public uint64_t next_seq
     cdef readonly uint64_t messages          # valid messages delivered
     cdef readonly uint64_t bad_messages      # 'S' payloads that are not a valid ITCH 5.0 message
