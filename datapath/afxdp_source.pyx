@@ -16,7 +16,9 @@ from libc.string cimport memset
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_CLOSED, SRC_E_IO
 from datapath.linux cimport (errno, EAGAIN, EINTR, EBUSY, poll, pollfd, POLLIN, socklen_t, getsockopt,
                              mmap, munmap, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS,
-                             MAP_POPULATE, if_nametoindex, htons, htonl, now_realtime_ns, MSG_DONTWAIT)
+                             MAP_POPULATE, MAP_HUGETLB, if_nametoindex, htons, htonl, now_realtime_ns, MSG_DONTWAIT,
+                             recvfrom, setsockopt, SOL_SOCKET, SO_BUSY_POLL, SO_PREFER_BUSY_POLL,
+                             SO_BUSY_POLL_BUDGET)
 from datapath.libxdp cimport *
 from datapath.packet cimport UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E_NOT_IPV4, PKT_E_NOT_UDP, PKT_E_FILTERED
 from datapath.source_util cimport frames_to_list, drain_py
@@ -25,9 +27,6 @@ from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBU
 from datapath.igmp import IgmpJoin
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_BAD_OPTION, KSRC_E_XDP_PROGRAM,
                                    KSRC_E_XSK_BUSY, KSRC_E_XSK, KSRC_E_UMEM, KSRC_E_CLOSED, KSRC_E_SOCKOPT)
-
-cdef extern from "<sys/socket.h>" nogil:
-    ssize_t recvfrom(int fd, void *buf, size_t n, int flags, void *addr, void *addrlen)
 
 tw_xdp_capture_logs()
 
@@ -233,6 +232,13 @@ cdef class AfXdpSource(PacketSource):
     join : bool, optional
         Join ``group`` on the interface (IGMP + NIC multicast filter; datapath.igmp) for the source's
         lifetime. Default: when ``group`` is a multicast address.
+    hugepages : bool
+        UMEM in huge pages (MAP_HUGETLB: fewer TLB misses; needs vm.nr_hugepages reserved).
+    napi_busy_poll_us : int
+        > 0: preferred NAPI busy polling on the socket (SO_PREFER_BUSY_POLL, SO_BUSY_POLL,
+        SO_BUSY_POLL_BUDGET=64): with a zero-copy NIC and ``busy_poll=True`` the application's empty
+        polls drive the driver's NAPI loop instead of interrupts (set the NIC's
+        napi_defer_hard_irqs / gro_flush_timeout as the kernel documentation describes).
     """
 
     def __cinit__(self):
@@ -243,8 +249,9 @@ cdef class AfXdpSource(PacketSource):
 
     def __init__(self, str interface, int port, group=None, int queue=0, int frame_size=2048,
                  int num_frames=4096, int rx_size=2048, zero_copy=None, str xdp_mode="auto",
-                 bint busy_poll=False, int timeout_ms=100, double busy_deadline_s=5.0, join=None):
-        cdef int ifindex, rc = 0
+                 bint busy_poll=False, int timeout_ms=100, double busy_deadline_s=5.0, join=None,
+                 bint hugepages=False, int napi_busy_poll_us=0):
+        cdef int ifindex, rc = 0, v
         cdef xsk_umem_config ucfg
         cdef xsk_socket_config scfg
         cdef uint32_t idx, i
@@ -271,10 +278,12 @@ cdef class AfXdpSource(PacketSource):
             # UMEM: anonymous, populated now (no page faults on the first packets).
             self.area_size = <size_t>frame_size * num_frames
             self.area = <uint8_t *>mmap(NULL, self.area_size, PROT_READ | PROT_WRITE,
-                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
+                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | (MAP_HUGETLB if hugepages else 0),
+                                         -1, 0)
             if self.area == <uint8_t *>MAP_FAILED:
                 self.area = NULL
-                raise SourceError(KSRC_E_UMEM, f"mmap {self.area_size} B UMEM", errno)
+                raise SourceError(KSRC_E_UMEM, f"mmap {self.area_size} B UMEM" +
+                                  (" in huge pages (reserve them: sysctl vm.nr_hugepages=N)" if hugepages else ""), errno)
             memset(&ucfg, 0, sizeof(ucfg))
             ucfg.fill_size = num_frames
             ucfg.comp_size = 64             # RX only: the completion ring is never used
@@ -315,6 +324,14 @@ cdef class AfXdpSource(PacketSource):
                 detail = "; ".join(f"{'zero-copy' if zc else 'copy'}: {_liberr(e)}" for zc, e in errors)
                 raise SourceError(KSRC_E_XSK, f"xsk_socket__create on {interface} queue {queue} ({detail})", -rc)
             self.fd = xsk_socket__fd(self.xsk)
+            if napi_busy_poll_us > 0:
+                for opt, val, name in ((SO_PREFER_BUSY_POLL, 1, "SO_PREFER_BUSY_POLL"),
+                                       (SO_BUSY_POLL, napi_busy_poll_us, "SO_BUSY_POLL"),
+                                       (SO_BUSY_POLL_BUDGET, 64, "SO_BUSY_POLL_BUDGET")):
+                    v = val
+                    if setsockopt(self.fd, SOL_SOCKET, opt, &v, sizeof(int)) != 0:
+                        raise SourceError(KSRC_E_SOCKOPT, f"{name}={val} on the AF_XDP socket", errno)
+                self.napi_busy_poll = True
             if getsockopt(self.fd, SOL_XDP, XDP_OPTIONS, &opts, &olen) == 0:
                 self.zero_copy = (opts.flags & XDP_OPTIONS_ZEROCOPY) != 0
             rc = xsk_socket__update_xskmap(self.xsk, self.program.xsks_map_fd)
@@ -384,8 +401,13 @@ cdef class AfXdpSource(PacketSource):
             max_frames = BURST_SIZE
         n = xsk_ring_cons__peek(&self.rx, max_frames, &idx)
         if n == 0:
-            if xsk_ring_prod__needs_wakeup(&self.fill):
+            # Kick the kernel when it asks (need_wakeup), or always with preferred busy polling: the
+            # syscall then runs the driver's NAPI poll on this core.
+            if self.napi_busy_poll or xsk_ring_prod__needs_wakeup(&self.fill):
                 recvfrom(self.fd, NULL, 0, MSG_DONTWAIT, NULL, NULL)
+                if self.napi_busy_poll:
+                    n = xsk_ring_cons__peek(&self.rx, max_frames, &idx)
+        if n == 0:
             if self.busy_poll or self.timeout_ms == 0:
                 return 0
             pfd.fd = self.fd

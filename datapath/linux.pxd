@@ -22,6 +22,7 @@ cdef extern from "<errno.h>" nogil:
         EPERM
         ENOMEM
         EOPNOTSUPP
+        ENOBUFS
 
 cdef extern from "<string.h>" nogil:
     char *strerror(int errnum)
@@ -80,6 +81,8 @@ cdef extern from "<sys/socket.h>" nogil:
         SCM_TIMESTAMPNS
         SO_RXQ_OVFL
         SO_BUSY_POLL
+        SO_PREFER_BUSY_POLL
+        SO_BUSY_POLL_BUDGET
         SO_ATTACH_FILTER
         SO_BINDTODEVICE
         MSG_DONTWAIT
@@ -88,6 +91,7 @@ cdef extern from "<sys/socket.h>" nogil:
     int socket(int domain, int type, int protocol)
     int bind(int fd, const sockaddr *addr, socklen_t len)
     int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+    ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr *addr, socklen_t *addrlen)
     int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     int recvmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags, timespec_ *timeout)
     cmsghdr *CMSG_FIRSTHDR(msghdr *m)
@@ -232,6 +236,7 @@ cdef extern from "<sys/mman.h>" nogil:
         MAP_ANONYMOUS
         MAP_POPULATE
         MAP_LOCKED
+        MAP_HUGETLB
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:

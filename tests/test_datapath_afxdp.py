@@ -8,7 +8,7 @@ from netns_util import ether_udp, mold_packet, netns_pair, send_raw, send_udp  #
 
 from datapath.afxdp_source import AfXdpSource, xdp_object_path
 from datapath.registry import open_source
-from datapath.source_codes import (KSRC_E_BAD_OPTION, KSRC_E_CLOSED, KSRC_E_NO_INTERFACE, KSRC_E_XSK,
+from datapath.source_codes import (KSRC_E_BAD_OPTION, KSRC_E_CLOSED, KSRC_E_NO_INTERFACE, KSRC_E_UMEM, KSRC_E_XSK,
                                    KSRC_E_XSK_BUSY, SourceError)
 
 pytestmark = pytest.mark.netns
@@ -76,8 +76,9 @@ def test_feed_to_xsk_other_traffic_to_stack(netns_pair, mode):
 def test_group_filter_and_registry(netns_pair):
     net = netns_pair
     with net.enter(net.ns_b):
-        src = open_source("afxdp", interface=net.if_b, port=PORT, group=GROUP, busy_poll=True)
+        src = open_source("afxdp", interface=net.if_b, port=PORT, group=GROUP, busy_poll=True, napi_busy_poll_us=50)
     with src:
+        assert src.napi_busy_poll
         send_udp(net, net.ns_a, "239.200.3.2", PORT, 500, 20)            # other group: passed
         send_udp(net, net.ns_a, GROUP, PORT, 1, 50)
         assert seqs(collect(src, 50)) == list(range(1, 51))
@@ -151,6 +152,12 @@ def test_errors_have_codes(netns_pair):
         with pytest.raises(SourceError) as e:
             AfXdpSource(net.if_b, port=PORT, frame_size=1000)
         assert e.value.code == KSRC_E_BAD_OPTION and "2048 or 4096" in str(e.value)
+        if int(open("/proc/sys/vm/nr_hugepages").read()) == 0:
+            with pytest.raises(SourceError) as e:
+                AfXdpSource(net.if_b, port=PORT, hugepages=True)
+            assert e.value.code == KSRC_E_UMEM and "vm.nr_hugepages" in str(e.value) and e.value.errno != 0
+        else:                                                            # huge pages reserved: it opens
+            AfXdpSource(net.if_b, port=PORT, hugepages=True, num_frames=1024).close()
         with pytest.raises(SourceError) as e:
             AfXdpSource(net.if_b, port=PORT, queue=7)                    # veth here has one RX queue
         assert e.value.code == KSRC_E_XSK and e.value.errno != 0
