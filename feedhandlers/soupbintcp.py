@@ -407,6 +407,8 @@ class SoupClient:
                 kind, payload = pkt
                 if kind == b"+":
                     self.counters_.debug_packets += 1
+                    if len(self.counters_.debug_text) < 100:
+                        self.counters_.debug_text.append(payload.decode("ascii", "replace"))
                     continue
                 if kind == b"A":
                     session, seq = parse_login_accepted(payload)

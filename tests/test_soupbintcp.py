@@ -247,3 +247,41 @@ def test_soup_recovery_fills_moldudp64_gaps(day, ref):
     assert s.ended, (s.counters(), rec.last_error)
     assert sink.digest == ref.digest and s.counters()["recovered"] > 0 and rec.errors == 0
     assert s.counters()["recovered"] == rec.fetched
+
+
+def test_client_against_a_hand_written_server(day):
+    """Debug packets before and after login, an 'S' that is not ITCH 5.0 (counted, sequence consumed),
+    split TCP segments, then End of Session: the client's view of the raw byte stream."""
+    import threading
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    first_msg = day.data[day.offs[0] + 2:day.offs[1]].tobytes()
+    stream = (packet(b"+", b"hello") + login_accepted(b"HANDMADE", 1) + packet(b"S", first_msg)
+              + packet(b"S", b"Zjunk") + packet(b"+", b"mid-stream note") + packet(b"S", first_msg) + packet(b"Z"))
+    seen = []
+
+    def serve():
+        conn, _ = lsock.accept()
+        req = conn.recv(100)
+        seen.append(req)
+        for i in range(0, len(stream), 7):                # 7-byte TCP segments
+            conn.sendall(stream[i:i + 7])
+            time.sleep(0.0005)
+        conn.recv(100)                                     # the client's logout
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    sink = DigestSink()
+    c = SoupClient(lsock.getsockname(), "u", "p", sink=sink, **FAST)
+    assert c.run(timeout=10) == "end of session"
+    c.logout()
+    t.join(5)
+    lsock.close()
+    cc = c.counters()
+    assert seen[0] == login_request("u", "p", b"", 1)
+    assert cc["debug_packets"] == 2 and c.counters_.debug_text == ["hello", "mid-stream note"]
+    assert c.decoder.messages == 2 and c.decoder.bad_messages == 1 and c.next_seq == 4
+    assert sink.count == 2 and sink.last_seq == 3 and c.session == b"HANDMADE"
