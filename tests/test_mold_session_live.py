@@ -178,3 +178,41 @@ def test_plain_socket_lines_through_udp_reader(gen_day):
     assert reason == "end of session", session.counters()
     assert sink.digest == ref.digest and session.counters()["unrecoverable"] == 0
     assert listener.latency()["count"] > 0
+
+
+def predicted_drops(seed, loss, npackets, ndest):
+    """The sender's loss model (xorshift64* per packet and destination), in Python."""
+    m = (1 << 64) - 1
+    x = (seed * 0x9E3779B97F4A7C15 + 1) & m
+    thr = int(loss * 18446744073709551615.0)
+    out = []
+    for _ in range(npackets):
+        row = []
+        for _ in range(ndest):
+            x ^= x >> 12
+            x ^= (x << 25) & m
+            x ^= x >> 27
+            row.append(int(((x * 0x2545F4914F6CDD1D) & m) < thr))
+        out.append(row)
+    return out
+
+
+def test_tail_loss_recovered_from_end_of_session(gen_day):
+    """The last data packet is lost: only End of Session's sequence number reveals the gap."""
+    import numpy as np
+
+    from feedhandlers.mold_session import DigestSink
+    from tickwire.moldserve import MoldDay
+    from tickwire.sender import plan_packets
+
+    day = MoldDay.load(str(gen_day))
+    npk = len(plan_packets(day.offs, 1400, True)) - 1
+    seed = next(s for s in range(1, 1000) if predicted_drops(s, 0.3, npk, 1)[-1][0])
+    ref = DigestSink()
+    ref.feed_binaryfile(day.data)
+    with veth_pair() as net:
+        session, books, sink, listener, srv, drops = run_live(net, day, lines=1, loss=0.3, seed=seed)
+    assert np.array_equal(drops, np.array(predicted_drops(seed, 0.3, npk, 1), dtype=np.uint8))
+    assert drops[-1, 0] == 1
+    c = session.counters()
+    assert sink.digest == ref.digest and c["unrecoverable"] == 0 and session.ended
