@@ -123,10 +123,30 @@ class MoldDay:
 
         raw = _open_bytes(path)
         if is_pcap(raw):
-            payloads, _ = read_pcap_payloads(raw)
-            raw = b"".join(mold_messages(p) for p in payloads)
+            raw = cls._capture_messages(path, raw)
         data = np.frombuffer(raw, dtype=np.uint8)
         return cls(data, index_messages(data), path)
+
+    @staticmethod
+    def _capture_messages(path: str, raw: bytes) -> bytes:
+        """A capture's ITCH messages as binaryFILE bytes, through the project's readers (pcap and pcapng;
+        MoldFramer drops the duplicate copies of a capture that holds both A/B lines); the built-in
+        classic-pcap walk when the readers are not built."""
+        try:
+            from feedhandlers.collect import CollectingSink
+            from feedhandlers.reader import open_feed
+        except ImportError:
+            payloads, _ = read_pcap_payloads(raw)
+            return b"".join(mold_messages(p) for p in payloads)
+        sink = CollectingSink()
+        feed = open_feed(path)
+        try:
+            feed.run(sink)
+        finally:
+            close = getattr(feed, "close", None)
+            if close:
+                close()
+        return b"".join(len(m).to_bytes(2, "big") + m for m in sink.messages())
 
     @classmethod
     def from_bytes(cls, raw: bytes, source: str = "<bytes>") -> "MoldDay":
