@@ -160,3 +160,26 @@ def test_listen_dpdk_net_pcap_vdev(tmp_path):
     assert want["messages"] == got["messages"] == 8000
     assert got["digest"] == want["digest"] and got["most_active"] == want["most_active"]
     assert got["gaps"] == 0 and got["unrecoverable"] == 0
+
+
+def test_listen_reports_unrecoverable_ranges(gen_day):
+    """No re-request server answers: every lost range is given up, reported on stderr and in the JSON
+    (ranges add up to the count), the stream continues after each, and the exit status is 1."""
+    import re
+
+    with veth_pair() as net:
+        listener = net.popen(net.ns_b, *tw("listen", "--iface", net.if_b, "--group", f"239.77.3.5:{PORT}",
+                                           "--retrans", f"{net.ip_a}:31999", "--until-end-of-session",
+                                           "--timeout", 30, "--max-attempts", 2, "--request-timeout-ms", 10,
+                                           "--json"), text=True)
+        wait_ready(listener)
+        net.run(net.ns_a, *tw("send", gen_day, "--to", f"239.77.3.5:{PORT}", "--iface", net.if_a, "--rate",
+                              300000, "--loss", 0.05, "--seed", 2), timeout=60)
+        out, err = listener.communicate(timeout=60)
+    assert listener.returncode == 1, err
+    got = json.loads(out)
+    ranges = got["unrecoverable_ranges"]
+    assert ranges and got["unrecoverable"] == sum(hi - lo for lo, hi in ranges)
+    assert got["messages"] + got["unrecoverable"] == 15000 and got["stop_reason"] == "end of session"
+    reported = re.findall(r"messages (\d+)\.\.(\d+) \((\d+)\) unrecoverable after 2 requests; skipped", err)
+    assert [[int(a), int(b) + 1] for a, b, _ in reported] == ranges

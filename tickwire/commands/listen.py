@@ -141,6 +141,15 @@ def run(args) -> int:
     except Exception as e:          # a source's own error type (EalError, SourceError, ...): say what failed
         print(f"tickwire listen: cannot open source {args.source!r}: {type(e).__name__}: {e}", file=sys.stderr)
         return 3
+    def gap_event(kind, lo, hi, *detail):
+        if kind == "unrecoverable":
+            print(f"tickwire listen: messages {lo}..{hi - 1} ({hi - lo}) unrecoverable after {args.max_attempts} "
+                  f"requests; skipped", file=sys.stderr, flush=True)
+        elif kind == "request_error":
+            print(f"tickwire listen: request for {lo}..{hi - 1} failed: {detail[0] if detail else ''}",
+                  file=sys.stderr, flush=True)
+
+    session.on_gap_event = gap_event
     listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup)
     # Always on stderr (stdout carries --json): scripts start the sender once they see this line.
     print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
