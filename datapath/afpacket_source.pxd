@@ -22,6 +22,7 @@ cdef class AfPacketSource(PacketSource):
     cdef readonly int timeout_ms
     cdef readonly object fanout           # (mode name, group id) or None
     cdef readonly bint bpf_filter         # classic BPF "ip and udp dst port P" attached in the kernel
+    cdef readonly bint hw_timestamps      # PACKET_TIMESTAMP asks for the NIC's raw hardware stamps
     # --------------------------------------------------------------- ring ----
     cdef uint8_t *ring                    # mmap of block_nr * block_size bytes
     cdef size_t ring_size
@@ -44,6 +45,7 @@ cdef class AfPacketSource(PacketSource):
     # ------------------------------------------------------------- counts ----
     cdef public uint64_t freeze_count     # tp_freeze_q_cnt: times the ring was full (queue frozen)
     cdef public uint64_t blocks           # blocks walked
+    cdef public uint64_t hw_stamped       # frames delivered with a hardware receive stamp
     cdef public uint64_t debug_ring_errors  # TW_DEBUG: frames found outside their block (always 0 in release)
 
     cdef int rx_burst(self, Frame *frames, int max_frames) noexcept nogil

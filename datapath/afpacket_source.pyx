@@ -61,6 +61,11 @@ cdef class AfPacketSource(PacketSource):
     join : bool, optional
         Join ``group`` on the interface (IGMP + NIC multicast filter; datapath.igmp) for the source's
         lifetime. Default: when ``group`` is a multicast address. A raw socket does not join by itself.
+    timestamps : str
+        ``"software"`` (kernel receive time) or ``"hardware"``: the NIC's raw receive stamp in
+        tp_sec/tp_nsec (PACKET_TIMESTAMP = SOF_TIMESTAMPING_RAW_HARDWARE; enable stamping on the NIC
+        first, e.g. ``hwstamp_ctl -i IF -r 1``). Frames the NIC did not stamp keep the software time;
+        ``hw_stamped`` counts the ones that carried a hardware stamp.
     """
 
     def __cinit__(self):
@@ -70,7 +75,8 @@ cdef class AfPacketSource(PacketSource):
 
     def __init__(self, str interface, int port=0, group=None, vlan=None, int block_size=1 << 18,
                  int block_nr=64, int frame_size=2048, int retire_ms=1, bint busy_poll=False,
-                 int timeout_ms=100, fanout=None, bint bpf_filter=False, bint promisc=False, join=None):
+                 int timeout_ms=100, fanout=None, bint bpf_filter=False, bint promisc=False, join=None,
+                 str timestamps="software"):
         cdef int v
         cdef tpacket_req3 req
         cdef sockaddr_ll sll
@@ -88,6 +94,8 @@ cdef class AfPacketSource(PacketSource):
             raise SourceError(KSRC_E_BAD_OPTION, f"retire_ms {retire_ms} must be >= 1")
         if vlan is not None and not 0 <= vlan < 4095:
             raise SourceError(KSRC_E_BAD_OPTION, f"vlan {vlan} out of range 0..4094")
+        if timestamps not in ("software", "hardware"):
+            raise SourceError(KSRC_E_BAD_OPTION, f"timestamps {timestamps!r}: 'software' or 'hardware'")
         if bpf_filter and port == 0:
             raise SourceError(KSRC_E_BAD_OPTION, "bpf_filter needs a port")
         self.interface, self.busy_poll, self.timeout_ms, self.bpf_filter = interface, busy_poll, timeout_ms, bpf_filter
@@ -123,6 +131,11 @@ cdef class AfPacketSource(PacketSource):
             setsockopt(self.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &v, sizeof(v))
             if bpf_filter:
                 self._attach_filter(port)
+            if timestamps == "hardware":
+                v = SOF_TIMESTAMPING_RAW_HARDWARE
+                if setsockopt(self.fd, SOL_PACKET, PACKET_TIMESTAMP, &v, sizeof(v)) != 0:
+                    raise SourceError(KSRC_E_SOCKOPT, "PACKET_TIMESTAMP SOF_TIMESTAMPING_RAW_HARDWARE", errno)
+                self.hw_timestamps = True
             memset(&req, 0, sizeof(req))
             req.tp_block_size = block_size
             req.tp_block_nr = block_nr
@@ -262,6 +275,8 @@ cdef class AfPacketSource(PacketSource):
                     frames[n].length = v.length
                     frames[n].src_ip = v.src_ip
                     frames[n].rx_ns = <uint64_t>h.tp_sec * 1000000000 + h.tp_nsec
+                    if self.hw_timestamps and (h.tp_status & TP_STATUS_TS_RAW_HARDWARE):
+                        self.hw_stamped += 1
                     self.rx_bytes += v.length
                     n += 1
                 elif rc == PKT_E_FILTERED or rc == PKT_E_NOT_IPV4 or rc == PKT_E_NOT_UDP:
@@ -379,6 +394,7 @@ cdef class AfPacketSource(PacketSource):
         d = PacketSource.counters(self)
         d["freeze_count"] = self.freeze_count
         d["blocks"] = self.blocks
+        d["hw_stamped"] = self.hw_stamped
         return d
 
     def __enter__(self):

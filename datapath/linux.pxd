@@ -205,12 +205,18 @@ cdef extern from "<linux/if_packet.h>" nogil:
         TP_STATUS_USER
         TP_STATUS_VLAN_VALID
         TP_STATUS_LOSING
+        TP_STATUS_TS_RAW_HARDWARE
         TP_FT_REQ_FILL_RXHASH
     struct packet_mreq:
         int mr_ifindex
         unsigned short mr_type
         unsigned short mr_alen
         unsigned char mr_address[8]
+
+cdef extern from "<linux/net_tstamp.h>" nogil:
+    enum:
+        SOF_TIMESTAMPING_RAW_HARDWARE
+        SOF_TIMESTAMPING_SOFTWARE
 
 # -------------------------------------------------------------- classic BPF ----
 cdef extern from "<linux/filter.h>" nogil:

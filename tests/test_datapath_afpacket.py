@@ -161,12 +161,15 @@ def test_vlan_tagged_and_malformed_frames(netns_pair):
 def test_drain_busy_poll(netns_pair):
     net = netns_pair
     with net.enter(net.ns_b):
-        src = AfPacketSource(net.if_b, port=PORT, busy_poll=True)
+        # veth has no hardware clock: asking for hardware stamps falls back to software ones, counted.
+        src = AfPacketSource(net.if_b, port=PORT, busy_poll=True, timestamps="hardware")
     with src:
+        assert src.hw_timestamps
         send_udp(net, net.ns_a, net.ip_b, PORT, 1, 800, size=90)
         st = src.drain(max_packets=800, seconds=20)
         assert st["packets"] == 800 and st["messages"] == 800 and st["gaps"] == 0 and st["rc"] == 0
         assert st["empty_polls"] >= 0
+        assert src.counters()["hw_stamped"] == 0
 
 
 def test_errors_have_codes(netns_pair):
@@ -181,6 +184,9 @@ def test_errors_have_codes(netns_pair):
         with pytest.raises(SourceError) as e:
             AfPacketSource(net.if_b, fanout=("bogus", 1))
         assert e.value.code == KSRC_E_BAD_OPTION and "fanout" in str(e.value)
+        with pytest.raises(SourceError) as e:
+            AfPacketSource(net.if_b, timestamps="ptp")
+        assert e.value.code == KSRC_E_BAD_OPTION and "'software' or 'hardware'" in str(e.value)
         with pytest.raises(SourceError) as e:
             AfPacketSource(net.if_b, bpf_filter=True)
         assert e.value.code == KSRC_E_BAD_OPTION and "bpf_filter needs a port" in str(e.value)
