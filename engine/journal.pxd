@@ -48,6 +48,7 @@ cdef enum:
     JR_FSYNC = -215                     # fdatasync failed (errno in last_errno); data may be lost: fatal
     JR_PREALLOCATE = -216               # posix_fallocate failed (disk full?)
     JR_SEGMENT = -217                   # could not create the next segment file
+    JR_LOCKED = -218                    # another writer holds the journal directory's lock
     # Read / open errors (raised as JournalCorruption with file and offset):
     JR_BAD_HEADER = -220                # segment header: bad magic, version or CRC
     JR_CORRUPT = -221                   # bad record (CRC/length) followed by valid records: mid-journal corruption

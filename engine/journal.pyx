@@ -102,6 +102,7 @@ CODES = {
     JR_FSYNC: ("JOURNAL_FSYNC", "fdatasync of the journal failed; durability of recent records is unknown"),
     JR_PREALLOCATE: ("JOURNAL_PREALLOCATE", "could not preallocate the journal segment (disk full?)"),
     JR_SEGMENT: ("JOURNAL_SEGMENT", "could not create the next journal segment file"),
+    JR_LOCKED: ("JOURNAL_LOCKED", "another process is writing this journal directory"),
     JR_BAD_HEADER: ("JOURNAL_BAD_HEADER", "segment header has a bad magic, version or CRC"),
     JR_CORRUPT: ("JOURNAL_CORRUPT", "bad record (CRC or length) followed by valid records: mid-journal corruption"),
     JR_SEQ_ORDER: ("JOURNAL_SEQ_ORDER", "records do not have increasing sequence numbers"),
@@ -518,10 +519,19 @@ cdef class Journal:
         self.buf = <unsigned char *>malloc(self.max_payload + JOURNAL_RECORD_OVERHEAD)
         if self.buf == NULL:
             raise MemoryError()
+        # One writer per directory: an exclusive flock on the directory, released by the kernel
+        # when the process dies (SIGKILL included), so recovery can always take it.
+        import fcntl
+        self.dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(self.dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            close(self.dir_fd)
+            self.dir_fd = -1
+            raise JournalError(JR_LOCKED, self.path) from None
         info = scan_journal(self.path, repair=True, max_payload=self.max_payload)
         self.recovery = info
         self.last_seq = info["last_seq"]
-        self.dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         if info["segments"]:
             first_seq, p, end, count = info["segments"][len(info["segments"]) - 1]
             self.fd = os.open(p, os.O_WRONLY | os.O_CLOEXEC)

@@ -143,6 +143,7 @@ cdef class RiskEngine:
     # --------------------------------------------------------- counters ----
     cdef readonly uint64_t checked
     cdef readonly uint64_t rejected
+    cdef readonly uint64_t debug_violations   # TW_DEBUG build: negative working / open counts seen (must stay 0)
     cdef uint64_t rej_counts[32]      # index -code - 100
     cdef public Positions positions   # optional: ACT_SET_REFERENCE_PRICE marks are forwarded to it
     cdef readonly object config       # the engine.riskconfig.RiskConfig it was built from

@@ -331,6 +331,10 @@ cdef class RiskEngine:
         c.worst_qty = w
         c.exposure = x
         c.margin = m
+        if TW_DEBUG:
+            if (c.buy_qty < 0 or c.sell_qty < 0 or c.buy_notional < 0 or c.sell_notional < 0
+                    or A.open_orders < 0 or F.open_orders < 0 or A.gross_qty < 0):
+                self.debug_violations += 1
 
     cdef void _work(self, OrderEntry *e, int64_t dqty) noexcept nogil:
         """Change an order's working quantity by dqty (leaves follow separately)."""

@@ -225,3 +225,13 @@ def test_fsync_policies(tmp_path):
         assert j.stats()["syncs"] == 0
     for d in "abcd":
         assert [r[0] for r in J.iter_records(tmp_path / d)] == list(range(1, 11 if d != "c" else 6))
+
+
+def test_one_writer_per_directory(tmp_path):
+    j = J.Journal(tmp_path, fsync="never")
+    with pytest.raises(J.JournalError) as e:
+        J.Journal(tmp_path)
+    assert (e.value.code, e.value.name) == (-218, "JOURNAL_LOCKED")
+    assert list(J.iter_records(tmp_path)) == []      # readers need no lock
+    j.close()
+    J.Journal(tmp_path).close()                       # released on close

@@ -103,6 +103,7 @@ def run_checked(cmds):
         check_invariants(eng, risk, naive, cfg)
         risk.validate_internal_state()
     eng.validate_internal_state()
+    assert risk.debug_violations == 0                 # counted in the TW_DEBUG build only
     return loop, risk
 
 
