@@ -197,7 +197,8 @@ cdef class EngineLoop:
     def run_all(self, cmds):
         """Run every command; returns all their events (EVENT_DTYPE array)."""
         parts = []
-        cdef Py_ssize_t i = 0, n = len(cmds)
+        cdef Py_ssize_t i = 0, n = 0
+        command_ptr(cmds, &n)          # validates and counts records (len() of a bytes object is not)
         while True:
             i = self.run(cmds, i)
             parts.append(self.drain())

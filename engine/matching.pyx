@@ -60,8 +60,17 @@ cdef bint _stops_grow(StopBook *st) noexcept nogil:
 
 
 cdef const Command *command_ptr(object cmds, Py_ssize_t *n) except? NULL:
-    """Pointer to the records of a C-contiguous COMMAND_DTYPE array (n set to its length)."""
-    if not isinstance(cmds, np.ndarray) or cmds.dtype != COMMAND_DTYPE:
+    """Pointer to the records of a C-contiguous COMMAND_DTYPE array, or of any buffer of packed Commands
+    (bytes, memoryview: the caller keeps it alive); n is set to the number of records."""
+    if not isinstance(cmds, np.ndarray):
+        try:
+            mv = memoryview(cmds)
+        except TypeError:
+            raise TypeError("commands must be a COMMAND_DTYPE array or a buffer of 96-byte Command records") from None
+        if mv.nbytes % sizeof(Command):
+            raise ValueError(f"buffer of {mv.nbytes} bytes is not a whole number of {sizeof(Command)}-byte commands")
+        cmds = np.frombuffer(mv.cast("B") if mv.c_contiguous else mv, COMMAND_DTYPE)
+    if cmds.dtype != COMMAND_DTYPE:
         raise TypeError("commands must be a numpy array of messaging.records.COMMAND_DTYPE")
     if not cmds.flags.c_contiguous or cmds.ndim != 1:
         raise ValueError("commands must be a 1-d C-contiguous array")
@@ -174,6 +183,8 @@ cdef class MatchingEngine:
         if tick <= 0:
             raise ValueError("tick must be positive")
         cdef SymbolBook *sb = &self.syms[symbol_id]
+        if sb.configured and tick != sb.tick and (sb.bids.n or sb.asks.n or sb.buy_stops.n or sb.sell_stops.n):
+            raise ValueError(f"symbol {symbol_id}: tick cannot change while orders are open")
         sb.tick = tick
         if not sb.configured:
             sb.configured = 1

@@ -119,3 +119,14 @@ def test_bad_command_arrays():
     with pytest.raises(ValueError):
         lp.run(np.zeros(4, COMMAND_DTYPE)[::2])
     assert lp.run(np.zeros(0, COMMAND_DTYPE)) == 0
+
+
+def test_commands_from_any_buffer():
+    lp = new_loop()
+    a = seqd(command(oid=1, side="buy", price=10000, qty=1, account=1))
+    assert len(lp.run_all(a.tobytes())) == 1
+    assert lp.run(memoryview(bytearray(96 * 2))) == 2        # zero records: invalid action, rejected
+    with pytest.raises(ValueError):
+        lp.run(b"\0" * 95)
+    with pytest.raises(ValueError):
+        lp.engine.add_symbol(0, tick=500)                     # an order is open on symbol 0
