@@ -460,12 +460,16 @@ cdef class BookBuilder(MessageSink):
         cdef uint64_t stop = self.file_seq + limit if limit else <uint64_t>-1
         cdef const uint8_t *m
         cdef uint32_t *slot
-        cdef uint32_t h
-        # Prefetch pipeline for the random accesses of E/C/X/D/U, relative to the next frame j:
-        # index slot of j+3, order of j+1 (its slot arrived by now), level of j (its order arrived).
-        cdef size_t c2 = next_frame(buf, n, off)
-        cdef size_t c4 = next_frame(buf, n, next_frame(buf, n, c2))
-        c2 = next_frame(buf, n, c2)
+        # Two-stage prefetch of the random accesses of E/C/X/D/U: the index slot of the frame 8 ahead
+        # (cursor c4), the order of the frame 4 ahead (cursor c2; its slot arrived meanwhile). Distances
+        # measured on a 10 M message day; a third stage (the order's level) cost more than it saved.
+        cdef size_t c2 = off
+        cdef size_t c4 = off
+        cdef int _i
+        for _i in range(4):
+            c2 = next_frame(buf, n, c2)
+        for _i in range(8):
+            c4 = next_frame(buf, n, c4)
         while off + 2 <= n:
             length = tw_be16(buf + off)
             if tw_unlikely(off + 2 + length > n):
@@ -483,12 +487,6 @@ cdef class BookBuilder(MessageSink):
                 if slot != NULL:
                     tw_prefetch(&self.orders[slot[0]])
             c2 = next_frame(buf, n, c2)
-            if tw_likely(off + 21 <= n):
-                slot = self._ref_slot(buf + off + 2)
-                if slot != NULL:
-                    h = slot[0]
-                    if h != 0:
-                        tw_prefetch(&self.levels[self.orders[h].level])
             if tw_unlikely(length == 0 or TW_ITCH_LEN[m[0]] != length):
                 self.frames_skipped += 1
                 continue
