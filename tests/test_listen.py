@@ -105,12 +105,13 @@ def test_listen_ab_lines(gen_day, expected):
     assert got["duplicates_dropped"]["A"] + got["duplicates_dropped"]["B"] > 0
 
 
-def test_listen_afpacket_source_with_loss(gen_day, expected):
-    """Same feed through the AF_PACKET (TPACKET_V3) source from the registry: same books."""
+@pytest.mark.parametrize("source", ["afpacket", "afxdp"])
+def test_listen_raw_sources_with_loss(gen_day, expected, source):
+    """Same feed through the AF_PACKET (TPACKET_V3) and AF_XDP sources of the registry: same books."""
     ref, want = expected
     with veth_pair() as net:
         got, served = run_pair(net, gen_day, ["--group", f"239.77.3.1:{PORT}"],
-                               ["--group", f"239.77.3.1:{PORT}", "--loss", "0.05", "--seed", "8"], source="afpacket")
+                               ["--group", f"239.77.3.1:{PORT}", "--loss", "0.05", "--seed", "8"], source=source)
     assert got["stop_reason"] == "end of session" and got["unrecoverable"] == 0
     assert got["digest"] == f"{ref.digest:016x}" and got["most_active"] == want["most_active"]
     assert got["gaps_recovered"] > 0 and got["sources"][0]["rx_packets"] > 0
