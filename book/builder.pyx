@@ -65,9 +65,33 @@ cdef enum:
     T_DLCR = 79         # 'O'
 
 cdef enum:
-    SCAN_BACK = 16      # linear scan from the touch before falling back to binary search
     MAX_SPARE_PAGES = 64
     INIT_BOOKS = 1024
+
+
+cdef extern from *:
+    """
+    /* Index of the last key <= key in an ascending array, -1 if none. Adds and deletes cluster at the
+       back (the touch): the last 16 keys are compared branch-free (vectorised), deeper prices fall
+       back to a binary search. */
+    static inline int64_t tw_last_le(const uint32_t *keys, int64_t n, uint32_t key) {
+        uint32_t gt = 0;
+        if (n >= 16) {
+            const uint32_t *w = keys + n - 16;
+            for (int i = 0; i < 16; i++) gt += w[i] > key;
+            if (gt < 16) return n - 1 - (int64_t)gt;
+            int64_t lo = 0, hi = n - 17;
+            while (lo <= hi) {
+                int64_t mid = (lo + hi) >> 1;
+                if (keys[mid] > key) hi = mid - 1; else lo = mid + 1;
+            }
+            return hi;
+        }
+        for (int64_t i = 0; i < n; i++) gt += keys[i] > key;
+        return n - 1 - (int64_t)gt;
+    }
+    """
+    int64_t tw_last_le(const uint32_t *keys, int64_t n, uint32_t key) noexcept nogil
 
 
 cdef inline uint32_t side_key(uint8_t s, uint32_t price) noexcept nogil:
@@ -594,27 +618,11 @@ cdef class BookBuilder(MessageSink):
     cdef uint32_t _level_for_add(self, tw_side *sd, uint32_t key, uint32_t price) noexcept nogil:
         # Level of key on this side, inserted (empty) in sorted position if absent; 0 = out of memory.
         cdef uint32_t *keys = sd.keys
-        cdef int64_t i = <int64_t>sd.n - 1
-        cdef int64_t stop = i - SCAN_BACK
-        cdef int64_t lo, hi, mid
+        cdef int64_t i = tw_last_le(keys, sd.n, key)
         cdef uint32_t lh, ncap
         cdef uint32_t *nk
         cdef uint32_t *nv
         cdef tw_level *lv
-        while i >= 0 and keys[i] > key:
-            i -= 1
-            if tw_unlikely(i == stop) and i >= 0 and keys[i] > key:
-                # deep in the book: binary search for the last key <= key in [0, i]
-                lo = 0
-                hi = i
-                while lo <= hi:
-                    mid = (lo + hi) >> 1
-                    if keys[mid] > key:
-                        hi = mid - 1
-                    else:
-                        lo = mid + 1
-                i = hi
-                break
         if i >= 0 and keys[i] == key:
             return sd.lvls[i]
         if tw_unlikely(sd.n == sd.cap):
@@ -648,24 +656,8 @@ cdef class BookBuilder(MessageSink):
 
     cdef void _drop_level(self, tw_side *sd, uint32_t key) noexcept nogil:
         # Remove the (now empty) level of key from the side array and free it.
-        cdef uint32_t *keys = sd.keys
-        cdef int64_t i = <int64_t>sd.n - 1
-        cdef int64_t stop = i - SCAN_BACK
-        cdef int64_t lo, hi, mid
+        cdef int64_t i = tw_last_le(sd.keys, sd.n, key)
         cdef uint32_t lh
-        while i >= 0 and keys[i] != key:
-            i -= 1
-            if tw_unlikely(i == stop) and i >= 0:
-                lo = 0
-                hi = i
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if keys[mid] < key:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                i = lo
-                break
         lh = sd.lvls[i]
         sd.n -= 1
         if <uint32_t>i < sd.n:

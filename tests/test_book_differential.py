@@ -360,3 +360,29 @@ def test_fuzz_binaryfile_bytes(data, cut):
         ref = ReferenceBook(max_ref=MAX_REF)
         assert ref.apply_binaryfile(buf) == off
         assert b.counters() == ref.counters()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_deep_books_match_reference(seed):
+    # Hundreds of price levels per side: the level search leaves the 16 keys at the touch and
+    # binary-searches; inserts/removals deep in the book memmove the side arrays.
+    rng = random.Random(seed)
+    fast, ref = BookBuilder(), ReferenceBook()
+    live = []
+    for i in range(1, 6_000):
+        if not live or rng.random() < 0.6:
+            side = rng.choice("BS")
+            px = (rng.randint(1, 400) if side == "B" else rng.randint(401, 800)) * 100
+            m = g.add(i, side, rng.randint(1, 9) * 100, px, loc=1 + i % 2)
+            live.append(i)
+        else:
+            r = live.pop(rng.randrange(len(live)))
+            m = g.delete(r) if rng.random() < 0.7 else g.replace(r, 100_000 + i, 100, rng.randint(1, 800) * 100)
+            if m[:1] == b"U":
+                live.append(100_000 + i)
+        assert fast.apply_message(m, i) == ref.apply_message(m, i)
+    assert events_as_tuples(fast.drain_events()) == ref.drain_events()
+    for loc in (1, 2):
+        assert fast.depth(loc, 10_000) == ref.depth(loc, 10_000)
+        assert min(fast.levels_count(loc)) > 100
+    assert fast.validate() == []
