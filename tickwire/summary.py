@@ -111,9 +111,18 @@ def render(summary: dict[str, Any], console=None) -> None:
                                          f"{summary['duplicates']:,}"),
         ("crossed books", f"{summary['crossed_books']:,}"),
     ]
-    for key in ("gaps_recovered", "unrecoverable", "duplicates_dropped", "latency_ns"):
-        if key in summary:
-            rows.append((key.replace("_", " "), str(summary[key])))
+    if "gaps_recovered" in summary:  # live sessions (`tickwire listen`)
+        rows.append(("recovered / unrecoverable / requests",
+                     f"{summary['gaps_recovered']:,} / {summary.get('unrecoverable', 0):,} / "
+                     f"{summary.get('requests_sent', 0):,}"))
+    for key, label in (("line_wins", "first copy from"), ("duplicates_dropped", "duplicates dropped")):
+        if isinstance(summary.get(key), dict):
+            rows.append((label, "  ".join(f"{k} {v:,}" for k, v in summary[key].items())))
+    lat = summary.get("latency_ns")
+    if isinstance(lat, dict) and lat.get("count"):
+        rows.append(("wire-to-book latency (us)",
+                     "  ".join(f"{k} {lat[k] / 1000:,.1f}" for k in ("p50", "p90", "p99", "p99.9", "max") if k in lat)
+                     + f"  (n={lat['count']:,})"))
     for k, v in rows:
         head.add_row(k, v)
     console.print(head)
