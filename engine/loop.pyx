@@ -144,12 +144,14 @@ cdef class EngineLoop:
             done = self.run_ptr(p + start, n - start)
         return start + done
 
-    def run_paced(self, cmds, double rate_per_s, int64_t[::1] latency_ns):
+    def run_paced(self, cmds, double rate_per_s, int64_t[::1] latency_ns, int64_t[::1] service_ns=None):
         """Run every command on a fixed-rate schedule, measuring latency without coordinated omission.
 
         Command k is due at ``t0 + k / rate``; when ahead the loop busy-waits until then, when behind
         it runs at once and the backlog shows: ``latency_ns[k] = completion - due`` (CLOCK_MONOTONIC).
         Events are discarded as they accumulate (the measurement is of the pipeline, not the consumer).
+        ``service_ns`` (optional) gets completion - actual start: the engine's own cost, without queueing,
+        which separates the pipeline's tail from the host's (preemption, other tenants).
         Returns the wall time of the run in ns.
         """
         cdef Py_ssize_t n = 0, k
@@ -159,7 +161,10 @@ cdef class EngineLoop:
         if rate_per_s <= 0:
             raise ValueError("rate must be positive")
         cdef double interval = 1e9 / rate_per_s
-        cdef int64_t t0, due, now
+        cdef int64_t t0, due, now, start
+        cdef bint service = service_ns is not None
+        if service and service_ns.shape[0] < n:
+            raise ValueError("service_ns shorter than cmds")
         with nogil:
             t0 = _mono_ns() + 1000
             now = _mono_ns()
@@ -167,11 +172,14 @@ cdef class EngineLoop:
                 due = t0 + <int64_t> (k * interval)
                 while now < due:
                     now = _mono_ns()
+                start = now
                 self.step(&p[k])
                 if self.engine.ev_n >= self.high_water:
                     self.engine.ev_n = 0
                 now = _mono_ns()
                 latency_ns[k] = now - due
+                if service:
+                    service_ns[k] = now - start
             if self.journal is not None and self.journal.commit() < 0:
                 self.commit_failures += 1
             self.engine.ev_n = 0
