@@ -240,29 +240,56 @@ cdef class BookBuilder(MessageSink):
     cdef readonly uint8_t mwcb_breached
 
     # ------------------------------------------------------------ hot path ----
-    # on_message(msg, length, seq): inherited from MessageSink (the virtual entry used by framers).
+    # on_message(msg, length, seq) is inherited from MessageSink (the virtual entry used by framers):
+    # it applies the message (_apply), pushes events to Python subscribers if any, returns the code.
     cdef int _apply(self, const uint8_t *m, uint64_t seq) noexcept nogil
+    """Apply one validated message (switch on the type byte). Returns TW_BOOK_OK or a TW_BOOK_* code."""
     cdef size_t _apply_binaryfile(self, const uint8_t *buf, size_t n, size_t off, uint64_t limit) noexcept nogil
-    cdef uint32_t *_ref_slot(self, const uint8_t *m) noexcept nogil
+    """Walk binaryFILE frames from ``off`` (at most ``limit`` frames if > 0), prefetching ahead.
+
+    Returns the offset where it stopped: ``n``, a truncated tail, or the next frame (limit reached,
+    event high-water mark reached).
+    """
+    cdef uint32_t *_ref_slot(self, uint64_t ref) noexcept nogil
+    """Index slot of ``ref`` if its page exists, else NULL (no side effects: used for prefetching)."""
 
     # ------------------------------------------------------------ internals ----
     cdef tw_book *_book(self, uint32_t loc) noexcept nogil
+    """Book of a locate, NULL if not allocated yet."""
     cdef int _grow_books(self, uint32_t loc) noexcept nogil
+    """Grow books/infos to cover ``loc`` (power of two, <= 65536). 0, or -1 when out of memory."""
     cdef uint32_t _lookup(self, uint64_t ref) noexcept nogil
+    """Order handle of a live ref, 0 if none (or ref > max_ref)."""
     cdef uint32_t *_slot(self, uint64_t ref) noexcept nogil
+    """Index slot of ref, allocating its page (spare first). NULL when out of memory."""
     cdef uint32_t _alloc_order(self) noexcept nogil
+    """Order handle from the free list or the pool (grown x2). 0 when out of memory."""
     cdef uint32_t _alloc_level(self) noexcept nogil
+    """Level handle from the free list or the pool (grown x2). 0 when out of memory."""
     cdef uint32_t _level_for_add(self, tw_side *sd, uint32_t key, uint32_t price) noexcept nogil
+    """Level with this key on a side, inserted empty in sorted position if absent. 0 when out of memory."""
     cdef void _drop_level(self, tw_side *sd, uint32_t key) noexcept nogil
+    """Remove an empty level from its side array and free it."""
     cdef uint32_t _insert(self, tw_book *b, uint16_t loc, uint8_t s, uint64_t ref, uint32_t shares,
                           uint32_t price) noexcept nogil
+    """Add a new order (ref not live) at the back of its level. Returns the level handle, 0 = no memory."""
     cdef void _remove(self, uint32_t h) noexcept nogil
+    """Unlink a live order from its level (dropping an emptied level), the index (releasing an emptied
+    page) and its book; the order goes to the free list."""
     cdef uint32_t _reduce(self, uint32_t h, uint32_t q) noexcept nogil
+    """Take ``q`` shares off an order, clamped to what remains (removing it at 0). Returns shares taken."""
     cdef void _touch(self, tw_book *b, uint16_t loc, uint8_t s, const uint8_t *m, uint64_t seq) noexcept nogil
+    """BBO change detection on one side: count and record a BBO event if best price/size changed."""
     cdef tw_event *_event(self) noexcept nogil
+    """Next free event slot (buffer grown x2 up to max_events), NULL (counted) when full."""
     cdef void _fill_bbo(self, tw_book *b, tw_event *ev) noexcept nogil
+    """Write the book's current best bid/ask price and size into an event."""
     cdef void _trade(self, uint16_t loc, uint8_t side, uint32_t px, uint64_t qty, uint64_t match,
                      const uint8_t *m, uint64_t seq) noexcept nogil
+    """Count a trade, update the locate's last trade, record a trade event."""
     cdef void _set_symbol(self, uint32_t loc, const uint8_t *p) noexcept nogil
+    """Name a locate from a Stock field if nothing named it yet (R always does, directly)."""
     cdef bint _crossed(self, tw_book *b) noexcept nogil
+    """Best bid >= best ask, both sides non-empty."""
     cdef void _dispatch(self) noexcept nogil
+    """Push pending events to the Python subscribers (takes the GIL), then drop them."""
