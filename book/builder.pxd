@@ -250,8 +250,9 @@ cdef class BookBuilder(MessageSink):
     Returns the offset where it stopped: ``n``, a truncated tail, or the next frame (limit reached,
     event high-water mark reached).
     """
-    cdef uint32_t *_ref_slot(self, uint64_t ref) noexcept nogil
-    """Index slot of ``ref`` if its page exists, else NULL (no side effects: used for prefetching)."""
+    cdef uint32_t *_ref_slot(self, const uint8_t *m) noexcept nogil
+    """Index slot of the order an E/C/X/D/U message names, if its page exists, else NULL (no side
+    effects: used for prefetching)."""
 
     # ------------------------------------------------------------ internals ----
     cdef tw_book *_book(self, uint32_t loc) noexcept nogil
