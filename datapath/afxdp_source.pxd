@@ -25,6 +25,8 @@ cdef class XdpProgram:
     cdef readonly object key
     cdef readonly tuple cfg               # (dst_ip, port) it steers
     cdef int netns_fd                     # the namespace it was attached in (detach goes back there)
+    cdef int lock_fd                      # owner lock (flock) of (netns, ifindex), held while attached
+    cdef readonly bint replaced_stale     # a tw_xdp_udp left by a killed process was detached first
 
 
 cdef class AfXdpSource(PacketSource):

@@ -87,11 +87,69 @@ def _netns_key(int ifindex):
     return (os.stat("/proc/thread-self/ns/net").st_ino, ifindex)
 
 
+PROGRAM_NAME = b"tw_xdp_udp"
+LOCK_DIR = Path(os.environ.get("TW_XDP_LOCK_DIR", "/run/tickwire"))
+
+
+def _owner_lock(key, str interface):
+    """Take the per-(netns, ifindex) owner lock (flock, released by the kernel when the process dies).
+
+    Held: no other LIVE tickwire process steers this interface, so a tw_xdp_udp program still attached
+    is a leftover of a killed process and may be replaced. Busy: raise naming the owner's pid.
+    """
+    import fcntl
+    d = LOCK_DIR
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except PermissionError:                  # not root: a per-user directory still serialises this user
+        d = Path(tempfile.gettempdir()) / f"tickwire-{os.getuid()}"
+        d.mkdir(parents=True, exist_ok=True)
+    path = d / f"xdp-{key[0]}-{key[1]}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise SourceError(KSRC_E_XDP_PROGRAM, f"{interface} is steered by another tickwire process (pid {owner}, "
+                          f"lock {path}): one process per interface owns its XDP program", EBUSY) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+cdef int _remove_stale(int ifindex) except -1:
+    """Detach a tw_xdp_udp left attached by a dead process; returns 1 if one was removed."""
+    cdef xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex)
+    cdef xdp_program *p
+    cdef int rc, removed = 0
+    if libxdp_get_error(mp) or mp == NULL:
+        return 0
+    try:
+        if xdp_multiprog__is_legacy(mp):
+            p = xdp_multiprog__main_prog(mp)
+            if p != NULL and xdp_program__name(p) == PROGRAM_NAME:
+                rc = xdp_multiprog__detach(mp)
+                removed = rc == 0
+        else:
+            p = xdp_multiprog__next_prog(NULL, mp)
+            while p != NULL:
+                if xdp_program__name(p) == PROGRAM_NAME:
+                    rc = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0)
+                    removed = rc == 0
+                    break
+                p = xdp_multiprog__next_prog(p, mp)
+    finally:
+        xdp_multiprog__close(mp)
+    return removed
+
+
 cdef class XdpProgram:
     """tw_xdp_udp attached to one interface. Use :func:`attach_program`; shared, reference counted."""
 
     def __cinit__(self):
         self.netns_fd = -1
+        self.lock_fd = -1
 
     def __dealloc__(self):
         if self.prog != NULL:
@@ -100,6 +158,9 @@ cdef class XdpProgram:
         if self.netns_fd >= 0:
             os.close(self.netns_fd)
             self.netns_fd = -1
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)
+            self.lock_fd = -1
 
     def stats(self):
         """Program counters summed over CPUs: redirected to AF_XDP, passed to the stack, no socket."""
@@ -135,6 +196,9 @@ cdef class XdpProgram:
                 os.close(home)
         os.close(self.netns_fd)
         self.netns_fd = -1
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)           # releases the owner lock
+            self.lock_fd = -1
         xdp_program__close(<xdp_program *>self.prog)
         self.prog = NULL
         _programs.pop(self.key, None)
@@ -148,11 +212,6 @@ cdef class XdpProgram:
 cdef XdpProgram attach_program(str interface, int ifindex, str mode, uint32_t dst_ip, uint16_t port):
     """Load tw_xdp_udp, attach it (mode "native", "skb" or "auto" = native then skb) and configure it."""
     cdef XdpProgram p
-    cdef xdp_program *prog
-    cdef long err
-    cdef int rc = -1
-    cdef uint32_t zero = 0
-    cdef uint32_t cfg[2]
     key = _netns_key(ifindex)
     p = _programs.get(key)
     if p is not None:
@@ -162,6 +221,24 @@ cdef XdpProgram attach_program(str interface, int ifindex, str mode, uint32_t ds
         p.users += 1
         return p
     obj = str(xdp_object_path()).encode()
+    lock_fd = _owner_lock(key, interface)
+    try:
+        p = _attach_new(interface, ifindex, mode, dst_ip, port, key, obj)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    p.lock_fd = lock_fd
+    return p
+
+
+cdef XdpProgram _attach_new(str interface, int ifindex, str mode, uint32_t dst_ip, uint16_t port, key, bytes obj):
+    cdef XdpProgram p
+    cdef xdp_program *prog
+    cdef long err
+    cdef int rc = -1
+    cdef uint32_t zero = 0
+    cdef uint32_t cfg[2]
+    stale = _remove_stale(ifindex)           # safe: we hold the owner lock, nobody live uses it
     tried = []
     for m in (("native", "skb") if mode == "auto" else (mode,)):
         if m not in MODES:
@@ -197,6 +274,7 @@ cdef XdpProgram attach_program(str interface, int ifindex, str mode, uint32_t ds
         p.detach()
         raise SourceError(KSRC_E_XDP_PROGRAM, "write tw_cfg_map", e)
     p.cfg = (dst_ip, port)
+    p.replaced_stale = bool(stale)
     _programs[key] = p
     return p
 

@@ -119,6 +119,16 @@ cdef extern from "<xdp/libxdp.h>" nogil:
     bpf_object *xdp_program__bpf_obj(xdp_program *prog)
     int xdp_program__fd(const xdp_program *prog)
     xdp_attach_mode xdp_program__is_attached(const xdp_program *prog, int ifindex)
+    const char *xdp_program__name(const xdp_program *prog)
+    # what is attached to an interface (legacy single program or libxdp's dispatcher + components)
+    struct xdp_multiprog
+    xdp_multiprog *xdp_multiprog__get_from_ifindex(int ifindex)
+    xdp_program *xdp_multiprog__next_prog(const xdp_program *prog, const xdp_multiprog *mp)
+    xdp_program *xdp_multiprog__main_prog(const xdp_multiprog *mp)
+    bint xdp_multiprog__is_legacy(const xdp_multiprog *mp)
+    xdp_attach_mode xdp_multiprog__attach_mode(const xdp_multiprog *mp)
+    int xdp_multiprog__detach(xdp_multiprog *mp)
+    void xdp_multiprog__close(xdp_multiprog *mp)
 
 # ------------------------------------------------------------------ libbpf ----
 cdef extern from "<bpf/libbpf.h>" nogil:

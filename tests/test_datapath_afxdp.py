@@ -9,7 +9,7 @@ from netns_util import ether_udp, mold_packet, netns_pair, send_raw, send_udp  #
 from datapath.afxdp_source import AfXdpSource, xdp_object_path
 from datapath.registry import open_source
 from datapath.source_codes import (KSRC_E_BAD_OPTION, KSRC_E_CLOSED, KSRC_E_NO_INTERFACE, KSRC_E_UMEM, KSRC_E_XSK,
-                                   KSRC_E_XSK_BUSY, SourceError)
+                                   KSRC_E_XDP_PROGRAM, KSRC_E_XSK_BUSY, SourceError)
 
 pytestmark = pytest.mark.netns
 PORT = 26600
@@ -192,3 +192,50 @@ def test_two_queues_share_one_program():
         send_udp(net, net.ns_a, net.ip_b, PORT, 1000, 20)
         q1.close()
         assert not attached_prog(net)
+
+
+HOLDER = """
+import sys, time
+from datapath.afxdp_source import AfXdpSource
+src = AfXdpSource(sys.argv[1], port=int(sys.argv[2]))
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def start_holder(net):
+    """A process in namespace B that attaches the program and owns it until killed."""
+    p = net.python_popen(net.ns_b, HOLDER, net.if_b, str(PORT), text=True)
+    line = p.stdout.readline()
+    assert line.strip() == "ready", p.stderr.read() if p.poll() is not None else line
+    return p
+
+
+def test_program_of_killed_process_is_replaced(netns_pair):
+    net = netns_pair
+    holder = start_holder(net)
+    holder.kill()                                                        # SIGKILL: no clean-up ran
+    holder.wait(timeout=10)
+    assert attached_prog(net)                                            # its program is still attached
+    ping = net.run(net.ns_a, "ping", "-c", "1", "-W", "5", net.ip_b, check=False)
+    assert ping.returncode == 0                                          # ... and still passes the stack
+    with net.enter(net.ns_b):
+        src = AfXdpSource(net.if_b, port=PORT, timeout_ms=20)
+    with src:
+        assert src.program.replaced_stale                                # the leftover was detached first
+        send_udp(net, net.ns_a, net.ip_b, PORT, 1, 20)
+        assert seqs(collect(src, 20)) == list(range(1, 21))
+    assert not attached_prog(net)
+
+
+def test_live_owner_in_another_process_is_not_touched(netns_pair):
+    net = netns_pair
+    holder = start_holder(net)
+    try:
+        with net.enter(net.ns_b), pytest.raises(SourceError) as e:
+            AfXdpSource(net.if_b, port=PORT)
+        assert e.value.code == KSRC_E_XDP_PROGRAM and f"another tickwire process (pid " in str(e.value)
+        assert attached_prog(net)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
