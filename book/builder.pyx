@@ -142,6 +142,7 @@ cdef class BookBuilder(MessageSink):
         Record BBO / trade events into the batch buffer (``drain_events``).
     max_ref : int
         Largest accepted order reference (bounds the order index; larger refs count as ``bad_refs``).
+        Default 2**34 - 1, at most 2**38 - 1.
     max_locates : int
         Locates >= this are refused (at most 65536).
     max_events : int
@@ -155,8 +156,9 @@ cdef class BookBuilder(MessageSink):
                   uint32_t max_locates=65536, uint64_t max_events=1 << 22, uint64_t event_high_water=0):
         if max_locates == 0 or max_locates > 65536:
             raise ValueError("max_locates must be in 1..65536")
-        if max_ref >= (1 << 48):
-            raise ValueError("max_ref must be < 2**48")
+        if max_ref >= (1 << 38):
+            # The page directory is max_ref / 8192 pointers (virtual memory, touched lazily).
+            raise ValueError(f"max_ref must be < 2**38 (got {max_ref})")
         self.track_bbo = track_bbo
         self.record_events = record_events
         self.max_ref = max_ref

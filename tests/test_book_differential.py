@@ -386,3 +386,15 @@ def test_deep_books_match_reference(seed):
         assert fast.depth(loc, 10_000) == ref.depth(loc, 10_000)
         assert min(fast.levels_count(loc)) > 100
     assert fast.validate() == []
+
+
+def test_constructor_limits():
+    with pytest.raises(ValueError, match="max_ref must be < 2\\*\\*38"):
+        BookBuilder(max_ref=1 << 40)
+    with pytest.raises(ValueError, match="max_locates"):
+        BookBuilder(max_locates=0)
+    with pytest.raises(ValueError, match="max_locates"):
+        BookBuilder(max_locates=70_000)
+    b = BookBuilder(max_ref=(1 << 38) - 1)
+    assert b.apply_message(g.add((1 << 38) - 1, "B", 1, 1)) == codes.OK
+    assert b.apply_message(g.delete((1 << 38) - 1)) == codes.OK and b.pages_live == 0
