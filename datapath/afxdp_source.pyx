@@ -453,12 +453,17 @@ cdef class AfXdpSource(PacketSource):
             self.igmp = None
 
     def __dealloc__(self):
-        if self.xsk != NULL:
-            xsk_socket__delete(self.xsk)
-        if self.umem != NULL:
-            xsk_umem__delete(self.umem)
-        if self.area != NULL:
-            munmap(self.area, self.area_size)
+        # A source dropped without close(): free the kernel objects and give up its program reference
+        # (detaching it when it was the last user), so nothing stays attached for the process's lifetime.
+        try:
+            self.close()
+        except BaseException:                 # interpreter shutdown: free at least the C side
+            if self.xsk != NULL:
+                xsk_socket__delete(self.xsk)
+            if self.umem != NULL:
+                xsk_umem__delete(self.umem)
+            if self.area != NULL:
+                munmap(self.area, self.area_size)
 
     def fileno(self):
         return self.fd

@@ -239,3 +239,14 @@ def test_live_owner_in_another_process_is_not_touched(netns_pair):
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_dropped_without_close_detaches(netns_pair):
+    import gc
+    net = netns_pair
+    with net.enter(net.ns_b):
+        src = AfXdpSource(net.if_b, port=PORT)
+    assert attached_prog(net)
+    del src
+    gc.collect()
+    assert not attached_prog(net)
