@@ -18,6 +18,8 @@ from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCK
                                    KSRC_E_SOCKOPT, KSRC_E_RING, KSRC_E_FANOUT, KSRC_E_FILTER,
                                    KSRC_E_BAD_OPTION, KSRC_E_CLOSED)
 
+DEBUG = bool(TW_DEBUG)       # built with the TW_DEBUG invariant checks
+
 #: PACKET_FANOUT modes by name: hash (flow hash: one flow -> one socket), lb (round robin),
 #: cpu (the CPU that received the packet), qm (the NIC queue it came from).
 FANOUT_MODES = {"hash": PACKET_FANOUT_HASH, "lb": PACKET_FANOUT_LB, "cpu": PACKET_FANOUT_CPU,

@@ -28,6 +28,8 @@ from datapath.igmp import IgmpJoin
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_BAD_OPTION, KSRC_E_XDP_PROGRAM,
                                    KSRC_E_XSK_BUSY, KSRC_E_XSK, KSRC_E_UMEM, KSRC_E_CLOSED, KSRC_E_SOCKOPT)
 
+DEBUG = bool(TW_DEBUG)       # built with the TW_DEBUG invariant checks
+
 tw_xdp_capture_logs()
 
 BPF_SOURCE = "tw_xdp_udp.c"
