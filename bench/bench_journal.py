@@ -1,6 +1,7 @@
 """Journal cost per fsync policy: records/s and per-append latency percentiles (HdrHistogram).
 
-For each policy (never / batch / commit / always) two runs on the project's disk (var/bench/journal):
+For each policy (never / batch / commit / always, and never / commit with the write-behind buffer
+that the engine loop uses, flushed at each commit of 64 records) two runs on the project's disk (var/bench/journal):
 
 - back-to-back: appends as fast as possible; records/s and the service time of each append;
 - fixed rate: appends scheduled at a rate the policy can sustain, latency measured from the INTENDED time, so a
@@ -30,6 +31,8 @@ POLICIES = [
     ("never", dict(fsync="never"), 0, 100_000, 1),
     ("batch 64 / 1 ms", dict(fsync="batch", fsync_every=64, fsync_interval_us=1000), 0, 5_000, 1),
     ("commit / 64", dict(fsync="commit"), 64, 5_000, 1),
+    ("never, buffered", dict(fsync="never", buffered=True), 64, 100_000, 1),
+    ("commit buffered", dict(fsync="commit", buffered=True), 64, 5_000, 1),
     ("always", dict(fsync="always"), 0, 100, 50),
 ]
 
@@ -43,7 +46,7 @@ def hist(lat):
 
 def line(name, mode, n, secs, h):
     rate = f"{n / secs:12,.0f}" if secs else " " * 12
-    print(f"{name:<16} {mode:<12} {n:>8} {rate} "
+    print(f"{name:<17} {mode:<12} {n:>8} {rate} "
           + " ".join(f"{h.get_value_at_percentile(p) / 1000:9.1f}" for p in (50, 99, 99.9))
           + f" {h.get_max_value() / 1000:10.1f}", flush=True)
 
@@ -62,13 +65,13 @@ def main() -> int:
     print(f"# bench_journal: {machine()}")
     print(f"# dir {base} ({os.statvfs(base.parent if base.parent.exists() else ROOT).f_bsize} B blocks); "
           f"96 B payload, 120 B framed; crc32c {'SSE4.2' if crc32c(b'') == 0 and _hw() else 'software'}")
-    print(f"{'policy':<16} {'mode':<12} {'records':>8} {'records/s':>12} "
+    print(f"{'policy':<17} {'mode':<12} {'records':>8} {'records/s':>12} "
           f"{'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9} {'max us':>10}")
     for name, kw, commit_every, rate, share in POLICIES:
         n = max(100, args.records // share)
         rate = max(1, int(rate * args.rate_scale))
         for mode in ("back-to-back", f"{rate}/s"):
-            d = base / name.split()[0]
+            d = base / name.replace(" ", "_").replace("/", "").replace(",", "")
             shutil.rmtree(d, ignore_errors=True)
             j = Journal(d, prealloc_bytes=16 << 20, **kw)
             j.bench_appends(payload, min(2000, n // 5), 0, commit_every)          # warm-up

@@ -76,6 +76,10 @@ cdef class Journal:
     cdef uint32_t unsynced              # records written since the last fdatasync
     cdef uint64_t unsynced_since_ns     # CLOCK_MONOTONIC of the oldest unsynced record
     cdef unsigned char *buf             # record build buffer (max_payload + overhead)
+    cdef unsigned char *wbuf            # buffered mode: records not yet written, file bytes [flushed, offset)
+    cdef uint64_t wcap                  # capacity of wbuf
+    cdef uint64_t flushed               # file offset up to which records have been written
+    cdef readonly bint buffered         # write-behind until commit() / sync() / a full buffer
     cdef readonly int failed            # sticky JR_* once a write/fsync failed, else 0
     cdef readonly int last_errno
     # counters
@@ -98,6 +102,9 @@ cdef class Journal:
     cdef int poll(self) noexcept nogil
     """FSYNC_BATCH: fdatasync if the oldest unsynced record is older than the interval (call when idle)."""
     cdef int commit(self) noexcept nogil
-    """End of a loop batch, before its events are released: FSYNC_COMMIT syncs, FSYNC_BATCH polls."""
+    """End of a loop batch, before its events are released: writes buffered records, then
+    FSYNC_COMMIT syncs, FSYNC_BATCH polls."""
+    cdef int flush_buffer(self) noexcept nogil
+    """Buffered mode: write the buffered records (one pwrite). JR_OK or JR_WRITE (sticky)."""
     cdef int _roll(self, uint64_t first_seq) noexcept nogil
     cdef int _extend(self, uint64_t need) noexcept nogil

@@ -493,15 +493,21 @@ cdef class Journal:
     segment_bytes : roll to a new segment file beyond this size.
     prealloc_bytes : extend a segment in steps of this size (posix_fallocate).
     max_payload : largest payload accepted.
+    buffered : write-behind: records collect in a ``write_buffer``-byte buffer and are written with
+        one ``pwrite`` at ``commit()`` (the loop calls it before releasing a batch's events), at
+        ``sync()``, when the buffer is full, and at ``close()``. A crash loses only records of a
+        batch whose events were never released. Off for policy "always".
     """
 
     def __cinit__(self):
         self.fd = -1
         self.dir_fd = -1
         self.buf = NULL
+        self.wbuf = NULL
 
     def __init__(self, path, fsync="batch", fsync_every=64, fsync_interval_us=1000,
-                 segment_bytes=64 << 20, prealloc_bytes=4 << 20, max_payload=4096):
+                 segment_bytes=64 << 20, prealloc_bytes=4 << 20, max_payload=4096, buffered=False,
+                 write_buffer=256 << 10):
         if fsync not in POLICIES:
             raise ValueError(f"fsync policy must be one of {sorted(POLICIES)}, not {fsync!r}")
         if int(fsync_every) < 1:
@@ -519,6 +525,13 @@ cdef class Journal:
         self.buf = <unsigned char *>malloc(self.max_payload + JOURNAL_RECORD_OVERHEAD)
         if self.buf == NULL:
             raise MemoryError()
+        # "always" means one write + fdatasync per record: never buffered.
+        self.buffered = bool(buffered) and self.policy != FSYNC_ALWAYS
+        if self.buffered:
+            self.wcap = max(int(write_buffer), self.max_payload + JOURNAL_RECORD_OVERHEAD)
+            self.wbuf = <unsigned char *>malloc(self.wcap)
+            if self.wbuf == NULL:
+                raise MemoryError()
         # One writer per directory: an exclusive flock on the directory, released by the kernel
         # when the process dies (SIGKILL included), so recovery can always take it.
         import fcntl
@@ -537,6 +550,7 @@ cdef class Journal:
             self.fd = os.open(p, os.O_WRONLY | os.O_CLOEXEC)
             self.seg_first_seq = first_seq
             self.offset = end
+            self.flushed = end
             self.allocated = os.fstat(self.fd).st_size
             self.last_ts_ns = info["last_ts_ns"]
         self.failed = 0
@@ -548,11 +562,14 @@ cdef class Journal:
             close(self.dir_fd)
         if self.buf != NULL:
             free(self.buf)
+        if self.wbuf != NULL:
+            free(self.wbuf)
 
     # ------------------------------------------------------------ hot path ----
     cdef int64_t append(self, const void *payload, uint32_t length, uint64_t seq, int64_t ts_ns) noexcept nogil:
         cdef int rc
         cdef uint64_t rec = JOURNAL_RECORD_OVERHEAD + length, now
+        cdef unsigned char *dst
         if self.dir_fd < 0:
             return JR_CLOSED
         if self.failed:
@@ -571,16 +588,26 @@ cdef class Journal:
             rc = self._extend(self.offset + rec)
             if rc < 0:
                 return rc
-        tw_put32(self.buf, length)
-        tw_put64(self.buf + 4, seq)
-        tw_put64(self.buf + 12, <uint64_t>ts_ns)
-        memcpy(self.buf + 20, payload, length)
-        tw_put32(self.buf + 20 + length, tw_crc32c(0, self.buf, 20 + length))
-        rc = tw_pwrite_all(self.fd, self.buf, rec, self.offset)
-        if rc:
-            self.last_errno = rc
-            self.failed = JR_WRITE     # a partial record may be on disk: reopen truncates it as torn
-            return JR_WRITE
+        if self.buffered:
+            if self.offset - self.flushed + rec > self.wcap:
+                rc = self.flush_buffer()
+                if rc < 0:
+                    return rc
+            dst = self.wbuf + (self.offset - self.flushed)
+        else:
+            dst = self.buf
+        tw_put32(dst, length)
+        tw_put64(dst + 4, seq)
+        tw_put64(dst + 12, <uint64_t>ts_ns)
+        memcpy(dst + 20, payload, length)
+        tw_put32(dst + 20 + length, tw_crc32c(0, dst, 20 + length))
+        if not self.buffered:
+            rc = tw_pwrite_all(self.fd, dst, rec, self.offset)
+            if rc:
+                self.last_errno = rc
+                self.failed = JR_WRITE     # a partial record may be on disk: reopen truncates it as torn
+                return JR_WRITE
+            self.flushed = self.offset + rec
         self.offset += rec
         self.last_seq = seq
         self.last_ts_ns = ts_ns
@@ -603,10 +630,24 @@ cdef class Journal:
                     return rc
         return <int64_t>seq
 
+    cdef int flush_buffer(self) noexcept nogil:
+        cdef int rc
+        if self.offset > self.flushed and self.fd >= 0:
+            rc = tw_pwrite_all(self.fd, self.wbuf, self.offset - self.flushed, self.flushed)
+            if rc:
+                self.last_errno = rc
+                self.failed = JR_WRITE
+                return JR_WRITE
+            self.flushed = self.offset
+        return JR_OK
+
     cdef int sync(self) noexcept nogil:
         cdef int rc
         if self.fd < 0:
             return JR_OK
+        rc = self.flush_buffer()
+        if rc < 0:
+            return rc
         rc = tw_fdatasync(self.fd)
         if rc:
             # After a failed fsync the kernel may have dropped the dirty pages: never retry (fsyncgate).
@@ -624,8 +665,12 @@ cdef class Journal:
         return JR_OK
 
     cdef int commit(self) noexcept nogil:
+        cdef int rc
         if self.failed:
             return self.failed
+        rc = self.flush_buffer()
+        if rc < 0:
+            return rc
         if self.policy == FSYNC_COMMIT and self.unsynced:
             return self.sync()
         return self.poll()
@@ -648,6 +693,9 @@ cdef class Journal:
         cdef uint8_t hdr[64]
         cdef int rc, fd
         if self.fd >= 0:
+            rc = self.flush_buffer()
+            if rc < 0:
+                return rc
             if self.policy != FSYNC_NEVER and self.unsynced:
                 rc = self.sync()
                 if rc < 0:
@@ -671,6 +719,7 @@ cdef class Journal:
         self.fd = fd
         self.allocated = 0
         self.offset = JOURNAL_SEGMENT_HEADER
+        self.flushed = JOURNAL_SEGMENT_HEADER
         rc = self._extend(self.prealloc_bytes if self.prealloc_bytes < self.segment_bytes else self.segment_bytes)
         if rc < 0:
             self.failed = rc
@@ -762,6 +811,12 @@ cdef class Journal:
         if rc < 0:
             raise JournalError(rc, os.strerror(self.last_errno))
 
+    def flush(self):
+        """Buffered mode: write the buffered records now (they then survive a process crash)."""
+        cdef int rc = self.flush_buffer()
+        if rc < 0:
+            raise JournalError(rc, os.strerror(self.last_errno) if self.last_errno else "")
+
     def commit_batch(self):
         """What the loop calls after a batch (see ``commit``); raises JournalError on failure."""
         cdef int rc = self.commit()
@@ -771,9 +826,11 @@ cdef class Journal:
     def close(self):
         """fdatasync (unless policy never), give back the unused preallocation, close."""
         if self.fd >= 0:
+            if not self.failed:
+                self.flush_buffer()
             if self.policy != FSYNC_NEVER and not self.failed:
                 self.sync()
-            tw_ftruncate(self.fd, self.offset)
+            tw_ftruncate(self.fd, self.flushed)
             close(self.fd)
             self.fd = -1
         if self.dir_fd >= 0:
@@ -808,10 +865,13 @@ cdef class Journal:
         self.close()
 
 
-def open_hook(path, fsync="batch", **kw):
-    """A ``Journal`` on ``path`` wrapped as the engine loop's JournalHook (``engine.hooks.JournalAdapter``)."""
+def open_hook(path, fsync="batch", buffered=True, **kw):
+    """A ``Journal`` on ``path`` wrapped as the engine loop's JournalHook (``engine.hooks.JournalAdapter``).
+
+    Buffered by default: the loop commits every batch before releasing its events.
+    """
     from engine.hooks import JournalAdapter
-    return JournalAdapter(Journal(path, fsync=fsync, **kw))
+    return JournalAdapter(Journal(path, fsync=fsync, buffered=buffered, **kw))
 
 
 def _register():

@@ -235,3 +235,35 @@ def test_one_writer_per_directory(tmp_path):
     assert list(J.iter_records(tmp_path)) == []      # readers need no lock
     j.close()
     J.Journal(tmp_path).close()                       # released on close
+
+
+def test_buffered_mode_writes_at_commit(tmp_path):
+    j = J.Journal(tmp_path, fsync="never", buffered=True, write_buffer=1024, max_payload=256)
+    for i in range(1, 6):
+        j.append_bytes(payload(i))
+    assert list(J.iter_records(tmp_path)) == []              # still in the process
+    j.commit_batch()
+    assert [r[0] for r in J.iter_records(tmp_path)] == [1, 2, 3, 4, 5]
+    for i in range(6, 16):                                    # 10 x 120 B > 1 KiB: a full buffer is written
+        j.append_bytes(payload(i))
+    seen = [r[0] for r in J.iter_records(tmp_path)]
+    assert 5 < seen[-1] < 15
+    j.append_bytes(payload(16))
+    del j                                                     # "crash" before the commit: never acknowledged
+    with J.Journal(tmp_path, fsync="never", buffered=True, max_payload=256) as j:
+        assert j.last_seq == seen[-1] and j.recovery["torn"] is None
+        j.append_bytes(payload(100), seq=100)
+    assert [r[0] for r in J.iter_records(tmp_path)][-1] == 100  # close() writes the buffer
+
+
+def test_buffered_mode_rolls_segments_and_syncs(tmp_path):
+    with J.Journal(tmp_path, fsync="commit", buffered=True, segment_bytes=4096, max_payload=256) as j:
+        for i in range(1, 201):
+            j.append_bytes(payload(i))
+            if i % 16 == 0:
+                j.commit_batch()
+        assert j.stats()["syncs"] >= 12
+    assert len(J.list_segments(tmp_path)) > 3
+    assert [r[0] for r in J.iter_records(tmp_path)] == list(range(1, 201))
+    with J.Journal(tmp_path / "a", fsync="always", buffered=True) as j:
+        assert not j.buffered                                  # "always": one write + fdatasync per record
