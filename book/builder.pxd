@@ -39,6 +39,7 @@ cdef enum:
     TW_BOOK_ZERO_SHARES_MOD = -11     # E/C/X of 0 shares: ignored
     TW_BOOK_NO_MEMORY = -12           # an allocation failed: message dropped, book unchanged
     TW_BOOK_BAD_MESSAGE = -13         # apply_message: unknown type or length != spec length
+    TW_BOOK_ZERO_REF = -14            # A/F/U with order reference 0 (never a valid ITCH reference): rejected
 
 # Event kinds.
 cdef enum:

@@ -32,7 +32,7 @@ C_CODES = {
     "ZERO_SHARES": TW_BOOK_ZERO_SHARES, "ZERO_PRICE": TW_BOOK_ZERO_PRICE, "BAD_SIDE": TW_BOOK_BAD_SIDE,
     "REF_OUT_OF_RANGE": TW_BOOK_REF_OUT_OF_RANGE, "LOCATE_OUT_OF_RANGE": TW_BOOK_LOCATE_OUT_OF_RANGE,
     "REPLACE_ONTO_LIVE": TW_BOOK_REPLACE_ONTO_LIVE, "ZERO_SHARES_MOD": TW_BOOK_ZERO_SHARES_MOD,
-    "NO_MEMORY": TW_BOOK_NO_MEMORY, "BAD_MESSAGE": TW_BOOK_BAD_MESSAGE,
+    "NO_MEMORY": TW_BOOK_NO_MEMORY, "BAD_MESSAGE": TW_BOOK_BAD_MESSAGE, "ZERO_REF": TW_BOOK_ZERO_REF,
 }
 EV_BBO = TW_EV_BBO
 EV_TRADE = TW_EV_TRADE
@@ -248,6 +248,10 @@ cdef class BookBuilder(MessageSink):
             if tw_unlikely(price == 0):
                 self.rejected_adds += 1
                 return TW_BOOK_ZERO_PRICE
+            if tw_unlikely(ref == 0):
+                # Reference 0 is never issued by NASDAQ; accepting it would let any later 0 hit it.
+                self.rejected_adds += 1
+                return TW_BOOK_ZERO_REF
             if tw_unlikely(ref > self.max_ref):
                 self.bad_refs += 1
                 return TW_BOOK_REF_OUT_OF_RANGE
@@ -295,8 +299,8 @@ cdef class BookBuilder(MessageSink):
             if tw_unlikely(h2 != loc):
                 self.locate_mismatches += 1
             b = &self.books[h2]
-            # Only a change at the best level can change the BBO.
-            best = o.level == b.side[s].lvls[b.side[s].n - 1]
+            # Only a change at the best level can change the BBO (book-only runs skip the side array read).
+            best = self.track_bbo and o.level == b.side[s].lvls[b.side[s].n - 1]
             if t == T_DELETE:
                 self._remove(h)
             else:
@@ -347,6 +351,9 @@ cdef class BookBuilder(MessageSink):
             if tw_unlikely(price == 0):
                 self.rejected_adds += 1
                 return TW_BOOK_ZERO_PRICE
+            if tw_unlikely(ref2 == 0):
+                self.rejected_adds += 1
+                return TW_BOOK_ZERO_REF
             o = &self.orders[h]
             loc = o.locate
             s = o.side

@@ -18,6 +18,7 @@ REPLACE_ONTO_LIVE = -10
 ZERO_SHARES_MOD = -11
 NO_MEMORY = -12
 BAD_MESSAGE = -13
+ZERO_REF = -14
 
 #: code -> (NAME, message, counter that counts it)
 CODES = {
@@ -44,6 +45,8 @@ CODES = {
     NO_MEMORY: ("NO_MEMORY", "an allocation failed: message dropped, book unchanged", "no_memory"),
     BAD_MESSAGE: ("BAD_MESSAGE", "not an ITCH 5.0 message type, or length differs from the spec length",
                   "bad_messages"),
+    ZERO_REF: ("ZERO_REF", "add or replace with order reference 0 (not a valid ITCH reference): rejected "
+               "(a replace leaves the original order)", "rejected_adds"),
 }
 
 

@@ -120,7 +120,8 @@ class ReferenceBook:
             if loc == 0:
                 self.c["bad_locates"] += 1
                 return C.LOCATE_OUT_OF_RANGE
-            for bad, code in ((sc not in (b"B", b"S"), C.BAD_SIDE), (shares == 0, C.ZERO_SHARES), (px == 0, C.ZERO_PRICE)):
+            for bad, code in ((sc not in (b"B", b"S"), C.BAD_SIDE), (shares == 0, C.ZERO_SHARES),
+                              (px == 0, C.ZERO_PRICE), (ref == 0, C.ZERO_REF)):
                 if bad:
                     self.c["rejected_adds"] += 1
                     return code
@@ -176,9 +177,9 @@ class ReferenceBook:
             if new > self.max_ref:
                 self.c["bad_refs"] += 1
                 return C.REF_OUT_OF_RANGE
-            if shares == 0 or px == 0:
+            if shares == 0 or px == 0 or new == 0:
                 self.c["rejected_adds"] += 1
-                return C.ZERO_SHARES if shares == 0 else C.ZERO_PRICE
+                return C.ZERO_SHARES if shares == 0 else C.ZERO_PRICE if px == 0 else C.ZERO_REF
             oloc, s = self.orders[ref][:2]
             self._remove(ref)
             touched = []

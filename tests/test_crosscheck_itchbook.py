@@ -64,3 +64,10 @@ def test_real_snippet_matches_peer(data_dir):
 
 def test_directory_day_matches_peer(data_dir):
     assert_same_bbo_stream((data_dir / "itch50" / "bbekele_first1000_20191230.NASDAQ_ITCH50").read_bytes())
+
+
+def test_ritch_day_matches_peer(data_dir):
+    # Not self-consistent (unknown refs, crossed books, one add of reference 0): both must count the
+    # same faults, refuse the same add and still report the same top-of-book changes.
+    books = assert_same_bbo_stream((data_dir / "itch50" / "RITCH_synthetic_3stocks.NASDAQ_ITCH50").read_bytes())
+    assert books.counters()["rejected_adds"] == 1 and books.crossed_books() > 0
