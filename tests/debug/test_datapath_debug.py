@@ -40,7 +40,8 @@ def test_udp_loopback():
 @pytest.mark.skipif(os.geteuid() != 0, reason="AF_PACKET needs CAP_NET_RAW (CI runs as root)")
 def test_afpacket_ring_on_loopback_once_each():
     port = random.randint(40000, 60000)
-    with afpacket_source.AfPacketSource("lo", port=port, block_size=1 << 16, block_nr=8, timeout_ms=20) as src:
+    with afpacket_source.AfPacketSource("lo", port=port, block_size=1 << 16, block_nr=64, timeout_ms=20) as src:
+        # 64 blocks: the 1 ms retire timer may close a block every few packets while nothing reads.
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for i in range(300):
             s.sendto(_payload(i), ("127.0.0.1", port))
