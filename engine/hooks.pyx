@@ -19,6 +19,9 @@ cdef class RiskAdapter(RiskHook):
     cdef void on_event(self, const Event *ev) noexcept nogil:
         self.risk.on_event(ev)
 
+    cdef void prefetch(self, const Command *cmd) noexcept nogil:
+        self.risk.prefetch(cmd)
+
 
 cdef class PositionAdapter(PositionHook):
     """``PositionHook`` forwarding to an ``engine.positions.Positions``."""

@@ -12,6 +12,8 @@ methods; every call is a vtable call with a C pointer, no Python object, no GIL 
   offered (control actions too: a risk engine may latch its own kill switch on ACT_KILL_SWITCH).
 - ``RiskHook.on_event(ev)`` for every event the matching produced (acks, fills, cancels, expiries),
   so open-order exposure stays exact.
+- ``RiskHook.prefetch(cmd)`` (optional, no state change): called by ``run`` for the next command of the
+  batch before the current one runs, so the hook can prefetch the table slots that command will use.
 - ``PositionHook.on_fill(ev)`` for every EV_FILL (taker = account_id/side, maker = maker_account_id,
   opposite side).
 """
@@ -27,6 +29,9 @@ cdef class RiskHook:
     """0 to accept ``cmd``, or a negative risk code (the loop emits the reject event)."""
     cdef void on_event(self, const Event *ev) noexcept nogil
     """Observe one event produced by matching (after ``check`` accepted the command)."""
+    cdef void prefetch(self, const Command *cmd) noexcept nogil
+    """Optional hint: ``cmd`` is next; issue cache prefetches for the state its check will touch.
+    Must not change any state (the loop calls it for command k + 1 while command k runs)."""
 
 
 cdef class PositionHook:

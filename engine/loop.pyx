@@ -20,6 +20,9 @@ cdef class RiskHook:
     cdef void on_event(self, const Event *ev) noexcept nogil:
         pass
 
+    cdef void prefetch(self, const Command *cmd) noexcept nogil:
+        pass
+
 
 cdef class PositionHook:
     """Base positions hook: ignores fills. Subclass and override ``on_fill``."""
@@ -122,6 +125,8 @@ cdef class EngineLoop:
         while k < n and self.engine.ev_n < self.high_water:
             if k + 1 < n:
                 self.engine.prefetch(&cmds[k + 1])   # the index probe is the likely cache miss
+                if self.risk is not None:
+                    self.risk.prefetch(&cmds[k + 1])     # risk's order-table slot, account rows
             self.step(&cmds[k])
             k += 1
         if self.journal is not None and self.journal.commit() < 0:

@@ -10,6 +10,7 @@ Units: prices int64 in 1e-4 dollars (as ITCH); quantities shares; notional = pri
 also 1e-4 dollars; percentages stored as basis points (1/10000). ``INT64_MAX`` = unlimited.
 Check order, codes (-100..-199) and config format: docs/risk.md, engine/riskconfig.py.
 """
+cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 from messaging.records cimport Command, Event
@@ -114,6 +115,7 @@ cdef struct OrderEntry:
 
 
 # ------------------------------------------------------------- engine ----
+@cython.final                         # no subclasses: internal calls are direct (inlinable) C calls
 cdef class RiskEngine:
     # ------------------------------------------------------------ sizes ----
     cdef readonly uint32_t n_accounts
@@ -135,10 +137,12 @@ cdef class RiskEngine:
     cdef int64_t *ref_px              # [n_symbols] reference / last trade price (mark)
     cdef Agg *accts                   # [n_accounts]
     cdef Agg *firms                   # [n_firms]
-    cdef Cell *cells                  # [n_accounts x n_symbols]
+    cdef Cell *cells                  # [n_accounts x cell_stride], cell (a, s) at a * cell_stride + s
+    cdef uint64_t cell_stride         # n_symbols rounded up to odd (rows not a power of two lines apart)
     cdef OrderEntry *orders           # open-addressing table, power-of-two capacity
     cdef uint64_t ot_cap
     cdef uint64_t ot_used             # non-empty slots (pending + open + done + tombstones)
+    cdef OrderEntry *hint             # last entry inserted / found (the next event is usually about it), or NULL
     cdef readonly uint64_t ot_live    # pending + open entries
     # --------------------------------------------------------- counters ----
     cdef readonly uint64_t checked
@@ -155,7 +159,10 @@ cdef class RiskEngine:
     """Follow one matching event: acks open working exposure, fills move it to positions, cancels release it."""
     cdef void set_reference(self, uint32_t symbol, int64_t price) noexcept nogil
     """Set the reference (mark) price of a symbol and re-mark every account's exposure in it."""
+    cdef void prefetch(self, const Command *cmd) noexcept nogil
+    """Prefetch the order-table slot and account rows ``check(cmd)`` will read (no state change)."""
     cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil
+    cdef OrderEntry *_lookup(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil
     cdef void _recompute(self, uint32_t account, uint32_t symbol) noexcept nogil
     cdef int _check_order(self, const Command *c, uint32_t firm, OrderEntry *old) noexcept nogil

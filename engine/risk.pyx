@@ -12,7 +12,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, TW_DEBUG
+from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 from messaging.records cimport *
 from engine.crc32c cimport tw_crc32c
 
@@ -172,6 +172,121 @@ cdef inline bint _over(int64_t after, int64_t before, int64_t limit) noexcept no
     return after > limit and after > before
 
 
+# ------------------------------------------------------------ hot-path internals ----
+# Module-level inline functions (methods are never inlined): order table, exposure upkeep.
+cdef inline OrderEntry *_ot_find(RiskEngine self, uint64_t order_id) noexcept nogil:
+    cdef uint64_t mask = self.ot_cap - 1, h = tw_order_slot(order_id) & mask
+    cdef OrderEntry *e
+    while True:
+        e = &self.orders[h]
+        if e.state == OE_EMPTY:
+            return NULL
+        if e.order_id == order_id and e.state != OE_TOMB:
+            return e
+        h = (h + 1) & mask
+
+
+cdef inline OrderEntry *_ot_probe(RiskEngine self, uint64_t order_id, OrderEntry **slot) noexcept nogil:
+    """``_find`` that also yields, when the id is absent, the slot ``_insert`` would take (the first
+    tombstone on the probe chain, else the empty slot ending it): one probe for check-then-insert."""
+    cdef uint64_t mask = self.ot_cap - 1, h = tw_order_slot(order_id) & mask
+    cdef OrderEntry *e
+    cdef OrderEntry *tomb = NULL
+    while True:
+        e = &self.orders[h]
+        if e.state == OE_EMPTY:
+            slot[0] = tomb if tomb != NULL else e
+            return NULL
+        if e.state == OE_TOMB:
+            if tomb == NULL:
+                tomb = e
+        elif e.order_id == order_id:
+            return e
+        h = (h + 1) & mask
+
+
+cdef inline OrderEntry *_ot_claim(RiskEngine self, OrderEntry *slot, uint64_t order_id) noexcept nogil:
+    """Take the slot ``_ot_probe`` returned (table unchanged since): as ``_insert``, NULL when full."""
+    if slot.state != OE_TOMB:
+        if tw_unlikely(self.ot_used >= self.max_orders):
+            return NULL
+        self.ot_used += 1
+    memset(slot, 0, sizeof(OrderEntry))
+    slot.order_id = order_id
+    return slot
+
+
+cdef inline OrderEntry *_ot_lookup(RiskEngine self, uint64_t order_id) noexcept nogil:
+    """``_find`` through the hint: an id has at most one entry that is not a tombstone, so an entry
+    holding the id in any other non-empty state is the one ``_find`` would return."""
+    cdef OrderEntry *e = self.hint
+    if e != NULL and e.order_id == order_id and e.state != OE_EMPTY and e.state != OE_TOMB:
+        return e
+    e = _ot_find(self, order_id)
+    if e != NULL:
+        self.hint = e
+    return e
+
+
+cdef inline void _recompute_c(RiskEngine self, uint32_t account, uint32_t symbol) noexcept nogil:
+    cdef Cell *c = &self.cells[<uint64_t>account * self.cell_stride + symbol]
+    cdef Agg *A = &self.accts[account]
+    cdef Agg *F = &self.firms[A.firm]
+    cdef int64_t w, x, m
+    _metrics(c, self.ref_px[symbol], self.margin_bps[symbol], &w, &x, &m)
+    A.gross_qty += w - c.worst_qty
+    F.gross_qty += w - c.worst_qty
+    A.gross_notional = tw_add_sat(A.gross_notional, x - c.exposure)
+    F.gross_notional = tw_add_sat(F.gross_notional, x - c.exposure)
+    A.margin = tw_add_sat(A.margin, m - c.margin)
+    F.margin = tw_add_sat(F.margin, m - c.margin)
+    c.worst_qty = w
+    c.exposure = x
+    c.margin = m
+    if TW_DEBUG:
+        if (c.buy_qty < 0 or c.sell_qty < 0 or c.buy_notional < 0 or c.sell_notional < 0
+                or A.open_orders < 0 or F.open_orders < 0 or A.gross_qty < 0):
+            self.debug_violations += 1
+
+
+cdef inline void _work_c(RiskEngine self, OrderEntry *e, int64_t dqty) noexcept nogil:
+    """Change an order's working quantity by dqty (leaves follow separately)."""
+    cdef Cell *c = &self.cells[<uint64_t>e.account * self.cell_stride + e.symbol]
+    if e.side == SIDE_BUY:
+        c.buy_qty += dqty
+        c.buy_notional = tw_add_sat(c.buy_notional, tw_mul_sat(dqty, e.px))
+    else:
+        c.sell_qty += dqty
+        c.sell_notional = tw_add_sat(c.sell_notional, tw_mul_sat(dqty, e.px))
+
+
+cdef inline void _close_c(RiskEngine self, OrderEntry *e) noexcept nogil:
+    cdef Agg *A = &self.accts[e.account]
+    e.state = OE_DONE
+    A.open_orders -= 1
+    self.firms[A.firm].open_orders -= 1
+    self.ot_live -= 1
+
+
+cdef inline void _fill_side_c(RiskEngine self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
+                              uint32_t qty, uint32_t leaves) noexcept nogil:
+    cdef OrderEntry *e = _ot_lookup(self, oid) if oid != 0 else NULL
+    cdef Cell *c
+    if account >= self.n_accounts or s >= self.n_symbols:
+        return
+    if e != NULL and e.state == OE_OPEN:
+        _work_c(self, e, -(<int64_t>e.leaves - <int64_t>leaves))
+        e.leaves = leaves
+        e.filled += qty
+        if leaves == 0:
+            _close_c(self, e)
+    elif e != NULL and e.state == OE_PENDING:
+        e.filled += qty                             # filled before its ack (not expected): no working yet
+    c = &self.cells[<uint64_t>account * self.cell_stride + s]
+    c.pos += qty if side == SIDE_BUY else -<int64_t>qty
+    _recompute_c(self, account, s)
+
+
 cdef class RiskEngine:
     """Pre-trade risk checks with per-account and per-firm limits (see module docstring).
 
@@ -206,7 +321,10 @@ cdef class RiskEngine:
         self.ref_px = <int64_t *>calloc(ns, sizeof(int64_t))
         self.accts = <Agg *>calloc(na, sizeof(Agg))
         self.firms = <Agg *>calloc(nf, sizeof(Agg))
-        self.cells = <Cell *>tw_table_alloc(<size_t>na * ns * sizeof(Cell))
+        # Cell rows padded to an odd number of cache lines: with a power-of-two max_symbols, rows
+        # a whole number of pages apart would all map to the same few cache sets (4 KiB aliasing).
+        self.cell_stride = ns + 1 if ns % 2 == 0 else ns
+        self.cells = <Cell *>tw_table_alloc(<size_t>na * self.cell_stride * sizeof(Cell))
         self.orders = <OrderEntry *>tw_table_alloc(self.ot_cap * sizeof(OrderEntry))
         if (not self.acct_limits or not self.firm_limits or not self.perm or not self.margin_bps
                 or not self.collar_bps or not self.require_ref or not self.restricted or not self.cod
@@ -284,17 +402,46 @@ cdef class RiskEngine:
         L.msg_interval_ns = lim.msg_interval_ns
         L.msg_tolerance_ns = lim.msg_tolerance_ns
 
-    # ------------------------------------------------------------ order table ----
+    # ------------------------------------------------------------ internals ----
+    # (the hot paths call the module-level inline versions below the class header)
     cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil:
-        cdef uint64_t mask = self.ot_cap - 1, h = tw_order_slot(order_id) & mask
-        cdef OrderEntry *e
-        while True:
-            e = &self.orders[h]
-            if e.state == OE_EMPTY:
-                return NULL
-            if e.order_id == order_id and e.state != OE_TOMB:
-                return e
-            h = (h + 1) & mask
+        return _ot_find(self, order_id)
+
+    cdef OrderEntry *_lookup(self, uint64_t order_id) noexcept nogil:
+        return _ot_lookup(self, order_id)
+
+    cdef void _recompute(self, uint32_t account, uint32_t symbol) noexcept nogil:
+        _recompute_c(self, account, symbol)
+
+    cdef void _work(self, OrderEntry *e, int64_t dqty) noexcept nogil:
+        _work_c(self, e, dqty)
+
+    cdef void _close(self, OrderEntry *e) noexcept nogil:
+        _close_c(self, e)
+
+    cdef void _fill_side(self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
+                         uint32_t qty, uint32_t leaves) noexcept nogil:
+        _fill_side_c(self, oid, account, s, side, qty, leaves)
+
+    # ------------------------------------------------------------ order table ----
+    cdef void prefetch(self, const Command *c) noexcept nogil:
+        cdef uint32_t a = c.account_id, s = c.symbol_id
+        cdef uint8_t act = c.action
+        cdef const char *p
+        if act != ACT_NEW and act != ACT_CANCEL and act != ACT_MODIFY:
+            return
+        if c.order_id != 0:
+            p = <const char *>&self.orders[tw_order_slot(c.order_id) & (self.ot_cap - 1)]
+            tw_prefetch(p)
+            tw_prefetch(p + sizeof(OrderEntry) - 1)
+        if a < self.n_accounts:
+            tw_prefetch(&self.accts[a])
+            p = <const char *>&self.acct_limits[a]
+            tw_prefetch(p)
+            tw_prefetch(p + sizeof(Limits) - 1)
+            if act == ACT_NEW and s < self.n_symbols:
+                tw_prefetch(&self.cells[<uint64_t>a * self.cell_stride + s])
+                tw_prefetch(&self.perm[<uint64_t>a * self.n_symbols + s])
 
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil:
         """New entry for an id not in the table (the caller checked); NULL when full."""
@@ -334,39 +481,10 @@ cdef class RiskEngine:
                 n += 1
         self.orders = nw
         self.ot_used = n
+        self.hint = NULL
         free(old)
 
     # ------------------------------------------------------------ exposure ----
-    cdef void _recompute(self, uint32_t account, uint32_t symbol) noexcept nogil:
-        cdef Cell *c = &self.cells[<uint64_t>account * self.n_symbols + symbol]
-        cdef Agg *A = &self.accts[account]
-        cdef Agg *F = &self.firms[A.firm]
-        cdef int64_t w, x, m
-        _metrics(c, self.ref_px[symbol], self.margin_bps[symbol], &w, &x, &m)
-        A.gross_qty += w - c.worst_qty
-        F.gross_qty += w - c.worst_qty
-        A.gross_notional = tw_add_sat(A.gross_notional, x - c.exposure)
-        F.gross_notional = tw_add_sat(F.gross_notional, x - c.exposure)
-        A.margin = tw_add_sat(A.margin, m - c.margin)
-        F.margin = tw_add_sat(F.margin, m - c.margin)
-        c.worst_qty = w
-        c.exposure = x
-        c.margin = m
-        if TW_DEBUG:
-            if (c.buy_qty < 0 or c.sell_qty < 0 or c.buy_notional < 0 or c.sell_notional < 0
-                    or A.open_orders < 0 or F.open_orders < 0 or A.gross_qty < 0):
-                self.debug_violations += 1
-
-    cdef void _work(self, OrderEntry *e, int64_t dqty) noexcept nogil:
-        """Change an order's working quantity by dqty (leaves follow separately)."""
-        cdef Cell *c = &self.cells[<uint64_t>e.account * self.n_symbols + e.symbol]
-        if e.side == SIDE_BUY:
-            c.buy_qty += dqty
-            c.buy_notional = tw_add_sat(c.buy_notional, tw_mul_sat(dqty, e.px))
-        else:
-            c.sell_qty += dqty
-            c.sell_notional = tw_add_sat(c.sell_notional, tw_mul_sat(dqty, e.px))
-
     cdef void set_reference(self, uint32_t symbol, int64_t price) noexcept nogil:
         cdef uint32_t a
         cdef Cell *c
@@ -374,16 +492,9 @@ cdef class RiskEngine:
             return
         self.ref_px[symbol] = price
         for a in range(self.n_accounts):
-            c = &self.cells[<uint64_t>a * self.n_symbols + symbol]
+            c = &self.cells[<uint64_t>a * self.cell_stride + symbol]
             if c.pos != 0 or c.exposure != 0:
-                self._recompute(a, symbol)
-
-    cdef void _close(self, OrderEntry *e) noexcept nogil:
-        cdef Agg *A = &self.accts[e.account]
-        e.state = OE_DONE
-        A.open_orders -= 1
-        self.firms[A.firm].open_orders -= 1
-        self.ot_live -= 1
+                _recompute_c(self, a, symbol)
 
     # ------------------------------------------------------------ check ----
     cdef int check(self, const Command *c) noexcept nogil:
@@ -451,7 +562,7 @@ cdef class RiskEngine:
         if A.killed or F.killed:
             return self._rej(RISK_KILL_SWITCH)
         if act == ACT_MODIFY:
-            e = self._find(c.order_id)
+            e = _ot_lookup(self, c.order_id)
             if e == NULL or e.state != OE_OPEN or e.account != a:
                 return RISK_OK  # matching answers unknown / not open / not owner
             return self._check_order(c, firm, e)
@@ -474,6 +585,7 @@ cdef class RiskEngine:
         cdef uint8_t side = c.side, pbits, otype = c.ord_type
         cdef bint priced
         cdef OrderEntry *e
+        cdef OrderEntry *slot = NULL
         if old != NULL:
             side = old.side
             s = old.symbol
@@ -488,7 +600,7 @@ cdef class RiskEngine:
         if not (pbits & (PERM_BUY if side == SIDE_BUY else PERM_SELL)):
             return self._rej(RISK_NOT_PERMITTED)
         if old == NULL:
-            e = self._find(c.order_id)
+            e = _ot_probe(self, c.order_id, &slot)
             if e != NULL:
                 return self._rej(RISK_DUPLICATE_ORDER_ID)
             if not _gcra(&A.order_tat, c.ts_ns, AL.order_interval_ns, AL.order_tolerance_ns):
@@ -527,7 +639,7 @@ cdef class RiskEngine:
         if notional > AL.max_order_notional or notional > FL.max_order_notional:
             return self._rej(RISK_MAX_ORDER_NOTIONAL)
         # Hypothetical cell after the order (modify: replace the old working leaves).
-        cur = &self.cells[<uint64_t>a * self.n_symbols + s]
+        cur = &self.cells[<uint64_t>a * self.cell_stride + s]
         cell = cur[0]
         dq = qty if old == NULL else qty - old.filled
         if old != NULL:
@@ -568,7 +680,7 @@ cdef class RiskEngine:
         if _over(tw_add_sat(F.margin - cur.margin, m), F.margin, FL.buying_power):
             return self._rej(RISK_FIRM_BUYING_POWER)
         if old == NULL:
-            e = self._insert(c.order_id)
+            e = _ot_claim(self, slot, c.order_id)     # the table has not changed since the probe
             if e == NULL:
                 return self._rej(RISK_ORDER_TABLE_FULL)
             e.px = px
@@ -577,6 +689,7 @@ cdef class RiskEngine:
             e.side = side
             e.state = OE_PENDING
             self.ot_live += 1
+            self.hint = e                               # its ack is the next event
         return RISK_OK
 
     # ------------------------------------------------------------ events ----
@@ -587,13 +700,14 @@ cdef class RiskEngine:
         cdef Cell *c
         cdef uint32_t s = ev.symbol_id
         if k == EV_ACK:
-            e = self._find(ev.order_id)
+            e = _ot_lookup(self, ev.order_id)
             if e == NULL:       # an order risk did not see (risk attached late): follow it anyway
                 if ev.account_id >= self.n_accounts or s >= self.n_symbols:
                     return
                 e = self._insert(ev.order_id)
                 if e == NULL:
                     return
+                self.hint = e
                 e.px = ev.price if ev.price > 0 else self.ref_px[s]
                 e.account = ev.account_id
                 e.symbol = s
@@ -607,56 +721,38 @@ cdef class RiskEngine:
             A = &self.accts[e.account]
             A.open_orders += 1
             self.firms[A.firm].open_orders += 1
-            self._work(e, e.leaves)
-            self._recompute(e.account, e.symbol)
+            _work_c(self, e, e.leaves)
+            _recompute_c(self, e.account, e.symbol)
         elif k == EV_FILL:
             if s < self.n_symbols and ev.price > 0:
                 self.ref_px[s] = ev.price               # last trade: mark and collar reference
-            self._fill_side(ev.order_id, ev.account_id, s, ev.side, ev.qty, ev.leaves_qty)
-            self._fill_side(ev.maker_order_id, ev.maker_account_id, s,
+            _fill_side_c(self, ev.order_id, ev.account_id, s, ev.side, ev.qty, ev.leaves_qty)
+            _fill_side_c(self, ev.maker_order_id, ev.maker_account_id, s,
                             SIDE_SELL if ev.side == SIDE_BUY else SIDE_BUY, ev.qty, ev.maker_leaves_qty)
         elif k == EV_CANCEL or k == EV_EXPIRE:
-            e = self._find(ev.order_id)
+            e = _ot_lookup(self, ev.order_id)
             if e != NULL and e.state == OE_OPEN:
-                self._work(e, -(<int64_t>e.leaves - <int64_t>ev.leaves_qty))
+                _work_c(self, e, -(<int64_t>e.leaves - <int64_t>ev.leaves_qty))
                 e.leaves = ev.leaves_qty
                 if e.leaves == 0:
-                    self._close(e)
-                self._recompute(e.account, e.symbol)
+                    _close_c(self, e)
+                _recompute_c(self, e.account, e.symbol)
         elif k == EV_MODIFY_ACK:
-            e = self._find(ev.order_id)
+            e = _ot_lookup(self, ev.order_id)
             if e != NULL and e.state == OE_OPEN:
-                self._work(e, -<int64_t>e.leaves)
+                _work_c(self, e, -<int64_t>e.leaves)
                 if ev.price > 0:
                     e.px = ev.price
                 e.leaves = ev.leaves_qty
-                self._work(e, e.leaves)
+                _work_c(self, e, e.leaves)
                 if e.leaves == 0:
-                    self._close(e)
-                self._recompute(e.account, e.symbol)
+                    _close_c(self, e)
+                _recompute_c(self, e.account, e.symbol)
         elif k == EV_REJECT:
-            e = self._find(ev.order_id)
+            e = _ot_lookup(self, ev.order_id)
             if e != NULL and e.state == OE_PENDING and ev.reason != RC_DUPLICATE_ORDER_ID:
                 e.state = OE_TOMB                       # the id stays free, as matching never used it
                 self.ot_live -= 1
-
-    cdef void _fill_side(self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
-                                uint32_t qty, uint32_t leaves) noexcept nogil:
-        cdef OrderEntry *e = self._find(oid) if oid != 0 else NULL
-        cdef Cell *c
-        if account >= self.n_accounts or s >= self.n_symbols:
-            return
-        if e != NULL and e.state == OE_OPEN:
-            self._work(e, -(<int64_t>e.leaves - <int64_t>leaves))
-            e.leaves = leaves
-            e.filled += qty
-            if leaves == 0:
-                self._close(e)
-        elif e != NULL and e.state == OE_PENDING:
-            e.filled += qty                             # filled before its ack (not expected): no working yet
-        c = &self.cells[<uint64_t>account * self.n_symbols + s]
-        c.pos += qty if side == SIDE_BUY else -<int64_t>qty
-        self._recompute(account, s)
 
     # ------------------------------------------------------------ Python API ----
     def check_command(self, cmd):
@@ -733,14 +829,14 @@ cdef class RiskEngine:
         """Per account and symbol: pos, working buy/sell qty and notional, worst_qty, exposure, margin."""
         if a >= self.n_accounts or s >= self.n_symbols:
             raise IndexError((a, s))
-        cdef Cell *c = &self.cells[<uint64_t>a * self.n_symbols + s]
+        cdef Cell *c = &self.cells[<uint64_t>a * self.cell_stride + s]
         return {"pos": c.pos, "buy_qty": c.buy_qty, "sell_qty": c.sell_qty, "buy_notional": c.buy_notional,
                 "sell_notional": c.sell_notional, "worst_qty": c.worst_qty, "exposure": c.exposure,
                 "margin": c.margin}
 
     def order(self, uint64_t order_id):
         """Risk's view of an order or None: state, account, symbol, side, px, leaves, filled."""
-        cdef OrderEntry *e = self._find(order_id)
+        cdef OrderEntry *e = _ot_find(self, order_id)
         if e == NULL:
             return None
         names = {OE_PENDING: "pending", OE_OPEN: "open", OE_DONE: "done"}
@@ -773,7 +869,7 @@ cdef class RiskEngine:
                  (<char *>self.ref_px)[:self.n_symbols * sizeof(int64_t)],
                  (<char *>self.accts)[:self.n_accounts * sizeof(Agg)],
                  (<char *>self.firms)[:self.n_firms * sizeof(Agg)],
-                 (<char *>self.cells)[:<uint64_t>self.n_accounts * self.n_symbols * sizeof(Cell)],
+                 self._cells_bytes(),
                  (<char *>self.rej_counts)[:sizeof(self.rej_counts)]]
         # order table: only the used slots (index, entry), the table is mostly empty
         cdef Py_ssize_t state_off = <char *>&self.orders[0].state - <char *>&self.orders[0]
@@ -799,9 +895,11 @@ cdef class RiskEngine:
         off = _copy_in(<char *>self.ref_px, data, off, self.n_symbols * sizeof(int64_t))
         off = _copy_in(<char *>self.accts, data, off, self.n_accounts * sizeof(Agg))
         off = _copy_in(<char *>self.firms, data, off, self.n_firms * sizeof(Agg))
-        off = _copy_in(<char *>self.cells, data, off, <uint64_t>self.n_accounts * self.n_symbols * sizeof(Cell))
+        for i in range(self.n_accounts):         # rows of n_symbols cells (the table's padding is not state)
+            off = _copy_in(<char *>&self.cells[i * self.cell_stride], data, off, self.n_symbols * sizeof(Cell))
         off = _copy_in(<char *>self.rej_counts, data, off, sizeof(self.rej_counts))
         memset(self.orders, 0, self.ot_cap * sizeof(OrderEntry))
+        self.hint = NULL
         cnt = struct.unpack_from("<Q", data, off)[0]
         off += 8
         for i in range(cnt):
@@ -817,7 +915,7 @@ cdef class RiskEngine:
         counts; live entries.
         """
         na, nf, ns = self.n_accounts, self.n_firms, self.n_symbols
-        cells = np.frombuffer((<char *>self.cells)[:<uint64_t>na * ns * sizeof(Cell)], CELL_DTYPE).reshape(na, ns)
+        cells = np.frombuffer(self._cells_bytes(), CELL_DTYPE).reshape(na, ns)
         accts = np.frombuffer((<char *>self.accts)[:na * sizeof(Agg)], AGG_DTYPE)
         firms = np.frombuffer((<char *>self.firms)[:nf * sizeof(Agg)], AGG_DTYPE)
         orders = np.frombuffer((<char *>self.orders)[:self.ot_cap * sizeof(OrderEntry)], ORDER_ENTRY_DTYPE)
@@ -845,6 +943,11 @@ cdef class RiskEngine:
             bad = np.argwhere(wn != cells[n])
             assert not len(bad), f"cell {tuple(bad[0])}: {n} != open orders' leaves x px"
         return True
+
+    def _cells_bytes(self):
+        """The cells as one [n_accounts x n_symbols] blob (without the rows' padding cell)."""
+        cdef uint64_t a, row = self.n_symbols * sizeof(Cell)
+        return b"".join([(<char *>&self.cells[a * self.cell_stride])[:row] for a in range(self.n_accounts)])
 
     def state_digest(self):
         """CRC32C of ``dump_state()`` (equal digests = identical risk state)."""
