@@ -4,8 +4,10 @@
 Packet: Session Alpha(10) @0, Sequence Number u64 @10 (of the first message), Message Count u16 @18,
 then Count x [u16 length][message]; Count 0 = heartbeat, 0xFFFF = end of session. An optional
 12-byte trailer ``b"TWTS"`` + u64 BE send time (ns) may follow the last message (tickwire's latency
-tests). The session layer (feedhandlers/mold_session.pyx) subclasses MoldFramer and overrides the
-hooks (on_gap, on_session_change, on_end_of_session) to request retransmissions.
+tests). MoldFramer is the single-line framer (pcap replay, benchmarks): gaps are counted and skipped.
+The live session layer (feedhandlers/mold_session.pyx ``MoldSession``: A/B lines, re-requests,
+buffering) frames packets itself; a subclass may override the hooks below (on_gap,
+on_session_change, on_end_of_session) for simpler policies.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
