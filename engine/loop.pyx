@@ -126,7 +126,7 @@ cdef class EngineLoop:
             if k + 1 < n:
                 self.engine.prefetch(&cmds[k + 1])   # the index probe is the likely cache miss
                 if self.risk is not None:
-                    self.risk.prefetch(&cmds[k + 1])     # risk's order-table slot, account rows
+                    self.risk.prefetch(&cmds[k + 1])     # risk's order-table slot and cell
             self.step(&cmds[k])
             k += 1
         if self.journal is not None and self.journal.commit() < 0:

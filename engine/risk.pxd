@@ -160,7 +160,7 @@ cdef class RiskEngine:
     cdef void set_reference(self, uint32_t symbol, int64_t price) noexcept nogil
     """Set the reference (mark) price of a symbol and re-mark every account's exposure in it."""
     cdef void prefetch(self, const Command *cmd) noexcept nogil
-    """Prefetch the order-table slot and account rows ``check(cmd)`` will read (no state change)."""
+    """Prefetch the order-table slot (and for a new order its cell) ``check(cmd)`` will read; no state change."""
     cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_lookup(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil

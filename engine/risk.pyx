@@ -434,14 +434,8 @@ cdef class RiskEngine:
             p = <const char *>&self.orders[tw_order_slot(c.order_id) & (self.ot_cap - 1)]
             tw_prefetch(p)
             tw_prefetch(p + sizeof(OrderEntry) - 1)
-        if a < self.n_accounts:
-            tw_prefetch(&self.accts[a])
-            p = <const char *>&self.acct_limits[a]
-            tw_prefetch(p)
-            tw_prefetch(p + sizeof(Limits) - 1)
-            if act == ACT_NEW and s < self.n_symbols:
-                tw_prefetch(&self.cells[<uint64_t>a * self.cell_stride + s])
-                tw_prefetch(&self.perm[<uint64_t>a * self.n_symbols + s])
+        if act == ACT_NEW and a < self.n_accounts and s < self.n_symbols:
+            tw_prefetch(&self.cells[<uint64_t>a * self.cell_stride + s])   # (account rows: mostly cached)
 
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil:
         """New entry for an id not in the table (the caller checked); NULL when full."""
