@@ -22,6 +22,9 @@ cdef class RiskAdapter(RiskHook):
     cdef void prefetch(self, const Command *cmd) noexcept nogil:
         self.risk.prefetch(cmd)
 
+    cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil:
+        self.risk.prefetch_events(evs, n)
+
 
 cdef class PositionAdapter(PositionHook):
     """``PositionHook`` forwarding to an ``engine.positions.Positions``."""

@@ -13,7 +13,8 @@ methods; every call is a vtable call with a C pointer, no Python object, no GIL 
 - ``RiskHook.on_event(ev)`` for every event the matching produced (acks, fills, cancels, expiries),
   so open-order exposure stays exact.
 - ``RiskHook.prefetch(cmd)`` (optional, no state change): called by ``run`` for the next command of the
-  batch before the current one runs, so the hook can prefetch the table slots that command will use.
+  batch before the current one runs, so the hook can prefetch the table slots that command will use;
+  ``RiskHook.prefetch_events(evs, n)`` before a command's events are delivered when there are several.
 - ``PositionHook.on_fill(ev)`` for every EV_FILL (taker = account_id/side, maker = maker_account_id,
   opposite side).
 """
@@ -32,6 +33,9 @@ cdef class RiskHook:
     cdef void prefetch(self, const Command *cmd) noexcept nogil
     """Optional hint: ``cmd`` is next; issue cache prefetches for the state its check will touch.
     Must not change any state (the loop calls it for command k + 1 while command k runs)."""
+    cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil
+    """Optional hint: the ``n`` (> 1) events of one command follow (fills of a sweep, cancels of a
+    mass cancel); prefetch what their ``on_event`` calls will touch so the misses overlap. No state change."""
 
 
 cdef class PositionHook:

@@ -23,6 +23,9 @@ cdef class RiskHook:
     cdef void prefetch(self, const Command *cmd) noexcept nogil:
         pass
 
+    cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil:
+        pass
+
 
 cdef class PositionHook:
     """Base positions hook: ignores fills. Subclass and override ``on_fill``."""
@@ -109,6 +112,8 @@ cdef class EngineLoop:
                 return
         start = self.engine.ev_n
         self.engine.apply(c)
+        if self.risk is not None and self.engine.ev_n - start > 1:
+            self.risk.prefetch_events(&self.engine.evs[start], self.engine.ev_n - start)
         if self.risk is not None or self.positions is not None:
             for k in range(start, self.engine.ev_n):
                 ev = &self.engine.evs[k]

@@ -161,6 +161,8 @@ cdef class RiskEngine:
     """Set the reference (mark) price of a symbol and re-mark every account's exposure in it."""
     cdef void prefetch(self, const Command *cmd) noexcept nogil
     """Prefetch the order-table slot (and for a new order its cell) ``check(cmd)`` will read; no state change."""
+    cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil
+    """Prefetch the order-table slots and cells the ``on_event`` calls for these events will use."""
     cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_lookup(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil

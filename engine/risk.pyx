@@ -174,6 +174,13 @@ cdef inline bint _over(int64_t after, int64_t before, int64_t limit) noexcept no
 
 # ------------------------------------------------------------ hot-path internals ----
 # Module-level inline functions (methods are never inlined): order table, exposure upkeep.
+cdef inline void _prefetch_slot(RiskEngine self, uint64_t order_id) noexcept nogil:
+    """Prefetch the home slot of an id (both lines when the 40-byte entry straddles two)."""
+    cdef const char *p = <const char *>&self.orders[tw_order_slot(order_id) & (self.ot_cap - 1)]
+    tw_prefetch(p)
+    tw_prefetch(p + sizeof(OrderEntry) - 1)
+
+
 cdef inline OrderEntry *_ot_find(RiskEngine self, uint64_t order_id) noexcept nogil:
     cdef uint64_t mask = self.ot_cap - 1, h = tw_order_slot(order_id) & mask
     cdef OrderEntry *e
@@ -427,15 +434,32 @@ cdef class RiskEngine:
     cdef void prefetch(self, const Command *c) noexcept nogil:
         cdef uint32_t a = c.account_id, s = c.symbol_id
         cdef uint8_t act = c.action
-        cdef const char *p
         if act != ACT_NEW and act != ACT_CANCEL and act != ACT_MODIFY:
             return
         if c.order_id != 0:
-            p = <const char *>&self.orders[tw_order_slot(c.order_id) & (self.ot_cap - 1)]
-            tw_prefetch(p)
-            tw_prefetch(p + sizeof(OrderEntry) - 1)
+            _prefetch_slot(self, c.order_id)
         if act == ACT_NEW and a < self.n_accounts and s < self.n_symbols:
             tw_prefetch(&self.cells[<uint64_t>a * self.cell_stride + s])   # (account rows: mostly cached)
+
+    cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t i
+        cdef const Event *ev
+        cdef uint32_t s
+        for i in range(n):
+            ev = &evs[i]
+            s = ev.symbol_id
+            if ev.kind == EV_FILL:
+                if ev.maker_order_id != 0:
+                    _prefetch_slot(self, ev.maker_order_id)
+                if s < self.n_symbols:
+                    if ev.maker_account_id < self.n_accounts:
+                        tw_prefetch(&self.cells[<uint64_t>ev.maker_account_id * self.cell_stride + s])
+                    if ev.account_id < self.n_accounts:
+                        tw_prefetch(&self.cells[<uint64_t>ev.account_id * self.cell_stride + s])
+            elif ev.kind == EV_CANCEL or ev.kind == EV_EXPIRE:
+                _prefetch_slot(self, ev.order_id)
+                if s < self.n_symbols and ev.account_id < self.n_accounts:
+                    tw_prefetch(&self.cells[<uint64_t>ev.account_id * self.cell_stride + s])
 
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil:
         """New entry for an id not in the table (the caller checked); NULL when full."""
