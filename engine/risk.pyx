@@ -276,8 +276,11 @@ cdef inline void _close_c(RiskEngine self, OrderEntry *e) noexcept nogil:
 
 
 cdef inline void _fill_side_c(RiskEngine self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
-                              uint32_t qty, uint32_t leaves) noexcept nogil:
-    cdef OrderEntry *e = _ot_lookup(self, oid) if oid != 0 else NULL
+                              uint32_t qty, uint32_t leaves, bint maker) noexcept nogil:
+    # the maker is looked up without taking the hint, which stays on the taker (a sweep's next fill)
+    cdef OrderEntry *e = NULL
+    if oid != 0:
+        e = _ot_find(self, oid) if maker else _ot_lookup(self, oid)
     cdef Cell *c
     if account >= self.n_accounts or s >= self.n_symbols:
         return
@@ -428,7 +431,7 @@ cdef class RiskEngine:
 
     cdef void _fill_side(self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
                          uint32_t qty, uint32_t leaves) noexcept nogil:
-        _fill_side_c(self, oid, account, s, side, qty, leaves)
+        _fill_side_c(self, oid, account, s, side, qty, leaves, False)
 
     # ------------------------------------------------------------ order table ----
     cdef void prefetch(self, const Command *c) noexcept nogil:
@@ -744,9 +747,9 @@ cdef class RiskEngine:
         elif k == EV_FILL:
             if s < self.n_symbols and ev.price > 0:
                 self.ref_px[s] = ev.price               # last trade: mark and collar reference
-            _fill_side_c(self, ev.order_id, ev.account_id, s, ev.side, ev.qty, ev.leaves_qty)
+            _fill_side_c(self, ev.order_id, ev.account_id, s, ev.side, ev.qty, ev.leaves_qty, False)
             _fill_side_c(self, ev.maker_order_id, ev.maker_account_id, s,
-                            SIDE_SELL if ev.side == SIDE_BUY else SIDE_BUY, ev.qty, ev.maker_leaves_qty)
+                            SIDE_SELL if ev.side == SIDE_BUY else SIDE_BUY, ev.qty, ev.maker_leaves_qty, True)
         elif k == EV_CANCEL or k == EV_EXPIRE:
             e = _ot_lookup(self, ev.order_id)
             if e != NULL and e.state == OE_OPEN:
