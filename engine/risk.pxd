@@ -144,6 +144,15 @@ cdef class RiskEngine:
     cdef uint64_t ot_used             # non-empty slots (pending + open + done + tombstones)
     cdef OrderEntry *hint             # last entry inserted / found (the next event is usually about it), or NULL
     cdef readonly uint64_t ot_live    # pending + open entries
+    # ack fast path: figures of the last accepted new order's check (a cache, not state; see on_event)
+    cdef OrderEntry *ck_entry         # its entry; NULL once any cell changed since (_set_metrics) or its ack came
+    cdef int64_t ck_qty               # checked quantity
+    cdef int64_t ck_mark              # mark price the check used
+    cdef int64_t ck_wq                # the order side's working qty / notional of the cell after the order
+    cdef int64_t ck_wn
+    cdef int64_t ck_w                 # worst_qty, exposure, margin of the cell after the order
+    cdef int64_t ck_x
+    cdef int64_t ck_m
     # --------------------------------------------------------- counters ----
     cdef readonly uint64_t checked
     cdef readonly uint64_t rejected

@@ -235,12 +235,11 @@ cdef inline OrderEntry *_ot_lookup(RiskEngine self, uint64_t order_id) noexcept 
     return e
 
 
-cdef inline void _recompute_c(RiskEngine self, uint32_t account, uint32_t symbol) noexcept nogil:
-    cdef Cell *c = &self.cells[<uint64_t>account * self.cell_stride + symbol]
+cdef inline void _set_metrics(RiskEngine self, Cell *c, uint32_t account, int64_t w, int64_t x,
+                              int64_t m) noexcept nogil:
+    """Store a cell's new worst_qty / exposure / margin and move the account and firm sums by the difference."""
     cdef Agg *A = &self.accts[account]
     cdef Agg *F = &self.firms[A.firm]
-    cdef int64_t w, x, m
-    _metrics(c, self.ref_px[symbol], self.margin_bps[symbol], &w, &x, &m)
     A.gross_qty += w - c.worst_qty
     F.gross_qty += w - c.worst_qty
     A.gross_notional = tw_add_sat(A.gross_notional, x - c.exposure)
@@ -250,10 +249,18 @@ cdef inline void _recompute_c(RiskEngine self, uint32_t account, uint32_t symbol
     c.worst_qty = w
     c.exposure = x
     c.margin = m
+    self.ck_entry = NULL              # a cell changed: the remembered check figures may be stale
     if TW_DEBUG:
         if (c.buy_qty < 0 or c.sell_qty < 0 or c.buy_notional < 0 or c.sell_notional < 0
                 or A.open_orders < 0 or F.open_orders < 0 or A.gross_qty < 0):
             self.debug_violations += 1
+
+
+cdef inline void _recompute_c(RiskEngine self, uint32_t account, uint32_t symbol) noexcept nogil:
+    cdef Cell *c = &self.cells[<uint64_t>account * self.cell_stride + symbol]
+    cdef int64_t w, x, m
+    _metrics(c, self.ref_px[symbol], self.margin_bps[symbol], &w, &x, &m)
+    _set_metrics(self, c, account, w, x, m)
 
 
 cdef inline void _work_c(RiskEngine self, OrderEntry *e, int64_t dqty) noexcept nogil:
@@ -265,6 +272,24 @@ cdef inline void _work_c(RiskEngine self, OrderEntry *e, int64_t dqty) noexcept 
     else:
         c.sell_qty += dqty
         c.sell_notional = tw_add_sat(c.sell_notional, tw_mul_sat(dqty, e.px))
+
+
+cdef void _ack_debug(RiskEngine self, OrderEntry *e, const Cell *c) noexcept nogil:
+    """TW_DEBUG: the remembered check figures equal what _work_c + _recompute_c would compute."""
+    cdef Cell t = c[0]
+    cdef int64_t w, x, m
+    cdef bint ok
+    if e.side == SIDE_BUY:
+        t.buy_qty += e.leaves
+        t.buy_notional = tw_add_sat(t.buy_notional, tw_mul_sat(e.leaves, e.px))
+        ok = t.buy_qty == self.ck_wq and t.buy_notional == self.ck_wn
+    else:
+        t.sell_qty += e.leaves
+        t.sell_notional = tw_add_sat(t.sell_notional, tw_mul_sat(e.leaves, e.px))
+        ok = t.sell_qty == self.ck_wq and t.sell_notional == self.ck_wn
+    _metrics(&t, self.ref_px[e.symbol], self.margin_bps[e.symbol], &w, &x, &m)
+    if not ok or w != self.ck_w or x != self.ck_x or m != self.ck_m:
+        self.debug_violations += 1
 
 
 cdef inline void _close_c(RiskEngine self, OrderEntry *e) noexcept nogil:
@@ -466,25 +491,10 @@ cdef class RiskEngine:
 
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil:
         """New entry for an id not in the table (the caller checked); NULL when full."""
-        cdef uint64_t mask = self.ot_cap - 1, h = tw_order_slot(order_id) & mask
-        cdef OrderEntry *e
-        cdef OrderEntry *tomb = NULL
-        while True:
-            e = &self.orders[h]
-            if e.state == OE_EMPTY:
-                break
-            if e.state == OE_TOMB and tomb == NULL:
-                tomb = e
-            h = (h + 1) & mask
-        if tomb != NULL:
-            e = tomb
-        elif self.ot_used >= self.max_orders:
+        cdef OrderEntry *slot = NULL
+        if _ot_probe(self, order_id, &slot) != NULL:   # (contract broken: never add a second entry)
             return NULL
-        else:
-            self.ot_used += 1
-        memset(e, 0, sizeof(OrderEntry))
-        e.order_id = order_id
-        return e
+        return _ot_claim(self, slot, order_id)       # the first tombstone on the chain, else its empty slot
 
     cdef void _purge_done(self) noexcept nogil:
         """End of day: keep only pending/open entries (done ids may be reused tomorrow)."""
@@ -503,6 +513,7 @@ cdef class RiskEngine:
         self.orders = nw
         self.ot_used = n
         self.hint = NULL
+        self.ck_entry = NULL
         free(old)
 
     # ------------------------------------------------------------ exposure ----
@@ -602,7 +613,7 @@ cdef class RiskEngine:
         cdef Limits *FL = &self.firm_limits[firm]
         cdef Cell cell
         cdef Cell *cur
-        cdef int64_t qty = c.qty, px, ref, band, notional, dq, w, x, m, gq, gx, gm
+        cdef int64_t qty = c.qty, px, ref, band, notional, dq, w, x, m, gq, gx, gm, mark
         cdef uint8_t side = c.side, pbits, otype = c.ord_type
         cdef bint priced
         cdef OrderEntry *e
@@ -683,7 +694,8 @@ cdef class RiskEngine:
                 return self._rej(RISK_MAX_OPEN_ORDERS)
             if F.open_orders + 1 > FL.max_open_orders:
                 return self._rej(RISK_FIRM_OPEN_ORDERS)
-        _metrics(&cell, ref if ref > 0 else px, self.margin_bps[s], &w, &x, &m)
+        mark = ref if ref > 0 else px
+        _metrics(&cell, mark, self.margin_bps[s], &w, &x, &m)
         if _over(w, cur.worst_qty, AL.max_net_position):
             return self._rej(RISK_NET_POSITION)
         gq = A.gross_qty - cur.worst_qty + w
@@ -711,6 +723,15 @@ cdef class RiskEngine:
             e.state = OE_PENDING
             self.ot_live += 1
             self.hint = e                               # its ack is the next event
+            # remember the figures for the ack (on_event reuses them when provably the same)
+            self.ck_entry = e
+            self.ck_qty = qty
+            self.ck_mark = mark
+            self.ck_wq = cell.buy_qty if side == SIDE_BUY else cell.sell_qty
+            self.ck_wn = cell.buy_notional if side == SIDE_BUY else cell.sell_notional
+            self.ck_w = w
+            self.ck_x = x
+            self.ck_m = m
         return RISK_OK
 
     # ------------------------------------------------------------ events ----
@@ -729,6 +750,7 @@ cdef class RiskEngine:
                 if e == NULL:
                     return
                 self.hint = e
+                self.ck_entry = NULL                    # (the slot may be the remembered one's)
                 e.px = ev.price if ev.price > 0 else self.ref_px[s]
                 e.account = ev.account_id
                 e.symbol = s
@@ -742,8 +764,26 @@ cdef class RiskEngine:
             A = &self.accts[e.account]
             A.open_orders += 1
             self.firms[A.firm].open_orders += 1
-            _work_c(self, e, e.leaves)
-            _recompute_c(self, e.account, e.symbol)
+            c = &self.cells[<uint64_t>e.account * self.cell_stride + e.symbol]
+            # Its check computed the cell after it and the metrics: reuse them when provably the same.
+            # ck_entry is still this entry only if no cell changed since the check (every cell change
+            # ends in _set_metrics, which clears it) and no other order was checked in between; the
+            # entry's px / side / account / symbol do not change while it is pending. Left: the
+            # leaves must be the checked qty, and the mark the one the check used (no reference
+            # price: the check marked at the order's price, _recompute at ref_px).
+            if e == self.ck_entry and <int64_t>e.leaves == self.ck_qty and self.ref_px[e.symbol] == self.ck_mark:
+                if TW_DEBUG:
+                    _ack_debug(self, e, c)
+                if e.side == SIDE_BUY:
+                    c.buy_qty = self.ck_wq
+                    c.buy_notional = self.ck_wn
+                else:
+                    c.sell_qty = self.ck_wq
+                    c.sell_notional = self.ck_wn
+                _set_metrics(self, c, e.account, self.ck_w, self.ck_x, self.ck_m)
+            else:
+                _work_c(self, e, e.leaves)
+                _recompute_c(self, e.account, e.symbol)
         elif k == EV_FILL:
             if s < self.n_symbols and ev.price > 0:
                 self.ref_px[s] = ev.price               # last trade: mark and collar reference
@@ -921,6 +961,7 @@ cdef class RiskEngine:
         off = _copy_in(<char *>self.rej_counts, data, off, sizeof(self.rej_counts))
         memset(self.orders, 0, self.ot_cap * sizeof(OrderEntry))
         self.hint = NULL
+        self.ck_entry = NULL
         cnt = struct.unpack_from("<Q", data, off)[0]
         off += 8
         for i in range(cnt):
