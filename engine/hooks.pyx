@@ -8,7 +8,8 @@ from engine.journal cimport Journal
 
 
 cdef class RiskAdapter(RiskHook):
-    """``RiskHook`` forwarding to an ``engine.risk.RiskEngine``."""
+    """``RiskHook`` forwarding to an ``engine.risk.RiskEngine`` (itself a ``RiskHook``, so the loop calls
+    the engine directly: ``target()``; ``EngineLoop(risk=engine)`` works as well)."""
 
     def __init__(self, RiskEngine risk not None):
         self.risk = risk
@@ -24,6 +25,9 @@ cdef class RiskAdapter(RiskHook):
 
     cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil:
         self.risk.prefetch_events(evs, n)
+
+    cdef RiskHook target(self):
+        return self.risk        # a RiskEngine is itself a RiskHook: the loop calls it directly
 
 
 cdef class PositionAdapter(PositionHook):

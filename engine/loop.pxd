@@ -36,6 +36,9 @@ cdef class RiskHook:
     cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil
     """Optional hint: the ``n`` (> 1) events of one command follow (fills of a sweep, cancels of a
     mass cancel); prefetch what their ``on_event`` calls will touch so the misses overlap. No state change."""
+    cdef RiskHook target(self)
+    """The hook whose methods the loop calls for this one: ``self``; an adapter that only forwards each
+    call unchanged to another hook returns that hook (the loop then calls it directly)."""
 
 
 cdef class PositionHook:
@@ -55,8 +58,10 @@ cdef class EngineLoop:
     # ------------------------------------------------------------ state ----
     cdef readonly MatchingEngine engine
     """The matching engine (books, order pool, event buffer)."""
-    cdef public RiskHook risk
-    """Pre-trade risk or None."""
+    cdef RiskHook _risk
+    """Pre-trade risk or None (the ``risk`` property)."""
+    cdef RiskHook _rk
+    """``_risk.target()``: the hook the hot path calls."""
     cdef public PositionHook positions
     """Positions / P&L or None."""
     cdef public JournalHook journal

@@ -26,6 +26,9 @@ cdef class RiskHook:
     cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil:
         pass
 
+    cdef RiskHook target(self):
+        return self
+
 
 cdef class PositionHook:
     """Base positions hook: ignores fills. Subclass and override ``on_fill``."""
@@ -85,6 +88,16 @@ cdef class EngineLoop:
         self.positions = positions
         self.journal = journal
 
+    @property
+    def risk(self):
+        """Pre-trade risk hook or None (settable)."""
+        return self._risk
+
+    @risk.setter
+    def risk(self, RiskHook hook):
+        self._risk = hook
+        self._rk = hook.target() if hook is not None else None
+
     cdef void step(self, const Command *c) noexcept nogil:
 
         cdef Py_ssize_t k, start
@@ -103,8 +116,8 @@ cdef class EngineLoop:
                 self.engine.cur = c
                 self.engine.emit_reject(c, RC_JOURNAL_FAILED)
                 return
-        if self.risk is not None:
-            rc = self.risk.check(c)
+        if self._rk is not None:
+            rc = self._rk.check(c)
             if rc < 0:
                 self.risk_rejects += 1
                 self.engine.cur = c
@@ -112,15 +125,15 @@ cdef class EngineLoop:
                 return
         start = self.engine.ev_n
         self.engine.apply(c)
-        if self.risk is not None and self.engine.ev_n - start > 1:
-            self.risk.prefetch_events(&self.engine.evs[start], self.engine.ev_n - start)
-        if self.risk is not None or self.positions is not None:
+        if self._rk is not None and self.engine.ev_n - start > 1:
+            self._rk.prefetch_events(&self.engine.evs[start], self.engine.ev_n - start)
+        if self._rk is not None or self.positions is not None:
             for k in range(start, self.engine.ev_n):
                 ev = &self.engine.evs[k]
                 if self.positions is not None and ev.kind == EV_FILL:
                     self.positions.on_fill(ev)
-                if self.risk is not None:
-                    self.risk.on_event(ev)
+                if self._rk is not None:
+                    self._rk.on_event(ev)
         if TW_DEBUG:
             if self.engine.is_crossed(c.symbol_id):
                 self.crossed_violations += 1
@@ -130,8 +143,8 @@ cdef class EngineLoop:
         while k < n and self.engine.ev_n < self.high_water:
             if k + 1 < n:
                 self.engine.prefetch(&cmds[k + 1])   # the index probe is the likely cache miss
-                if self.risk is not None:
-                    self.risk.prefetch(&cmds[k + 1])     # risk's order-table slot and cell
+                if self._rk is not None:
+                    self._rk.prefetch(&cmds[k + 1])     # risk's order-table slot and cell
             self.step(&cmds[k])
             k += 1
         if self.journal is not None and self.journal.commit() < 0:

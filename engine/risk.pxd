@@ -15,6 +15,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 from messaging.records cimport Command, Event
 from engine.positions cimport Positions
+from engine.loop cimport RiskHook
 
 
 # ------------------------------------------------------------- codes ----
@@ -116,7 +117,7 @@ cdef struct OrderEntry:
 
 # ------------------------------------------------------------- engine ----
 @cython.final                         # no subclasses: internal calls are direct (inlinable) C calls
-cdef class RiskEngine:
+cdef class RiskEngine(RiskHook):      # the loop's risk hook itself (no forwarding call)
     # ------------------------------------------------------------ sizes ----
     cdef readonly uint32_t n_accounts
     cdef readonly uint32_t n_firms
@@ -162,16 +163,17 @@ cdef class RiskEngine:
     cdef readonly object config       # the engine.riskconfig.RiskConfig it was built from
 
     # ------------------------------------------------------------ calls ----
-    cdef int check(self, const Command *cmd) noexcept nogil
-    """0 to accept ``cmd`` (it goes on to matching), or a RISK_* code (< 0, state unchanged but throttles)."""
-    cdef void on_event(self, const Event *ev) noexcept nogil
-    """Follow one matching event: acks open working exposure, fills move it to positions, cancels release it."""
+    # RiskHook methods (declared in engine/loop.pxd; the loop calls them on the engine directly):
+    #   int check(const Command *cmd): 0 to accept ``cmd`` (it goes on to matching), or a RISK_* code
+    #       (< 0, state unchanged but throttles).
+    #   void on_event(const Event *ev): follow one matching event: acks open working exposure, fills
+    #       move it to positions, cancels release it.
+    #   void prefetch(const Command *cmd): prefetch the order-table slot (and for a new order its cell)
+    #       ``check(cmd)`` will read; no state change.
+    #   void prefetch_events(const Event *evs, Py_ssize_t n): prefetch the order-table slots and cells
+    #       the ``on_event`` calls for these events will use.
     cdef void set_reference(self, uint32_t symbol, int64_t price) noexcept nogil
     """Set the reference (mark) price of a symbol and re-mark every account's exposure in it."""
-    cdef void prefetch(self, const Command *cmd) noexcept nogil
-    """Prefetch the order-table slot (and for a new order its cell) ``check(cmd)`` will read; no state change."""
-    cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil
-    """Prefetch the order-table slots and cells the ``on_event`` calls for these events will use."""
     cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_lookup(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil

@@ -322,7 +322,7 @@ cdef inline void _fill_side_c(RiskEngine self, uint64_t oid, uint32_t account, u
     _recompute_c(self, account, s)
 
 
-cdef class RiskEngine:
+cdef class RiskEngine(RiskHook):
     """Pre-trade risk checks with per-account and per-firm limits (see module docstring).
 
     Parameters

@@ -125,3 +125,68 @@ def test_dump_load_roundtrip_with_padded_cell_rows():
     r2.load_state(d)
     assert r2.dump_state() == d and r2.state_digest() == risk.state_digest()
     r2.validate_internal_state()
+
+
+def _ev(**kw):
+    from messaging.records import EVENT_DTYPE
+    e = np.zeros(1, EVENT_DTYPE)
+    for f, v in kw.items():
+        e[f] = v
+    return e
+
+
+def test_ack_reuses_the_check_only_when_the_same():
+    """The ack takes the figures its check computed unless something changed in between: the mark
+    (a trade moved the reference price without touching this cell) or the cell (a fill), or the
+    acked leaves differ from the checked qty. Every case must equal an ack of an unchecked order."""
+    from engine.risk import RiskEngine
+    from engine.riskconfig import RiskConfig
+    cfg = RiskConfig.from_toml_string(TOML)
+    new = _cmds([{"action": 1, "order_id": 9, "qty": 100, "price": 100 * P}])
+    seed_fill = _ev(kind=3, order_id=0, account_id=1, symbol_id=0, side=1, qty=50, price=100 * P, maker_account_id=2)
+    between = {
+        "nothing": None,
+        "mark moved": _ev(kind=3, order_id=0, account_id=99, maker_account_id=99, symbol_id=0, side=1, qty=1,
+                          price=104 * P),                                   # accounts unknown: ref only
+        "cell changed": _ev(kind=3, order_id=0, account_id=1, maker_account_id=3, symbol_id=0, side=1, qty=10,
+                            price=100 * P),
+    }
+    for name, ev in between.items():
+        for leaves in (100, 60):
+            engines = []
+            for checked in (True, False):
+                r = RiskEngine(cfg)
+                r.on_events(seed_fill)
+                if checked:
+                    assert r.check_command(new) == 0
+                if ev is not None:
+                    r.on_events(ev)
+                r.on_events(_ev(kind=1, order_id=9, account_id=1, symbol_id=0, side=1, qty=100, leaves_qty=leaves,
+                                price=100 * P))
+                r.validate_internal_state()
+                engines.append(r)
+            a, b = engines
+            assert a.cell(1, 0) == b.cell(1, 0), (name, leaves)
+            assert a.account(1) == b.account(1) and a.firm(0) == b.firm(0), (name, leaves)
+            assert a.order(9) == b.order(9) and a.cell(1, 0)["buy_qty"] == leaves
+            assert a.debug_violations == 0
+
+
+def test_loop_calls_the_engine_directly_or_through_the_adapter():
+    """RiskEngine is a RiskHook: EngineLoop(risk=engine) and EngineLoop(risk=RiskAdapter(engine)) agree."""
+    from engine.hooks import RiskAdapter
+    from engine.loop import EngineLoop
+    from engine.risk import RiskEngine
+    from engine.riskconfig import RiskConfig
+    cmds = _stream(1500, 5)
+    out = []
+    for wrap in (False, True):
+        r = RiskEngine(RiskConfig.from_toml_string(TOML))
+        hook = RiskAdapter(r) if wrap else r
+        loop = EngineLoop(risk=hook, max_orders=4096, max_symbols=8)
+        for s in range(4):
+            loop.engine.add_symbol(s, 100)
+        assert loop.risk is hook
+        out.append((loop.run_all(cmds).tobytes(), r.dump_state(), loop.stats()["risk_rejects"]))
+        r.validate_internal_state()
+    assert out[0] == out[1] and out[0][2] > 0
