@@ -178,7 +178,6 @@ cdef class RiskEngine(RiskHook):      # the loop's risk hook itself (no forwardi
     cdef OrderEntry *_lookup(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil
     cdef void _recompute(self, uint32_t account, uint32_t symbol) noexcept nogil
-    cdef int _check_order(self, const Command *c, uint32_t firm, OrderEntry *old) noexcept nogil
     cdef void _work(self, OrderEntry *e, int64_t dqty) noexcept nogil
     cdef void _purge_done(self) noexcept nogil
     cdef void _close(self, OrderEntry *e) noexcept nogil

@@ -322,6 +322,135 @@ cdef inline void _fill_side_c(RiskEngine self, uint64_t oid, uint32_t account, u
     _recompute_c(self, account, s)
 
 
+cdef inline int _check_order_c(RiskEngine self, const Command *c, OrderEntry *old, Agg *A, Agg *F,
+                               const Limits *AL, const Limits *FL) noexcept nogil:
+    """Checks of a new order (old NULL) or a modify of ``old``; ``A`` / ``F`` / ``AL`` / ``FL``: its
+    account's and firm's aggregates and limits (``check`` has them at hand)."""
+    cdef uint32_t a = c.account_id, s = c.symbol_id
+    cdef Cell cell
+    cdef Cell *cur
+    cdef int64_t qty = c.qty, px, ref, band, notional, dq, w, x, m, gq, gx, gm, mark
+    cdef uint8_t side = c.side, pbits, otype = c.ord_type
+    cdef bint priced
+    cdef OrderEntry *e
+    cdef OrderEntry *slot = NULL
+    if old != NULL:
+        side = old.side
+        s = old.symbol
+        otype = TYPE_LIMIT
+    if tw_unlikely(s >= self.n_symbols):
+        return self._rej(RISK_UNKNOWN_SYMBOL)
+    if (side != SIDE_BUY and side != SIDE_SELL) or qty <= 0:
+        return RISK_OK      # matching rejects it (invalid side / quantity)
+    if self.restricted[s]:
+        return self._rej(RISK_RESTRICTED_SYMBOL)
+    pbits = self.perm[<uint64_t>a * self.n_symbols + s]
+    if not (pbits & (PERM_BUY if side == SIDE_BUY else PERM_SELL)):
+        return self._rej(RISK_NOT_PERMITTED)
+    if old == NULL:
+        e = _ot_probe(self, c.order_id, &slot)
+        if e != NULL:
+            return self._rej(RISK_DUPLICATE_ORDER_ID)
+        if not _gcra(&A.order_tat, c.ts_ns, AL.order_interval_ns, AL.order_tolerance_ns):
+            return self._rej(RISK_ORDER_RATE)
+        if not _gcra(&F.order_tat, c.ts_ns, FL.order_interval_ns, FL.order_tolerance_ns):
+            return self._rej(RISK_FIRM_ORDER_RATE)
+    elif qty <= old.filled:
+        return RISK_OK      # modify to at most the filled quantity = cancel
+    if qty > AL.max_order_qty or qty > FL.max_order_qty:
+        return self._rej(RISK_MAX_ORDER_QTY)
+    # Exposure price: the limit price, else the stop price, else the reference price.
+    ref = self.ref_px[s]
+    priced = otype == TYPE_LIMIT or otype == TYPE_STOP_LIMIT
+    if priced:
+        px = c.price
+    elif otype == TYPE_STOP:
+        px = c.stop_price
+    else:
+        px = ref
+    if px <= 0:
+        if priced or otype == TYPE_STOP:
+            return RISK_OK  # matching rejects the bad price
+        if (self.require_ref[s] or AL.max_order_notional != INT64_MAX or FL.max_order_notional != INT64_MAX
+                or AL.buying_power != INT64_MAX or FL.buying_power != INT64_MAX):
+            return self._rej(RISK_NO_REFERENCE_PRICE)
+        px = 0
+    if priced and self.collar_bps[s] > 0:
+        if ref <= 0:
+            if self.require_ref[s]:
+                return self._rej(RISK_NO_REFERENCE_PRICE)
+        else:
+            band = tw_muldiv(ref, self.collar_bps[s], 10000)
+            if _abs(px - ref) > band:
+                return self._rej(RISK_PRICE_COLLAR)
+    notional = tw_mul_sat(qty, px)
+    if notional > AL.max_order_notional or notional > FL.max_order_notional:
+        return self._rej(RISK_MAX_ORDER_NOTIONAL)
+    # Hypothetical cell after the order (modify: replace the old working leaves).
+    cur = &self.cells[<uint64_t>a * self.cell_stride + s]
+    cell = cur[0]
+    dq = qty if old == NULL else qty - old.filled
+    if old != NULL:
+        if side == SIDE_BUY:
+            cell.buy_qty -= old.leaves
+            cell.buy_notional = tw_add_sat(cell.buy_notional, -tw_mul_sat(old.leaves, old.px))
+        else:
+            cell.sell_qty -= old.leaves
+            cell.sell_notional = tw_add_sat(cell.sell_notional, -tw_mul_sat(old.leaves, old.px))
+    if side == SIDE_BUY:
+        cell.buy_qty += dq
+        cell.buy_notional = tw_add_sat(cell.buy_notional, tw_mul_sat(dq, px))
+    else:
+        cell.sell_qty += dq
+        cell.sell_notional = tw_add_sat(cell.sell_notional, tw_mul_sat(dq, px))
+        if not (pbits & PERM_SHORT) and cell.pos - cell.sell_qty < 0 and cell.sell_qty > cur.sell_qty:
+            return self._rej(RISK_SHORT_SALE)
+    if old == NULL:
+        if A.open_orders + 1 > AL.max_open_orders:
+            return self._rej(RISK_MAX_OPEN_ORDERS)
+        if F.open_orders + 1 > FL.max_open_orders:
+            return self._rej(RISK_FIRM_OPEN_ORDERS)
+    mark = ref if ref > 0 else px
+    _metrics(&cell, mark, self.margin_bps[s], &w, &x, &m)
+    if _over(w, cur.worst_qty, AL.max_net_position):
+        return self._rej(RISK_NET_POSITION)
+    gq = A.gross_qty - cur.worst_qty + w
+    if _over(gq, A.gross_qty, AL.max_gross_position):
+        return self._rej(RISK_GROSS_POSITION)
+    if _over(F.gross_qty - cur.worst_qty + w, F.gross_qty, FL.max_gross_position):
+        return self._rej(RISK_FIRM_GROSS_POSITION)
+    gx = tw_add_sat(A.gross_notional - cur.exposure, x)
+    if (AL.concentration_bps < 10000 and gx > AL.concentration_min_gross and x > cur.exposure
+            and tw_prod_gt(x, 10000, AL.concentration_bps, gx)):
+        return self._rej(RISK_CONCENTRATION)
+    gm = tw_add_sat(A.margin - cur.margin, m)
+    if _over(gm, A.margin, AL.buying_power):
+        return self._rej(RISK_BUYING_POWER)
+    if _over(tw_add_sat(F.margin - cur.margin, m), F.margin, FL.buying_power):
+        return self._rej(RISK_FIRM_BUYING_POWER)
+    if old == NULL:
+        e = _ot_claim(self, slot, c.order_id)     # the table has not changed since the probe
+        if e == NULL:
+            return self._rej(RISK_ORDER_TABLE_FULL)
+        e.px = px
+        e.account = a
+        e.symbol = s
+        e.side = side
+        e.state = OE_PENDING
+        self.ot_live += 1
+        self.hint = e                               # its ack is the next event
+        # remember the figures for the ack (on_event reuses them when provably the same)
+        self.ck_entry = e
+        self.ck_qty = qty
+        self.ck_mark = mark
+        self.ck_wq = cell.buy_qty if side == SIDE_BUY else cell.sell_qty
+        self.ck_wn = cell.buy_notional if side == SIDE_BUY else cell.sell_notional
+        self.ck_w = w
+        self.ck_x = x
+        self.ck_m = m
+    return RISK_OK
+
+
 cdef class RiskEngine(RiskHook):
     """Pre-trade risk checks with per-account and per-firm limits (see module docstring).
 
@@ -539,32 +668,32 @@ cdef class RiskEngine(RiskHook):
         cdef int rc
         cdef uint8_t act = c.action
         self.checked += 1
-        # Control actions first: they are not account messages.
-        if act == ACT_SET_REFERENCE_PRICE:
-            self.set_reference(c.symbol_id, c.price)
-            if self.positions is not None:
-                self.positions.set_mark_c(c.symbol_id, c.price)
-            return RISK_OK
-        if act == ACT_END_OF_DAY:
-            self._purge_done()
-            return RISK_OK
-        if act == ACT_CLOCK:
-            return RISK_OK
-        if act == ACT_KILL_SWITCH:
-            if c.firm_id != 0:
-                if c.firm_id >= self.n_firms:
-                    return self._rej(RISK_UNKNOWN_FIRM)
-                self.firms[c.firm_id].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
-            else:
-                if a >= self.n_accounts:
-                    return self._rej(RISK_UNKNOWN_ACCOUNT)
-                self.accts[a].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
-            return RISK_OK      # matching cancels the working orders (mass cancel, CR_KILL_SWITCH)
-        if act == ACT_SESSION_DISCONNECT:
-            if c.session_id < self.n_sessions and not self.cod[c.session_id]:
-                return self._rej(RISK_COD_DISABLED)
-            return RISK_OK
-        if act != ACT_NEW and act != ACT_CANCEL and act != ACT_MODIFY and act != ACT_MASS_CANCEL:
+        if tw_unlikely(act < ACT_NEW or act > ACT_MASS_CANCEL):
+            # Control actions (not account messages; NEW / CANCEL / MODIFY / MASS_CANCEL are 1..4).
+            if act == ACT_SET_REFERENCE_PRICE:
+                self.set_reference(c.symbol_id, c.price)
+                if self.positions is not None:
+                    self.positions.set_mark_c(c.symbol_id, c.price)
+                return RISK_OK
+            if act == ACT_END_OF_DAY:
+                self._purge_done()
+                return RISK_OK
+            if act == ACT_CLOCK:
+                return RISK_OK
+            if act == ACT_KILL_SWITCH:
+                if c.firm_id != 0:
+                    if c.firm_id >= self.n_firms:
+                        return self._rej(RISK_UNKNOWN_FIRM)
+                    self.firms[c.firm_id].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
+                else:
+                    if a >= self.n_accounts:
+                        return self._rej(RISK_UNKNOWN_ACCOUNT)
+                    self.accts[a].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
+                return RISK_OK      # matching cancels the working orders (mass cancel, CR_KILL_SWITCH)
+            if act == ACT_SESSION_DISCONNECT:
+                if c.session_id < self.n_sessions and not self.cod[c.session_id]:
+                    return self._rej(RISK_COD_DISABLED)
+                return RISK_OK
             return RISK_OK      # unknown action: matching rejects it with its own code
         # Account messages.
         if tw_unlikely(a >= self.n_accounts):
@@ -593,146 +722,17 @@ cdef class RiskEngine(RiskHook):
             return RISK_OK      # cancels always go through (they only reduce risk)
         if A.killed or F.killed:
             return self._rej(RISK_KILL_SWITCH)
+        e = NULL
         if act == ACT_MODIFY:
             e = _ot_lookup(self, c.order_id)
             if e == NULL or e.state != OE_OPEN or e.account != a:
                 return RISK_OK  # matching answers unknown / not open / not owner
-            return self._check_order(c, firm, e)
-        return self._check_order(c, firm, NULL)
+        return _check_order_c(self, c, e, A, F, AL, FL)     # (one call site: inlined here)
 
     cdef int _rej(self, int code) noexcept nogil:
         self.rejected += 1
         self.rej_counts[-code - 100] += 1
         return code
-
-    cdef int _check_order(self, const Command *c, uint32_t firm, OrderEntry *old) noexcept nogil:
-        cdef uint32_t a = c.account_id, s = c.symbol_id
-        cdef Agg *A = &self.accts[a]
-        cdef Agg *F = &self.firms[firm]
-        cdef Limits *AL = &self.acct_limits[a]
-        cdef Limits *FL = &self.firm_limits[firm]
-        cdef Cell cell
-        cdef Cell *cur
-        cdef int64_t qty = c.qty, px, ref, band, notional, dq, w, x, m, gq, gx, gm, mark
-        cdef uint8_t side = c.side, pbits, otype = c.ord_type
-        cdef bint priced
-        cdef OrderEntry *e
-        cdef OrderEntry *slot = NULL
-        if old != NULL:
-            side = old.side
-            s = old.symbol
-            otype = TYPE_LIMIT
-        if tw_unlikely(s >= self.n_symbols):
-            return self._rej(RISK_UNKNOWN_SYMBOL)
-        if (side != SIDE_BUY and side != SIDE_SELL) or qty <= 0:
-            return RISK_OK      # matching rejects it (invalid side / quantity)
-        if self.restricted[s]:
-            return self._rej(RISK_RESTRICTED_SYMBOL)
-        pbits = self.perm[<uint64_t>a * self.n_symbols + s]
-        if not (pbits & (PERM_BUY if side == SIDE_BUY else PERM_SELL)):
-            return self._rej(RISK_NOT_PERMITTED)
-        if old == NULL:
-            e = _ot_probe(self, c.order_id, &slot)
-            if e != NULL:
-                return self._rej(RISK_DUPLICATE_ORDER_ID)
-            if not _gcra(&A.order_tat, c.ts_ns, AL.order_interval_ns, AL.order_tolerance_ns):
-                return self._rej(RISK_ORDER_RATE)
-            if not _gcra(&F.order_tat, c.ts_ns, FL.order_interval_ns, FL.order_tolerance_ns):
-                return self._rej(RISK_FIRM_ORDER_RATE)
-        elif qty <= old.filled:
-            return RISK_OK      # modify to at most the filled quantity = cancel
-        if qty > AL.max_order_qty or qty > FL.max_order_qty:
-            return self._rej(RISK_MAX_ORDER_QTY)
-        # Exposure price: the limit price, else the stop price, else the reference price.
-        ref = self.ref_px[s]
-        priced = otype == TYPE_LIMIT or otype == TYPE_STOP_LIMIT
-        if priced:
-            px = c.price
-        elif otype == TYPE_STOP:
-            px = c.stop_price
-        else:
-            px = ref
-        if px <= 0:
-            if priced or otype == TYPE_STOP:
-                return RISK_OK  # matching rejects the bad price
-            if (self.require_ref[s] or AL.max_order_notional != INT64_MAX or FL.max_order_notional != INT64_MAX
-                    or AL.buying_power != INT64_MAX or FL.buying_power != INT64_MAX):
-                return self._rej(RISK_NO_REFERENCE_PRICE)
-            px = 0
-        if priced and self.collar_bps[s] > 0:
-            if ref <= 0:
-                if self.require_ref[s]:
-                    return self._rej(RISK_NO_REFERENCE_PRICE)
-            else:
-                band = tw_muldiv(ref, self.collar_bps[s], 10000)
-                if _abs(px - ref) > band:
-                    return self._rej(RISK_PRICE_COLLAR)
-        notional = tw_mul_sat(qty, px)
-        if notional > AL.max_order_notional or notional > FL.max_order_notional:
-            return self._rej(RISK_MAX_ORDER_NOTIONAL)
-        # Hypothetical cell after the order (modify: replace the old working leaves).
-        cur = &self.cells[<uint64_t>a * self.cell_stride + s]
-        cell = cur[0]
-        dq = qty if old == NULL else qty - old.filled
-        if old != NULL:
-            if side == SIDE_BUY:
-                cell.buy_qty -= old.leaves
-                cell.buy_notional = tw_add_sat(cell.buy_notional, -tw_mul_sat(old.leaves, old.px))
-            else:
-                cell.sell_qty -= old.leaves
-                cell.sell_notional = tw_add_sat(cell.sell_notional, -tw_mul_sat(old.leaves, old.px))
-        if side == SIDE_BUY:
-            cell.buy_qty += dq
-            cell.buy_notional = tw_add_sat(cell.buy_notional, tw_mul_sat(dq, px))
-        else:
-            cell.sell_qty += dq
-            cell.sell_notional = tw_add_sat(cell.sell_notional, tw_mul_sat(dq, px))
-            if not (pbits & PERM_SHORT) and cell.pos - cell.sell_qty < 0 and cell.sell_qty > cur.sell_qty:
-                return self._rej(RISK_SHORT_SALE)
-        if old == NULL:
-            if A.open_orders + 1 > AL.max_open_orders:
-                return self._rej(RISK_MAX_OPEN_ORDERS)
-            if F.open_orders + 1 > FL.max_open_orders:
-                return self._rej(RISK_FIRM_OPEN_ORDERS)
-        mark = ref if ref > 0 else px
-        _metrics(&cell, mark, self.margin_bps[s], &w, &x, &m)
-        if _over(w, cur.worst_qty, AL.max_net_position):
-            return self._rej(RISK_NET_POSITION)
-        gq = A.gross_qty - cur.worst_qty + w
-        if _over(gq, A.gross_qty, AL.max_gross_position):
-            return self._rej(RISK_GROSS_POSITION)
-        if _over(F.gross_qty - cur.worst_qty + w, F.gross_qty, FL.max_gross_position):
-            return self._rej(RISK_FIRM_GROSS_POSITION)
-        gx = tw_add_sat(A.gross_notional - cur.exposure, x)
-        if (AL.concentration_bps < 10000 and gx > AL.concentration_min_gross and x > cur.exposure
-                and tw_prod_gt(x, 10000, AL.concentration_bps, gx)):
-            return self._rej(RISK_CONCENTRATION)
-        gm = tw_add_sat(A.margin - cur.margin, m)
-        if _over(gm, A.margin, AL.buying_power):
-            return self._rej(RISK_BUYING_POWER)
-        if _over(tw_add_sat(F.margin - cur.margin, m), F.margin, FL.buying_power):
-            return self._rej(RISK_FIRM_BUYING_POWER)
-        if old == NULL:
-            e = _ot_claim(self, slot, c.order_id)     # the table has not changed since the probe
-            if e == NULL:
-                return self._rej(RISK_ORDER_TABLE_FULL)
-            e.px = px
-            e.account = a
-            e.symbol = s
-            e.side = side
-            e.state = OE_PENDING
-            self.ot_live += 1
-            self.hint = e                               # its ack is the next event
-            # remember the figures for the ack (on_event reuses them when provably the same)
-            self.ck_entry = e
-            self.ck_qty = qty
-            self.ck_mark = mark
-            self.ck_wq = cell.buy_qty if side == SIDE_BUY else cell.sell_qty
-            self.ck_wn = cell.buy_notional if side == SIDE_BUY else cell.sell_notional
-            self.ck_w = w
-            self.ck_x = x
-            self.ck_m = m
-        return RISK_OK
 
     # ------------------------------------------------------------ events ----
     cdef void on_event(self, const Event *ev) noexcept nogil:
