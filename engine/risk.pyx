@@ -263,15 +263,28 @@ cdef inline void _recompute_c(RiskEngine self, uint32_t account, uint32_t symbol
     _set_metrics(self, c, account, w, x, m)
 
 
+# A cell's working fields of one side, indexed rather than branched on (the side of a stream's
+# orders is a coin toss for the branch predictor): buy_qty / sell_qty and buy_notional /
+# sell_notional are adjacent (checked at import); any side but SIDE_BUY is the sell side, as before.
+cdef inline int64_t *_wq(Cell *c, uint8_t side) noexcept nogil:
+    return &c.buy_qty + (side != SIDE_BUY)
+
+
+cdef inline int64_t *_wn(Cell *c, uint8_t side) noexcept nogil:
+    return &c.buy_notional + (side != SIDE_BUY)
+
+
+cdef Cell _layout
+assert (<char *>&_layout.sell_qty - <char *>&_layout.buy_qty == sizeof(int64_t)
+        and <char *>&_layout.sell_notional - <char *>&_layout.buy_notional == sizeof(int64_t))
+
+
 cdef inline void _work_c(RiskEngine self, OrderEntry *e, int64_t dqty) noexcept nogil:
     """Change an order's working quantity by dqty (leaves follow separately)."""
     cdef Cell *c = &self.cells[<uint64_t>e.account * self.cell_stride + e.symbol]
-    if e.side == SIDE_BUY:
-        c.buy_qty += dqty
-        c.buy_notional = tw_add_sat(c.buy_notional, tw_mul_sat(dqty, e.px))
-    else:
-        c.sell_qty += dqty
-        c.sell_notional = tw_add_sat(c.sell_notional, tw_mul_sat(dqty, e.px))
+    cdef int64_t *n = _wn(c, e.side)
+    _wq(c, e.side)[0] += dqty
+    n[0] = tw_add_sat(n[0], tw_mul_sat(dqty, e.px))
 
 
 cdef void _ack_debug(RiskEngine self, OrderEntry *e, const Cell *c) noexcept nogil:
@@ -318,7 +331,8 @@ cdef inline void _fill_side_c(RiskEngine self, uint64_t oid, uint32_t account, u
     elif e != NULL and e.state == OE_PENDING:
         e.filled += qty                             # filled before its ack (not expected): no working yet
     c = &self.cells[<uint64_t>account * self.cell_stride + s]
-    c.pos += qty if side == SIDE_BUY else -<int64_t>qty
+    cdef int64_t neg = -<int64_t>(side != SIDE_BUY)       # 0 buy, -1 sell: +qty / -qty without a branch
+    c.pos += (<int64_t>qty ^ neg) - neg
     _recompute_c(self, account, s)
 
 
@@ -329,6 +343,8 @@ cdef inline int _check_order_c(RiskEngine self, const Command *c, OrderEntry *ol
     cdef uint32_t a = c.account_id, s = c.symbol_id
     cdef Cell cell
     cdef Cell *cur
+    cdef int64_t *wq
+    cdef int64_t *wn
     cdef int64_t qty = c.qty, px, ref, band, notional, dq, w, x, m, gq, gx, gm, mark
     cdef uint8_t side = c.side, pbits, otype = c.ord_type
     cdef bint priced
@@ -390,21 +406,16 @@ cdef inline int _check_order_c(RiskEngine self, const Command *c, OrderEntry *ol
     cur = &self.cells[<uint64_t>a * self.cell_stride + s]
     cell = cur[0]
     dq = qty if old == NULL else qty - old.filled
+    wq = _wq(&cell, side)
+    wn = _wn(&cell, side)
     if old != NULL:
-        if side == SIDE_BUY:
-            cell.buy_qty -= old.leaves
-            cell.buy_notional = tw_add_sat(cell.buy_notional, -tw_mul_sat(old.leaves, old.px))
-        else:
-            cell.sell_qty -= old.leaves
-            cell.sell_notional = tw_add_sat(cell.sell_notional, -tw_mul_sat(old.leaves, old.px))
-    if side == SIDE_BUY:
-        cell.buy_qty += dq
-        cell.buy_notional = tw_add_sat(cell.buy_notional, tw_mul_sat(dq, px))
-    else:
-        cell.sell_qty += dq
-        cell.sell_notional = tw_add_sat(cell.sell_notional, tw_mul_sat(dq, px))
-        if not (pbits & PERM_SHORT) and cell.pos - cell.sell_qty < 0 and cell.sell_qty > cur.sell_qty:
-            return self._rej(RISK_SHORT_SALE)
+        wq[0] -= old.leaves
+        wn[0] = tw_add_sat(wn[0], -tw_mul_sat(old.leaves, old.px))
+    wq[0] += dq
+    wn[0] = tw_add_sat(wn[0], tw_mul_sat(dq, px))
+    # (a buy leaves sell_qty as it is: the last condition only holds for a sell, no side test needed)
+    if not (pbits & PERM_SHORT) and cell.pos - cell.sell_qty < 0 and cell.sell_qty > cur.sell_qty:
+        return self._rej(RISK_SHORT_SALE)
     if old == NULL:
         if A.open_orders + 1 > AL.max_open_orders:
             return self._rej(RISK_MAX_OPEN_ORDERS)
@@ -443,8 +454,8 @@ cdef inline int _check_order_c(RiskEngine self, const Command *c, OrderEntry *ol
         self.ck_entry = e
         self.ck_qty = qty
         self.ck_mark = mark
-        self.ck_wq = cell.buy_qty if side == SIDE_BUY else cell.sell_qty
-        self.ck_wn = cell.buy_notional if side == SIDE_BUY else cell.sell_notional
+        self.ck_wq = wq[0]
+        self.ck_wn = wn[0]
         self.ck_w = w
         self.ck_x = x
         self.ck_m = m
@@ -774,12 +785,8 @@ cdef class RiskEngine(RiskHook):
             if e == self.ck_entry and <int64_t>e.leaves == self.ck_qty and self.ref_px[e.symbol] == self.ck_mark:
                 if TW_DEBUG:
                     _ack_debug(self, e, c)
-                if e.side == SIDE_BUY:
-                    c.buy_qty = self.ck_wq
-                    c.buy_notional = self.ck_wn
-                else:
-                    c.sell_qty = self.ck_wq
-                    c.sell_notional = self.ck_wn
+                _wq(c, e.side)[0] = self.ck_wq
+                _wn(c, e.side)[0] = self.ck_wn
                 _set_metrics(self, c, e.account, self.ck_w, self.ck_x, self.ck_m)
             else:
                 _work_c(self, e, e.leaves)
