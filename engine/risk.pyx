@@ -64,6 +64,13 @@ cdef extern from *:
        orders sequentially: an ack, its fills and a cancel of a recent order touch nearby cache lines),
        while the blocks themselves are scattered by splitmix64 (no clustering for strided ids). */
     static inline uint64_t tw_order_slot(uint64_t id) { return (tw_mix64(id >> 6) << 6) | (id & 63); }
+    /* first[0] or first[1] by a flag, as arithmetic: the empty asm hides the index from the optimizer,
+       which would otherwise turn it back into a (here unpredictable) branch. */
+    static inline int64_t *tw_pick(int64_t *first, int second) {
+        uintptr_t k = (uintptr_t)(second != 0);
+        __asm__("" : "+r"(k));
+        return first + k;
+    }
     """
     int64_t tw_mul_sat(int64_t a, int64_t b) noexcept nogil
     int64_t tw_add_sat(int64_t a, int64_t b) noexcept nogil
@@ -72,6 +79,7 @@ cdef extern from *:
     void *tw_table_alloc(size_t nbytes) noexcept nogil
     uint64_t tw_mix64(uint64_t x) noexcept nogil
     uint64_t tw_order_slot(uint64_t x) noexcept nogil
+    int64_t *tw_pick(int64_t *first, int second) noexcept nogil
     const int64_t INT64_MAX
 
 #: code -> (NAME, message): every RISK_* reject (registered into messaging.records.CODES).
@@ -267,11 +275,11 @@ cdef inline void _recompute_c(RiskEngine self, uint32_t account, uint32_t symbol
 # orders is a coin toss for the branch predictor): buy_qty / sell_qty and buy_notional /
 # sell_notional are adjacent (checked at import); any side but SIDE_BUY is the sell side, as before.
 cdef inline int64_t *_wq(Cell *c, uint8_t side) noexcept nogil:
-    return &c.buy_qty + (side != SIDE_BUY)
+    return tw_pick(&c.buy_qty, side != SIDE_BUY)
 
 
 cdef inline int64_t *_wn(Cell *c, uint8_t side) noexcept nogil:
-    return &c.buy_notional + (side != SIDE_BUY)
+    return tw_pick(&c.buy_notional, side != SIDE_BUY)
 
 
 cdef Cell _layout
