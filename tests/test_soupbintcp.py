@@ -248,7 +248,7 @@ def test_soup_recovery_fills_moldudp64_gaps(day, ref):
     assert sink.digest == ref.digest and s.counters()["recovered"] > 0 and rec.errors == 0
     lost = sum(min(40, day.messages + 1 - seq) for seq in range(1, day.messages + 1, 40) if (seq // 40) % 7 == 3)
     assert s.counters()["recovered"] == lost
-    # Rarely (1 run in ~10 here) a few messages are fetched twice (1723 for 1720): the extra copies are
+    # Rarely a few messages are fetched twice (seen: 1723 for 1720): the extra copies are
     # dropped as duplicates and the books are still exact; wasted recovery, not lost data.
     assert rec.fetched >= lost
 
