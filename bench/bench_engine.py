@@ -141,7 +141,7 @@ RISK_TOML = """
 [sizes]
 max_accounts = 1024
 max_symbols = 64
-max_orders = 1048576
+max_orders = 4194304
 [defaults.account]
 max_order_qty = 100000
 max_order_notional = 100000000
