@@ -26,13 +26,19 @@ def replay(path: str, track_bbo: bool = True, progress=None, **feed_opts):
     import time
 
     from book.builder import BookBuilder
+    from feedhandlers.codes import FeedError
     from feedhandlers.reader import open_feed
 
     feed = open_feed(path, **feed_opts)
     books = BookBuilder()
     books.track_bbo = track_bbo
     t0 = time.perf_counter()
-    stats = feed.run(books, progress=progress)
+    try:
+        stats = feed.run(books, progress=progress)
+    except FeedError as e:
+        # What was applied before a fatal error (a truncated file) is still worth a summary.
+        e.books, e.elapsed = books, time.perf_counter() - t0
+        raise
     elapsed = time.perf_counter() - t0
     return stats, books, elapsed
 
@@ -61,6 +67,12 @@ def run(args) -> int:
         else:
             stats, books, elapsed = replay(args.path, not args.no_bbo, **opts)
     except FeedError as e:
+        partial = getattr(e, "stats", None)
+        if partial and partial.get("messages", 0) and getattr(e, "books", None) is not None:
+            # Summary of the messages before the error (books as they stood), then the error; exit 1.
+            summary = summarize(partial, e.books, e.elapsed, source=args.path, top=args.top)
+            summary["error"] = {"code": e.code, "name": e.name, "offset": e.offset, "message": str(e)}
+            print_json(summary) if args.json else render(summary)
         print(f"tickwire replay: {args.path}: {e}", file=sys.stderr)
         return 1
     summary = summarize(stats, books, elapsed, source=args.path, top=args.top)
