@@ -113,7 +113,7 @@ def build_blaster() -> Path:
     return out
 
 
-def open_receiver(name: str, net, busy_poll: bool):
+def open_receiver(name: str, net, busy_poll: bool, coalesce_us: int = 0):
     with net.enter(net.ns_b):
         if name == "udp":
             from datapath.udp_source import UdpSource
@@ -126,12 +126,12 @@ def open_receiver(name: str, net, busy_poll: bool):
         if name == "afxdp":
             from datapath.afxdp_source import AfXdpSource
             return AfXdpSource(net.if_b, port=PORT, group=GROUP, busy_poll=busy_poll, timeout_ms=50,
-                               num_frames=16384, rx_size=8192)
+                               num_frames=16384, rx_size=8192, coalesce_us=coalesce_us)
     raise SystemExit(f"unknown source {name!r}")
 
 
 def run_one(name: str, net, blaster: Path, args) -> dict:
-    src = open_receiver(name, net, args.busy_poll)
+    src = open_receiver(name, net, args.busy_poll, args.coalesce_us)
     framer = None
     if args.decode == "framer":
         try:
@@ -168,7 +168,8 @@ def run_one(name: str, net, blaster: Path, args) -> dict:
     pk = max(st["packets"], 1)
     recv_s = args.seconds                   # the sender's run: the receiver keeps up with it or drops
     return {
-        "source": name, "mode": "busy-poll" if args.busy_poll else "blocking",
+        "source": name if not (name == "afxdp" and args.coalesce_us) else f"afxdp/{args.coalesce_us}us",
+        "mode": "busy-poll" if args.busy_poll else "blocking",
         "decode": "MoldFramer" if framer is not None else "header walk",
         "sent": sent, "received": st["packets"], "messages": st.get("messages", 0),
         "kernel_drops": c.get("kernel_drops", 0), "dropped_filter": c.get("dropped_filter", 0),
@@ -189,6 +190,8 @@ def main() -> int:
     ap.add_argument("--decode", choices=("framer", "walk"), default="framer")
     ap.add_argument("--core", type=int, help="pin the receiver to this core")
     ap.add_argument("--sender-core", type=int, help="pin the sender to this core (taskset)")
+    ap.add_argument("--coalesce-us", type=int, default=0,
+                    help="afxdp blocking mode: wait this long after a wake-up so one wake-up reads a batch")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:

@@ -45,6 +45,7 @@ cdef class AfXdpSource(PacketSource):
     cdef readonly bint busy_poll
     cdef readonly int timeout_ms
     cdef readonly bint napi_busy_poll     # SO_PREFER_BUSY_POLL set: empty polls drive NAPI via recvfrom
+    cdef readonly int coalesce_us         # blocking mode: after a wake-up, let a batch collect this long
     # ---------------------------------------------------------------- UMEM ----
     cdef uint8_t *area                    # mmap'd UMEM: num_frames * frame_size
     cdef size_t area_size

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
+from posix.unistd cimport usleep
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_CLOSED, SRC_E_IO
 from datapath.linux cimport (errno, EAGAIN, EINTR, EBUSY, poll, pollfd, POLLIN, socklen_t, getsockopt,
@@ -330,7 +331,7 @@ cdef class AfXdpSource(PacketSource):
     def __init__(self, str interface, int port, group=None, int queue=0, int frame_size=2048,
                  int num_frames=4096, int rx_size=2048, zero_copy=None, str xdp_mode="auto",
                  bint busy_poll=False, int timeout_ms=100, double busy_deadline_s=5.0, join=None,
-                 bint hugepages=False, int napi_busy_poll_us=0):
+                 bint hugepages=False, int napi_busy_poll_us=0, int coalesce_us=0):
         cdef int ifindex, rc = 0, v
         cdef xsk_umem_config ucfg
         cdef xsk_socket_config scfg
@@ -347,6 +348,9 @@ cdef class AfXdpSource(PacketSource):
         if queue < 0:
             raise SourceError(KSRC_E_BAD_OPTION, f"queue {queue} must be >= 0")
         self.interface, self.queue, self.busy_poll, self.timeout_ms = interface, queue, busy_poll, timeout_ms
+        if not 0 <= coalesce_us <= 1_000_000:
+            raise SourceError(KSRC_E_BAD_OPTION, f"coalesce_us {coalesce_us} out of range 0..1000000")
+        self.coalesce_us = coalesce_us
         self.frame_size, self.num_frames = frame_size, num_frames
         self.want_port = port
         self.want_ip = int(ipaddress.IPv4Address(group)) if group is not None else 0
@@ -502,6 +506,8 @@ cdef class AfXdpSource(PacketSource):
             if rc < 0 and errno != EINTR:
                 self.last_errno = errno
                 return SRC_E_IO
+            if rc > 0 and self.coalesce_us:
+                usleep(self.coalesce_us)    # one wake-up per batch, not per few packets
             n = xsk_ring_cons__peek(&self.rx, max_frames, &idx)
             if n == 0:
                 return 0

@@ -103,6 +103,29 @@ def test_vlan_and_malformed_frames(netns_pair):
         assert src.dropped_bad == 1                                      # redirected, then rejected by the parser
 
 
+def test_coalesced_wakeups_deliver_every_packet_in_batches(netns_pair):
+    net = netns_pair
+    with net.enter(net.ns_b):
+        with pytest.raises(SourceError) as e:
+            AfXdpSource(net.if_b, port=PORT, coalesce_us=-1)
+        assert e.value.code == KSRC_E_BAD_OPTION and "coalesce_us" in str(e.value)
+        src = AfXdpSource(net.if_b, port=PORT, timeout_ms=20, coalesce_us=500)
+    with src:
+        assert src.coalesce_us == 500
+        n = 2000
+        sender = send_udp(net, net.ns_a, net.ip_b, PORT, 1, n, size=120, pace_every=200, wait=False)
+        bursts = []
+        end = time.monotonic() + 20
+        while sum(bursts) < n and time.monotonic() < end:
+            got = src.recv()
+            if got:
+                bursts.append(len(got))
+                assert all(p == mold_packet(int.from_bytes(p[10:18], "big"), 120) for p, _, _ in got)
+        sender.wait(timeout=60)
+        assert sum(bursts) == n and src.counters()["kernel_drops"] == 0
+        assert len(bursts) < n                  # a wake-up waits 500 us before reading: batches, not single packets
+
+
 def test_burst_release_and_fill_ring_exhaustion(netns_pair):
     net = netns_pair
     with net.enter(net.ns_b):
