@@ -174,14 +174,7 @@ cdef class RiskEngine(RiskHook):      # the loop's risk hook itself (no forwardi
     #       the ``on_event`` calls for these events will use.
     cdef void set_reference(self, uint32_t symbol, int64_t price) noexcept nogil
     """Set the reference (mark) price of a symbol and re-mark every account's exposure in it."""
-    cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil
-    cdef OrderEntry *_lookup(self, uint64_t order_id) noexcept nogil
     cdef OrderEntry *_insert(self, uint64_t order_id) noexcept nogil
-    cdef void _recompute(self, uint32_t account, uint32_t symbol) noexcept nogil
-    cdef void _work(self, OrderEntry *e, int64_t dqty) noexcept nogil
     cdef void _purge_done(self) noexcept nogil
-    cdef void _close(self, OrderEntry *e) noexcept nogil
     cdef int _rej(self, int code) noexcept nogil
-    cdef void _fill_side(self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
-                         uint32_t qty, uint32_t leaves) noexcept nogil
     cdef void _set_limits(self, Limits *L, object lim)

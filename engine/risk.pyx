@@ -585,27 +585,6 @@ cdef class RiskEngine(RiskHook):
         L.msg_interval_ns = lim.msg_interval_ns
         L.msg_tolerance_ns = lim.msg_tolerance_ns
 
-    # ------------------------------------------------------------ internals ----
-    # (the hot paths call the module-level inline versions below the class header)
-    cdef OrderEntry *_find(self, uint64_t order_id) noexcept nogil:
-        return _ot_find(self, order_id)
-
-    cdef OrderEntry *_lookup(self, uint64_t order_id) noexcept nogil:
-        return _ot_lookup(self, order_id)
-
-    cdef void _recompute(self, uint32_t account, uint32_t symbol) noexcept nogil:
-        _recompute_c(self, account, symbol)
-
-    cdef void _work(self, OrderEntry *e, int64_t dqty) noexcept nogil:
-        _work_c(self, e, dqty)
-
-    cdef void _close(self, OrderEntry *e) noexcept nogil:
-        _close_c(self, e)
-
-    cdef void _fill_side(self, uint64_t oid, uint32_t account, uint32_t s, uint8_t side,
-                         uint32_t qty, uint32_t leaves) noexcept nogil:
-        _fill_side_c(self, oid, account, s, side, qty, leaves, False)
-
     # ------------------------------------------------------------ order table ----
     cdef void prefetch(self, const Command *c) noexcept nogil:
         cdef uint32_t a = c.account_id, s = c.symbol_id
