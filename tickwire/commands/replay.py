@@ -68,16 +68,21 @@ def run(args) -> int:
             stats, books, elapsed = replay(args.path, not args.no_bbo, **opts)
     except FeedError as e:
         partial = getattr(e, "stats", None)
-        if partial and partial.get("messages", 0) and getattr(e, "books", None) is not None:
-            # Summary of the messages before the error (books as they stood), then the error; exit 1.
-            summary = summarize(partial, e.books, e.elapsed, source=args.path, top=args.top)
-            summary["error"] = {"code": e.code, "name": e.name, "offset": e.offset, "message": str(e)}
-            print_json(summary) if args.json else render(summary)
-        print(f"tickwire replay: {args.path}: {e}", file=sys.stderr)
-        return 1
+        if not (partial and partial.get("messages", 0) and getattr(e, "books", None) is not None):
+            print(f"tickwire replay: {args.path}: {e}", file=sys.stderr)
+            return 1
+        # Summary of the messages before the error (books as they stood), then the error; exit 1.
+        stats, books, elapsed, error = partial, e.books, e.elapsed, e
+    else:
+        error = None
     summary = summarize(stats, books, elapsed, source=args.path, top=args.top)
+    if error is not None:
+        summary["error"] = {"code": error.code, "name": error.name, "offset": error.offset, "message": str(error)}
     if args.json:
         print_json(summary)
     else:
         render(summary)
+    if error is not None:
+        print(f"tickwire replay: {args.path}: {error}", file=sys.stderr)
+        return 1
     return 0
