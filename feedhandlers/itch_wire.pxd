@@ -25,7 +25,9 @@ cdef extern from *:
     static inline uint64_t tw_raw64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
     #define tw_likely(x)   __builtin_expect(!!(x), 1)
     #define tw_unlikely(x) __builtin_expect(!!(x), 0)
-    #define tw_prefetch(p) __builtin_prefetch((p))
+    /* The empty volatile asm gives a prefetch a side effect: GCC's pure-const analysis otherwise
+       takes a helper that only prefetches for a pure function and deletes every call to it. */
+    #define tw_prefetch(p) do { __builtin_prefetch((p)); __asm__ __volatile__(""); } while (0)
     /* Spec length of each ITCH 5.0 message type (index = type byte); 0 = not an ITCH 5.0 type. */
     static const uint8_t TW_ITCH_LEN[256] = {
         ['S'] = 12, ['R'] = 39, ['H'] = 25, ['Y'] = 20, ['L'] = 26, ['V'] = 35, ['W'] = 12, ['K'] = 28,
