@@ -9,6 +9,7 @@ import numpy as np
 
 from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 from messaging.records cimport *
+from engine.tables cimport tw_table_alloc
 from messaging.records import COMMAND_DTYPE, EVENT_DTYPE, code_name
 
 
@@ -131,17 +132,17 @@ cdef class MatchingEngine:
         if max_orders < 1 or max_symbols < 1:
             raise ValueError("max_orders and max_symbols must be positive")
         self.pool_cap = max_orders
-        self.pool = <Order *> calloc(max_orders, sizeof(Order))
+        self.pool = <Order *> tw_table_alloc(<size_t> max_orders * sizeof(Order))
         self.level_cap = max_orders + 1
-        self.levels = <Level *> calloc(self.level_cap, sizeof(Level))
+        self.levels = <Level *> tw_table_alloc(<size_t> self.level_cap * sizeof(Level))
         self.scratch = <int32_t *> malloc(max_orders * sizeof(int32_t))
         self.ix_cap = 1024
         if expected_ids < <uint64_t> max_orders:
             expected_ids = max_orders
         while self.ix_cap < expected_ids * 2:
             self.ix_cap <<= 1
-        self.ix_keys = <uint64_t *> calloc(self.ix_cap, sizeof(uint64_t))
-        self.ix_vals = <int32_t *> calloc(self.ix_cap, sizeof(int32_t))
+        self.ix_keys = <uint64_t *> tw_table_alloc(self.ix_cap * sizeof(uint64_t))
+        self.ix_vals = <int32_t *> tw_table_alloc(self.ix_cap * sizeof(int32_t))
         self.nsyms = max_symbols
         self.syms = <SymbolBook *> calloc(max_symbols, sizeof(SymbolBook))
         self.heap_cap = 1024
@@ -297,8 +298,8 @@ cdef class MatchingEngine:
         cdef uint64_t *ok = self.ix_keys
         cdef int32_t *ov = self.ix_vals
         cdef uint64_t ocap = self.ix_cap, i, h, mask
-        cdef uint64_t *nk = <uint64_t *> calloc(cap, sizeof(uint64_t))
-        cdef int32_t *nv = <int32_t *> calloc(cap, sizeof(int32_t))
+        cdef uint64_t *nk = <uint64_t *> tw_table_alloc(cap * sizeof(uint64_t))
+        cdef int32_t *nv = <int32_t *> tw_table_alloc(cap * sizeof(int32_t))
         if nk == NULL or nv == NULL:
             free(nk); free(nv)
             self.oom = 1

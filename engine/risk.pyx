@@ -15,6 +15,7 @@ from libc.string cimport memcpy, memset
 from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 from messaging.records cimport *
 from engine.crc32c cimport tw_crc32c
+from engine.tables cimport tw_table_alloc
 
 cdef extern from *:
     """
@@ -38,19 +39,6 @@ cdef extern from *:
         if (r > INT64_MAX) return INT64_MAX;
         if (r < INT64_MIN) return INT64_MIN;
         return (int64_t)r;
-    }
-    /* Big tables: 2 MiB aligned, transparent huge pages (fewer TLB misses on random probes), every
-       page touched now so the hot path never takes a page fault. */
-    #include <stdlib.h>
-    #include <string.h>
-    #include <sys/mman.h>
-    static void *tw_table_alloc(size_t bytes) {
-        size_t align = (size_t)2 << 20, n = (bytes + align - 1) / align * align;
-        void *p = NULL;
-        if (posix_memalign(&p, align, n ? n : align)) return NULL;
-        madvise(p, n, MADV_HUGEPAGE);
-        memset(p, 0, n);
-        return p;
     }
     /* a * b > c * d, exactly. */
     static inline int tw_prod_gt(int64_t a, int64_t b, int64_t c, int64_t d) {
@@ -76,7 +64,6 @@ cdef extern from *:
     int64_t tw_add_sat(int64_t a, int64_t b) noexcept nogil
     int64_t tw_muldiv(int64_t a, int64_t b, int64_t c) noexcept nogil
     bint tw_prod_gt(int64_t a, int64_t b, int64_t c, int64_t d) noexcept nogil
-    void *tw_table_alloc(size_t nbytes) noexcept nogil
     uint64_t tw_mix64(uint64_t x) noexcept nogil
     uint64_t tw_order_slot(uint64_t x) noexcept nogil
     int64_t *tw_pick(int64_t *first, int second) noexcept nogil

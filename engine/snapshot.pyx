@@ -19,6 +19,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
+from engine.tables cimport tw_table_alloc
 from engine.matching cimport (MatchingEngine, Order, Level, SideBook, StopBook, SymbolBook, HeapEntry,
                               OS_RESTING, OS_STOP)
 
@@ -42,7 +43,7 @@ cdef bytes _raw(const void *p, size_t n):
 
 
 cdef void *_alloc_copy(bytes blob, size_t n) except NULL:
-    cdef void *p = malloc(n if n else 1)
+    cdef void *p = tw_table_alloc(n)   # (the id index: a hot table, as MatchingEngine allocates it)
     if p == NULL:
         raise MemoryError()
     if len(blob) != <Py_ssize_t>n:
