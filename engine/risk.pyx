@@ -582,6 +582,7 @@ cdef class RiskEngine(RiskHook):
             _prefetch_slot(self, c.order_id)
         if act == ACT_NEW and a < self.n_accounts and s < self.n_symbols:
             tw_prefetch(&self.cells[<uint64_t>a * self.cell_stride + s])   # (account rows: mostly cached)
+            tw_prefetch(&self.perm[<uint64_t>a * self.n_symbols + s])      # (a 64 KiB table: an L1 miss)
 
     cdef void prefetch_events(self, const Event *evs, Py_ssize_t n) noexcept nogil:
         cdef Py_ssize_t i
