@@ -88,6 +88,12 @@ cdef struct SymbolBook:
     StopBook sell_stops   # trigger when last <= stop: highest stop, then earliest, at the back
 
 
+cdef struct IxSlot:         # one id-index slot: key and value on one cache line (a probe is one miss)
+    uint64_t key          # client order id (0 = empty)
+    int32_t val           # pool slot, IDX_DONE or IDX_NONE
+    int32_t pad
+
+
 cdef struct HeapEntry:
     int64_t expire_ns
     uint64_t arrival
@@ -109,8 +115,7 @@ cdef class MatchingEngine:
     cdef Level *levels
     cdef int32_t level_cap
     cdef int32_t level_free
-    cdef uint64_t *ix_keys
-    cdef int32_t *ix_vals
+    cdef IxSlot *ix              # open addressing (linear probe), ix_cap a power of two
     cdef uint64_t ix_cap
     cdef uint64_t ix_used
     cdef SymbolBook *syms

@@ -141,8 +141,7 @@ cdef class MatchingEngine:
             expected_ids = max_orders
         while self.ix_cap < expected_ids * 2:
             self.ix_cap <<= 1
-        self.ix_keys = <uint64_t *> tw_table_alloc(self.ix_cap * sizeof(uint64_t))
-        self.ix_vals = <int32_t *> tw_table_alloc(self.ix_cap * sizeof(int32_t))
+        self.ix = <IxSlot *> tw_table_alloc(self.ix_cap * sizeof(IxSlot))
         self.nsyms = max_symbols
         self.syms = <SymbolBook *> calloc(max_symbols, sizeof(SymbolBook))
         self.heap_cap = 1024
@@ -151,8 +150,8 @@ cdef class MatchingEngine:
         self.evs = <Event *> calloc(self.ev_cap, sizeof(Event))
         if self.evs != NULL:
             memset(self.evs, 0, self.ev_cap * sizeof(Event))   # touch the pages now, not mid-session
-        if (self.pool == NULL or self.levels == NULL or self.scratch == NULL or self.ix_keys == NULL
-                or self.ix_vals == NULL or self.syms == NULL or self.heap == NULL or self.evs == NULL):
+        if (self.pool == NULL or self.levels == NULL or self.scratch == NULL or self.ix == NULL
+                or self.syms == NULL or self.heap == NULL or self.evs == NULL):
             raise MemoryError()
         for i in range(max_orders):
             self.pool[i].next = i + 1 if i + 1 < max_orders else -1
@@ -174,7 +173,7 @@ cdef class MatchingEngine:
                 free(self.syms[s].asks.key); free(self.syms[s].asks.lv)
                 free(self.syms[s].buy_stops.ord); free(self.syms[s].sell_stops.ord)
         free(self.syms); free(self.pool); free(self.levels); free(self.scratch)
-        free(self.ix_keys); free(self.ix_vals); free(self.heap); free(self.evs)
+        free(self.ix); free(self.heap); free(self.evs)
 
     # ------------------------------------------------------------ config ----
     def add_symbol(self, uint32_t symbol_id, int64_t tick=100):
@@ -247,9 +246,7 @@ cdef class MatchingEngine:
         self.n_rejects += 1
 
     cdef void prefetch(self, const Command *c) noexcept nogil:
-        cdef uint64_t h = _mix(c.order_id) & (self.ix_cap - 1)
-        tw_prefetch(&self.ix_keys[h])
-        tw_prefetch(&self.ix_vals[h])
+        tw_prefetch(&self.ix[_mix(c.order_id) & (self.ix_cap - 1)])
 
     cdef Event *event_ptr(self, Py_ssize_t i) noexcept nogil:
         return &self.evs[i]
@@ -266,9 +263,9 @@ cdef class MatchingEngine:
         cdef uint64_t h = _mix(oid) & mask
         cdef uint64_t k
         while True:
-            k = self.ix_keys[h]
+            k = self.ix[h].key
             if k == oid:
-                return self.ix_vals[h]
+                return self.ix[h].val
             if k == 0:
                 return IDX_NONE
             h = (h + 1) & mask
@@ -279,15 +276,15 @@ cdef class MatchingEngine:
         cdef uint64_t h = _mix(oid) & mask
         cdef uint64_t k
         while True:
-            k = self.ix_keys[h]
+            k = self.ix[h].key
             if k == oid:
                 break
             if k == 0:
-                self.ix_keys[h] = oid
+                self.ix[h].key = oid
                 self.ix_used += 1
                 break
             h = (h + 1) & mask
-        self.ix_vals[h] = val
+        self.ix[h].val = val
         if val >= 0:
             self.pool[val].ix_slot = h
         if tw_unlikely(self.ix_used * 2 > self.ix_cap):
@@ -295,32 +292,27 @@ cdef class MatchingEngine:
 
     cdef void _ix_rebuild(self, uint64_t cap, bint drop_done) noexcept nogil:
         # growth (rare, amortised) and the end-of-day purge of DONE ids
-        cdef uint64_t *ok = self.ix_keys
-        cdef int32_t *ov = self.ix_vals
+        cdef IxSlot *old = self.ix
         cdef uint64_t ocap = self.ix_cap, i, h, mask
-        cdef uint64_t *nk = <uint64_t *> tw_table_alloc(cap * sizeof(uint64_t))
-        cdef int32_t *nv = <int32_t *> tw_table_alloc(cap * sizeof(int32_t))
-        if nk == NULL or nv == NULL:
-            free(nk); free(nv)
+        cdef IxSlot *nw = <IxSlot *> tw_table_alloc(cap * sizeof(IxSlot))
+        if nw == NULL:
             self.oom = 1
             return
         mask = cap - 1
         self.ix_used = 0
         for i in range(ocap):
-            if ok[i] == 0 or (drop_done and ov[i] == IDX_DONE):
+            if old[i].key == 0 or (drop_done and old[i].val == IDX_DONE):
                 continue
-            h = _mix(ok[i]) & mask
-            while nk[h] != 0:
+            h = _mix(old[i].key) & mask
+            while nw[h].key != 0:
                 h = (h + 1) & mask
-            nk[h] = ok[i]
-            nv[h] = ov[i]
-            if ov[i] >= 0:
-                self.pool[ov[i]].ix_slot = h
+            nw[h] = old[i]
+            if old[i].val >= 0:
+                self.pool[old[i].val].ix_slot = h
             self.ix_used += 1
-        self.ix_keys = nk
-        self.ix_vals = nv
+        self.ix = nw
         self.ix_cap = cap
-        free(ok); free(ov)
+        free(old)
 
     # -------------------------------------------------------------- pool ----
     cdef int32_t _alloc(self) noexcept nogil:
@@ -352,7 +344,7 @@ cdef class MatchingEngine:
         else:
             self.gtail = o.gprev
         self.live -= 1
-        self.ix_vals[o.ix_slot] = IDX_DONE      # the slot is known: no probe (a cache miss) per finish
+        self.ix[o.ix_slot].val = IDX_DONE      # the slot is known: no probe (a cache miss) per finish
         o.state = OS_FREE
         o.level = -1
         o.next = self.free_head
@@ -1232,11 +1224,11 @@ cdef class MatchingEngine:
         assert self.gtail == prev, "live list tail broken"
         assert nlive == self.live == nres + nstop, f"live {self.live} list {nlive} resting {nres} stops {nstop}"
         for h in range(self.ix_cap):
-            if self.ix_keys[h] != 0:
+            if self.ix[h].key != 0:
                 used += 1
-                if self.ix_vals[h] >= 0:
-                    o = &self.pool[self.ix_vals[h]]
-                    assert o.order_id == self.ix_keys[h] and o.state != OS_FREE, f"index entry {self.ix_keys[h]} stale"
+                if self.ix[h].val >= 0:
+                    o = &self.pool[self.ix[h].val]
+                    assert o.order_id == self.ix[h].key and o.state != OS_FREE, f"index entry {self.ix[h].key} stale"
                     assert o.ix_slot == h, f"order {o.order_id}: ix_slot {o.ix_slot} != {h}"
         assert used == self.ix_used, "index count"
         i = self.free_head

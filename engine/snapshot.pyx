@@ -20,10 +20,11 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
 from engine.tables cimport tw_table_alloc
-from engine.matching cimport (MatchingEngine, Order, Level, SideBook, StopBook, SymbolBook, HeapEntry,
+from engine.matching cimport (MatchingEngine, Order, Level, SideBook, StopBook, SymbolBook, HeapEntry, IxSlot,
                               OS_RESTING, OS_STOP)
 
-IMAGE_MAGIC = b"TWMEIMG1"
+IMAGE_MAGIC = b"TWMEIMG2"          # 2: the id index is one array of key/value slots
+_FP = "<5I"                         # layout_fingerprint() in the image header
 
 ORDER_DTYPE = np.dtype([("symbol", "<u4"), ("book", "u1"), ("side", "u1"), ("ord_type", "u1"), ("tif", "u1"),
                         ("order_id", "<u8"), ("price", "<i8"), ("stop_price", "<i8"), ("qty", "<u4"),
@@ -33,7 +34,7 @@ ORDER_DTYPE = np.dtype([("symbol", "<u4"), ("book", "u1"), ("side", "u1"), ("ord
 
 def layout_fingerprint():
     """Struct sizes the image depends on (an image only loads into a build with the same)."""
-    return (sizeof(Order), sizeof(Level), sizeof(SymbolBook), sizeof(HeapEntry))
+    return (sizeof(Order), sizeof(Level), sizeof(SymbolBook), sizeof(HeapEntry), sizeof(IxSlot))
 
 
 cdef bytes _raw(const void *p, size_t n):
@@ -66,8 +67,7 @@ def dump_matching(MatchingEngine e):
     parts = [scal,
              _raw(e.pool, e.pool_cap * sizeof(Order)),
              _raw(e.levels, e.level_cap * sizeof(Level)),
-             _raw(e.ix_keys, e.ix_cap * sizeof(uint64_t)),
-             _raw(e.ix_vals, e.ix_cap * sizeof(int32_t)),
+             _raw(e.ix, e.ix_cap * sizeof(IxSlot)),
              _raw(e.heap, e.heap_n * sizeof(HeapEntry))]
     syms = []
     for s in range(e.nsyms):
@@ -81,24 +81,24 @@ def dump_matching(MatchingEngine e):
                     + _raw(sb.buy_stops.ord, sb.buy_stops.n * 4) + _raw(sb.sell_stops.ord, sb.sell_stops.n * 4))
     parts.append(struct.pack("<I", len(syms)) + b"".join(syms))
     body = b"".join(struct.pack("<Q", len(p)) + p for p in parts)
-    return IMAGE_MAGIC + struct.pack("<4I", *layout_fingerprint()) + zlib.compress(body, 1)
+    return IMAGE_MAGIC + struct.pack(_FP, *layout_fingerprint()) + zlib.compress(body, 1)
 
 
 def load_matching(bytes image):
     """A new MatchingEngine in exactly the state ``dump_matching`` saw."""
     if image[:8] != IMAGE_MAGIC:
         raise ValueError("not a matching image (bad magic)")
-    fp = struct.unpack_from("<4I", image, 8)
+    fp = struct.unpack_from(_FP, image, 8)
     if fp != layout_fingerprint():
         raise ValueError(f"matching image layout {fp} differs from this build's {layout_fingerprint()}")
-    body = zlib.decompress(image[24:])
+    body = zlib.decompress(image[8 + struct.calcsize(_FP):])
     parts = []
     off = 0
     while off < len(body):
         (n,) = struct.unpack_from("<Q", body, off)
         parts.append(body[off + 8:off + 8 + n])
         off += 8 + n
-    if len(parts) != 7:
+    if len(parts) != 6:
         raise ValueError("matching image: wrong section count")
     (pool_cap, free_head, live, ghead, gtail, next_arrival, level_cap, level_free, ix_cap, ix_used, nsyms,
      heap_n, heap_cap, clock_ns, taker, taker_kill, n_commands, n_rejects, n_fills, n_cancels, n_expires,
@@ -112,12 +112,9 @@ def load_matching(bytes image):
         _fail("levels")
     memcpy(e.pool, <const char *>parts[1], pool_cap * sizeof(Order))
     memcpy(e.levels, <const char *>parts[2], level_cap * sizeof(Level))
-    free(e.ix_keys)
-    free(e.ix_vals)
-    e.ix_keys = NULL
-    e.ix_vals = NULL
-    e.ix_keys = <uint64_t *>_alloc_copy(parts[3], ix_cap * sizeof(uint64_t))
-    e.ix_vals = <int32_t *>_alloc_copy(parts[4], ix_cap * sizeof(int32_t))
+    free(e.ix)
+    e.ix = NULL
+    e.ix = <IxSlot *>_alloc_copy(parts[3], ix_cap * sizeof(IxSlot))
     e.ix_cap = ix_cap
     e.ix_used = ix_used
     free(e.heap)
@@ -126,9 +123,9 @@ def load_matching(bytes image):
     e.heap = <HeapEntry *>malloc(hcap * sizeof(HeapEntry))
     if e.heap == NULL:
         raise MemoryError()
-    if len(parts[5]) != heap_n * sizeof(HeapEntry):
+    if len(parts[4]) != heap_n * sizeof(HeapEntry):
         _fail("heap")
-    memcpy(e.heap, <const char *>parts[5], heap_n * sizeof(HeapEntry))
+    memcpy(e.heap, <const char *>parts[4], heap_n * sizeof(HeapEntry))
     e.heap_cap = heap_cap
     e.heap_n = heap_n
     e.free_head, e.live, e.ghead, e.gtail, e.next_arrival = free_head, live, ghead, gtail, next_arrival
@@ -137,7 +134,7 @@ def load_matching(bytes image):
     e.taker, e.taker_kill = taker, taker_kill
     e.n_commands, e.n_rejects, e.n_fills, e.n_cancels, e.n_expires, e.n_triggers = (
         n_commands, n_rejects, n_fills, n_cancels, n_expires, n_triggers)
-    _load_symbols(e, parts[6])
+    _load_symbols(e, parts[5])
     return e
 
 
