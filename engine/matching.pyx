@@ -13,6 +13,26 @@ from engine.tables cimport tw_table_alloc
 from messaging.records import COMMAND_DTYPE, EVENT_DTYPE, code_name
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* First index of sorted a[0..n) whose value is >= x (n when none), without a branch per step: the
+       price a new order rests at is a coin toss for the predictor, a mispredicted step costs ~15 cycles. */
+    static inline int32_t tw_lower_bound(const int64_t *a, int32_t n, int64_t x) {
+        const int64_t *first = a;
+        int32_t half;
+        if (n <= 0) return 0;
+        while (n > 1) {
+            half = n >> 1;
+            first += (first[half] < x) ? half : 0;   /* a cmov */
+            n -= half;
+        }
+        return (int32_t)(first - a) + (*first < x);
+    }
+    """
+    int32_t tw_lower_bound(const int64_t *a, int32_t n, int64_t x) noexcept nogil
+
+
 cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
     # splitmix64 finaliser: client ids are often sequential, the mask needs mixed low bits
     x ^= x >> 30
@@ -365,18 +385,13 @@ cdef class MatchingEngine:
         cdef SymbolBook *sb = &self.syms[o.symbol]
         cdef SideBook *bk = self._side(sb, o.side)
         cdef int64_t key = o.price if o.side == SIDE_BUY else -o.price
-        cdef int32_t lo = 0, hi = bk.n, mid, li
+        cdef int32_t lo, li
         cdef Level *L
         # best is at the back and new orders mostly land near it: check the back first
         if bk.n > 0 and bk.key[bk.n - 1] == key:
             li = bk.lv[bk.n - 1]
         else:
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if bk.key[mid] < key:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            lo = tw_lower_bound(bk.key, bk.n, key)
             if lo < bk.n and bk.key[lo] == key:
                 li = bk.lv[lo]
             else:
@@ -435,16 +450,11 @@ cdef class MatchingEngine:
         cdef SideBook *bk = self._side(&self.syms[symbol], side)
         cdef Level *L = &self.levels[li]
         cdef int64_t key = L.price if side == SIDE_BUY else -L.price
-        cdef int32_t lo = 0, hi = bk.n, mid
+        cdef int32_t lo
         if bk.n > 0 and bk.lv[bk.n - 1] == li:
             lo = bk.n - 1
         else:
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if bk.key[mid] < key:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            lo = tw_lower_bound(bk.key, bk.n, key)
         memmove(&bk.key[lo], &bk.key[lo + 1], (bk.n - lo - 1) * sizeof(int64_t))
         memmove(&bk.lv[lo], &bk.lv[lo + 1], (bk.n - lo - 1) * sizeof(int32_t))
         bk.n -= 1
