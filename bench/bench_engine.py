@@ -137,9 +137,18 @@ def latency(pre, stream, rate, seconds, risk=None, label="match"):
               f"p99.99 {pct[99.99]} ns  max {h.get_max_value()} ns"
               + (f"  (achieved {n / (wall / 1e9) / 1e3:,.0f} k/s, warm-up {warm:,} dropped, "
                  f"{int((arr[warm:] > 100_000).sum()):,} samples > 100 us)" if name == "latency" else
-                 "  (start -> done: the engine's own cost, no queueing)"))
+                 "  (start -> done: the engine's own cost, no queueing" + _long_steps(arr[warm:], rate) + ")"))
         out[name] = pct
     return out
+
+
+def _long_steps(svc, rate) -> str:
+    """'; N steps > 5 us, median X us apart': periodic ones are the kernel's tick (CONFIG_HZ), not the engine."""
+    big = np.flatnonzero(svc > 5000)
+    if len(big) < 3:
+        return f"; {len(big)} steps > 5 us"
+    return (f"; {len(big)} steps > 5 us, median {np.median(svc[big]) / 1e3:.0f} us long, "
+            f"median {np.median(np.diff(big)) / rate * 1e6:,.0f} us apart")
 
 
 RISK_TOML = """
