@@ -9,7 +9,7 @@ import numpy as np
 
 from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 from messaging.records cimport *
-from engine.tables cimport tw_table_alloc
+from engine.tables cimport tw_mix64, tw_table_alloc
 from messaging.records import COMMAND_DTYPE, EVENT_DTYPE, code_name
 
 
@@ -31,16 +31,6 @@ cdef extern from *:
     }
     """
     int32_t tw_lower_bound(const int64_t *a, int32_t n, int64_t x) noexcept nogil
-
-
-cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
-    # splitmix64 finaliser: client ids are often sequential, the mask needs mixed low bits
-    x ^= x >> 30
-    x *= 0xbf58476d1ce4e5b9ULL
-    x ^= x >> 27
-    x *= 0x94d049bb133111ebULL
-    x ^= x >> 31
-    return x
 
 
 cdef bint _side_init(SideBook *bk, int32_t cap) noexcept nogil:
@@ -266,7 +256,7 @@ cdef class MatchingEngine:
         self.n_rejects += 1
 
     cdef void prefetch(self, const Command *c) noexcept nogil:
-        tw_prefetch(&self.ix[_mix(c.order_id) & (self.ix_cap - 1)])
+        tw_prefetch(&self.ix[tw_mix64(c.order_id) & (self.ix_cap - 1)])
 
     cdef Event *event_ptr(self, Py_ssize_t i) noexcept nogil:
         return &self.evs[i]
@@ -280,7 +270,7 @@ cdef class MatchingEngine:
     # ------------------------------------------------------------- index ----
     cdef int32_t _ix_get(self, uint64_t oid) noexcept nogil:
         cdef uint64_t mask = self.ix_cap - 1
-        cdef uint64_t h = _mix(oid) & mask
+        cdef uint64_t h = tw_mix64(oid) & mask
         cdef uint64_t k
         while True:
             k = self.ix[h].key
@@ -293,7 +283,7 @@ cdef class MatchingEngine:
     cdef void _ix_set(self, uint64_t oid, int32_t val) noexcept nogil:
         """Insert or overwrite; a live order learns its slot (ix_slot) so finishing it needs no probe."""
         cdef uint64_t mask = self.ix_cap - 1
-        cdef uint64_t h = _mix(oid) & mask
+        cdef uint64_t h = tw_mix64(oid) & mask
         cdef uint64_t k
         while True:
             k = self.ix[h].key
@@ -323,7 +313,7 @@ cdef class MatchingEngine:
         for i in range(ocap):
             if old[i].key == 0 or (drop_done and old[i].val == IDX_DONE):
                 continue
-            h = _mix(old[i].key) & mask
+            h = tw_mix64(old[i].key) & mask
             while nw[h].key != 0:
                 h = (h + 1) & mask
             nw[h] = old[i]

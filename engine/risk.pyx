@@ -15,7 +15,7 @@ from libc.string cimport memcpy, memset
 from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 from messaging.records cimport *
 from engine.crc32c cimport tw_crc32c
-from engine.tables cimport tw_table_alloc
+from engine.tables cimport tw_mix64, tw_table_alloc
 
 cdef extern from *:
     """
@@ -44,10 +44,6 @@ cdef extern from *:
     static inline int tw_prod_gt(int64_t a, int64_t b, int64_t c, int64_t d) {
         return (__int128)a * b > (__int128)c * d;
     }
-    static inline uint64_t tw_mix64(uint64_t x) {
-        x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL; x ^= x >> 27; x *= 0x94d049bb133111ebULL; x ^= x >> 31;
-        return x;
-    }
     /* Order-table slot: blocks of 64 consecutive ids land on 64 consecutive slots (clients number
        orders sequentially: an ack, its fills and a cancel of a recent order touch nearby cache lines),
        while the blocks themselves are scattered by splitmix64 (no clustering for strided ids). */
@@ -64,7 +60,6 @@ cdef extern from *:
     int64_t tw_add_sat(int64_t a, int64_t b) noexcept nogil
     int64_t tw_muldiv(int64_t a, int64_t b, int64_t c) noexcept nogil
     bint tw_prod_gt(int64_t a, int64_t b, int64_t c, int64_t d) noexcept nogil
-    uint64_t tw_mix64(uint64_t x) noexcept nogil
     uint64_t tw_order_slot(uint64_t x) noexcept nogil
     int64_t *tw_pick(int64_t *first, int second) noexcept nogil
     const int64_t INT64_MAX
