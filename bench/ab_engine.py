@@ -13,6 +13,7 @@ same phase of the host. Reports each build's median and best and the median of t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -29,13 +30,9 @@ def worker(root: str, n: int, pipeline: str) -> None:
     be.fix_owners(pre, s)
     print("ready", flush=True)
     for _ in sys.stdin:
-        lp = be.build_loop(1 << 19, be.risk_hook() if pipeline == "risk" else None, expected_ids=len(pre) + len(s))
-        seq = be.sequence(pre)
-        lp.run_discard(pre)
-        st = s.copy()
-        be.sequence(st, seq)
-        ns = lp.run_discard(st)
-        print(f"{len(st) / (ns / 1e9) / 1e6:.4f}", flush=True)
+        with contextlib.redirect_stdout(sys.stderr):     # stdout is the pipe to the parent
+            rate = be.throughput(pre, s, risk=be.risk_hook() if pipeline == "risk" else None)
+        print(f"{rate / 1e6:.4f}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -54,7 +51,8 @@ def main(argv=None) -> int:
     for name, root in (("base", a.base), ("cand", a.cand)):
         procs[name] = subprocess.Popen([sys.executable, __file__, "--base", a.base, "--worker", os.path.abspath(root),
                                         "--commands", str(a.commands), "--pipeline", a.pipeline],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       text=True)
     for p in procs.values():
         if p.stdout.readline().strip() != "ready":
             raise SystemExit("a worker failed to start (is its tree built?)")

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from messaging.records import COMMAND_DTYPE  # noqa: E402
+from messaging.records import COMMAND_DTYPE, Action  # noqa: E402
 
 MID = 1_000_000   # $100.00
 TICK = 100
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     # The floor the host sets: the same paced runner on clock ticks (ACT_CLOCK: no order work), so a
     # tail seen here is the machine's (preemption, VM exits), not the engine's.
     ticks = np.zeros(int(max(rates) * args.seconds), COMMAND_DTYPE)
-    ticks["action"] = 9
+    ticks["action"] = Action.CLOCK
     ticks["ts_ns"] = np.arange(1, len(ticks) + 1)
     for r in rates:
         latency(np.zeros(0, COMMAND_DTYPE), ticks, r, args.seconds, risk=risk_hook(), label="clock only")
