@@ -44,12 +44,11 @@ cdef bytes _raw(const void *p, size_t n):
 
 
 cdef void *_alloc_copy(bytes blob, size_t n) except NULL:
+    if len(blob) != <Py_ssize_t>n:      # before allocating: a bad image costs no table
+        raise ValueError("matching image: section length mismatch")
     cdef void *p = tw_table_alloc(n)   # (the id index: a hot table, as MatchingEngine allocates it)
     if p == NULL:
         raise MemoryError()
-    if len(blob) != <Py_ssize_t>n:
-        free(p)
-        raise ValueError("matching image: section length mismatch")
     if n:
         memcpy(p, <const char *>blob, n)
     return p
