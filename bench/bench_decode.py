@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._util import machine, peak_rss_mib  # noqa: E402
 from feedhandlers.itch import ItchFramer, iter_messages  # noqa: E402
 from feedhandlers.moldudp64 import MoldFramer, build_packet  # noqa: E402
-from feedhandlers.pcap import PcapSource  # noqa: E402
+from datapath.pcap_source import PcapSource  # noqa: E402
 from feedhandlers.sink import MessageSink  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

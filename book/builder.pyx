@@ -6,8 +6,9 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memmove, memset
 
-from feedhandlers.itch_wire cimport (tw_be16, tw_be32, tw_be48, tw_be64, tw_raw64, tw_likely, tw_unlikely,
-                                     tw_prefetch, TW_DEBUG, TW_ITCH_LEN)
+from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
+from core.endian cimport tw_be16, tw_be32, tw_be48, tw_be64, tw_raw64
+from feedhandlers.itch_wire cimport TW_ITCH_LEN
 
 import numpy as np
 

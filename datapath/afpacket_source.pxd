@@ -9,7 +9,7 @@ gives a block back (TP_STATUS_KERNEL) once all its frames were consumed.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE
-from datapath.linux cimport tpacket_block_desc
+from core.linux cimport tpacket_block_desc
 
 
 cdef class AfPacketSource(PacketSource):

@@ -7,11 +7,11 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_CLOSED, SRC_E_IO
-from datapath.linux cimport *
+from core.linux cimport *
 from datapath.packet cimport (UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E_NOT_IPV4,
                               PKT_E_NOT_UDP, PKT_E_FILTERED)
 from datapath.source_util cimport frames_to_list, drain_py
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
+from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
 from datapath.igmp import IgmpJoin
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCKET, KSRC_E_BIND,

@@ -15,7 +15,7 @@ from libc.string cimport memset
 from posix.unistd cimport usleep
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_CLOSED, SRC_E_IO
-from datapath.linux cimport (errno, EAGAIN, EINTR, EBUSY, poll, pollfd, POLLIN, socklen_t, getsockopt,
+from core.linux cimport (errno, EAGAIN, EINTR, EBUSY, poll, pollfd, POLLIN, socklen_t, getsockopt,
                              mmap, munmap, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS,
                              MAP_POPULATE, MAP_HUGETLB, if_nametoindex, htons, htonl, now_realtime_ns, MSG_DONTWAIT,
                              recvfrom, setsockopt, SOL_SOCKET, SO_BUSY_POLL, SO_PREFER_BUSY_POLL,
@@ -23,7 +23,7 @@ from datapath.linux cimport (errno, EAGAIN, EINTR, EBUSY, poll, pollfd, POLLIN, 
 from datapath.libxdp cimport *
 from datapath.packet cimport UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E_NOT_IPV4, PKT_E_NOT_UDP, PKT_E_FILTERED
 from datapath.source_util cimport frames_to_list, drain_py
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
+from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
 from datapath.igmp import IgmpJoin
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_BAD_OPTION, KSRC_E_XDP_PROGRAM,

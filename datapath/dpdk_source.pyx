@@ -29,7 +29,7 @@ from datapath.packet cimport (
     PKT_E_SHORT, PKT_E_FRAGMENT, PKT_E_BAD_IP, PKT_E_BAD_UDP,
 )
 from datapath.source_util cimport drain, DrainStats
-from feedhandlers.itch_wire cimport tw_unlikely, tw_likely, TW_DEBUG
+from core.compiler cimport tw_unlikely, tw_likely, TW_DEBUG
 from dpdk_bindings.rte cimport (
     rte_mbuf, rte_eth_rx_burst, rte_pktmbuf_free_bulk, rte_prefetch0, tw_mbuf_data, rte_rdtsc,
     rte_get_tsc_hz,

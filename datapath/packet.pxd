@@ -6,7 +6,8 @@ UDP payloads. ``udp_parse`` finds the payload in place and returns a result code
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t
 
-from feedhandlers.itch_wire cimport tw_be16, tw_be32, tw_unlikely
+from core.compiler cimport tw_unlikely
+from core.endian cimport tw_be16, tw_be32
 
 # ----------------------------------------------------------- result codes ----
 cdef enum:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 SOURCES: dict[str, str] = {
-    "pcap": "feedhandlers.pcap:open_source",
+    "pcap": "datapath.pcap_source:open_source",
     "udp": "datapath.udp_source:open_source",
     "afpacket": "datapath.afpacket_source:open_source",
     "afxdp": "datapath.afxdp_source:open_source",

@@ -11,8 +11,9 @@ from libc.string cimport memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE
-from datapath.linux cimport now_realtime_ns, clock_gettime, timespec_, CLOCK_MONOTONIC
-from feedhandlers.itch_wire cimport tw_be16, tw_be64, tw_unlikely
+from core.linux cimport now_realtime_ns, clock_gettime, timespec_, CLOCK_MONOTONIC
+from core.compiler cimport tw_unlikely
+from core.endian cimport tw_be16, tw_be64
 
 
 cdef inline list frames_to_list(const Frame *frames, int n):

@@ -8,7 +8,7 @@ is the fallback and the reference the ring sources are checked against.
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE
-from datapath.linux cimport mmsghdr, iovec, sockaddr_in
+from core.linux cimport mmsghdr, iovec, sockaddr_in
 
 cdef enum:
     UDP_CTRL_SIZE = 64       # control buffer per message: SCM_TIMESTAMPNS (32) + SO_RXQ_OVFL (20)

@@ -10,9 +10,9 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_CLOSED, SRC_E_IO
-from datapath.linux cimport *
+from core.linux cimport *
 from datapath.source_util cimport frames_to_list, drain_py
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, TW_DEBUG
+from core.compiler cimport tw_likely, tw_unlikely, TW_DEBUG
 
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCKET, KSRC_E_BIND,
                                    KSRC_E_JOIN, KSRC_E_SOCKOPT, KSRC_E_BAD_OPTION, KSRC_E_CLOSED)

@@ -5,7 +5,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import numpy as np
 
-from feedhandlers.itch_wire cimport TW_DEBUG, tw_unlikely
+from core.compiler cimport TW_DEBUG, tw_unlikely
 from messaging.records cimport *
 from engine.matching cimport MatchingEngine, command_ptr
 

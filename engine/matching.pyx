@@ -7,9 +7,9 @@ from libc.string cimport memset, memmove, memcpy
 cimport cython
 import numpy as np
 
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
+from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 from messaging.records cimport *
-from engine.tables cimport tw_mix64, tw_table_alloc
+from core.tables cimport tw_mix64, tw_table_alloc
 from messaging.records import COMMAND_DTYPE, EVENT_DTYPE, code_name
 
 

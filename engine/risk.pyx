@@ -12,10 +12,10 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from feedhandlers.itch_wire cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
+from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 from messaging.records cimport *
 from engine.crc32c cimport tw_crc32c
-from engine.tables cimport tw_mix64, tw_table_alloc
+from core.tables cimport tw_mix64, tw_table_alloc
 
 cdef extern from *:
     """

@@ -19,7 +19,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
-from engine.tables cimport tw_table_alloc
+from core.tables cimport tw_table_alloc
 from engine.matching cimport (MatchingEngine, Order, Level, SideBook, StopBook, SymbolBook, HeapEntry, IxSlot,
                               OS_RESTING, OS_STOP)
 

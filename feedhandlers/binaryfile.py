@@ -14,7 +14,7 @@ import os
 import time
 import zlib
 
-from feedhandlers.codes import READ_E_GZIP_BAD, READ_E_GZIP_TRUNCATED, FeedError
+from core.codes import READ_E_GZIP_BAD, READ_E_GZIP_TRUNCATED, FeedError
 from feedhandlers.itch import ItchFramer
 from feedhandlers.sink import MessageSink
 

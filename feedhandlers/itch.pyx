@@ -17,11 +17,13 @@ cimport cython
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
-from feedhandlers.itch_wire cimport TW_ITCH_LEN, tw_be16, tw_unlikely, tw_likely, tw_prefetch, TW_DEBUG
-from feedhandlers.errors cimport *
+from core.compiler cimport tw_unlikely, tw_likely, tw_prefetch, TW_DEBUG
+from core.endian cimport tw_be16
+from feedhandlers.itch_wire cimport TW_ITCH_LEN
+from core.codes cimport *
 from feedhandlers.sink cimport MessageSink
 
-from feedhandlers.codes import FeedError
+from core.codes import FeedError
 from feedhandlers.itch_messages import (ItchMessage, MESSAGE_CLASSES, MESSAGE_NAMES, SPEC_LENGTH,
                                         decode_message)
 
@@ -38,7 +40,7 @@ def spec_length(t) -> int:
 
 
 def c_codes() -> dict:
-    """The result codes as the C side sees them (tests compare with feedhandlers.codes)."""
+    """The result codes as the C side sees them (tests compare with core.codes)."""
     return {
         "ITCH_E_TRUNCATED": ITCH_E_TRUNCATED, "ITCH_E_ZERO_LENGTH": ITCH_E_ZERO_LENGTH,
         "ITCH_E_NOT_ITCH50": ITCH_E_NOT_ITCH50, "ITCH_E_ZERO_LENGTH_UNKNOWN": ITCH_E_ZERO_LENGTH_UNKNOWN,

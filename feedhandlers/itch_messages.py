@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from collections import namedtuple
 
-from feedhandlers.codes import ITCH_E_BAD_LENGTH, ITCH_E_UNKNOWN_TYPE, FeedError
+from core.codes import ITCH_E_BAD_LENGTH, ITCH_E_UNKNOWN_TYPE, FeedError
 
 # Field kinds: "u2/u4/u8" integer, "p4"/"p8" Price(4)/Price(8) (int), "c" one-byte Alpha, "aN" Alpha(N).
 # (type, ClassName, spec length, [(field, kind), ...] after the 11-byte header)

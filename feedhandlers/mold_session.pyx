@@ -6,48 +6,17 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memcmp, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
-from feedhandlers.itch_wire cimport tw_be16, tw_be64, tw_likely, tw_unlikely, tw_prefetch, TW_ITCH_LEN, TW_DEBUG
+from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
+from core.endian cimport tw_be16, tw_be64
+from feedhandlers.itch_wire cimport TW_ITCH_LEN
 from feedhandlers.sink cimport MessageSink
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE
+from core.linux cimport iovec, mmsghdr, recvmmsg, MSG_DONTWAIT, pollfd, poll, POLLIN, now_realtime_ns
 
 import time
 
 import numpy as np
 
-
-cdef extern from "<time.h>" nogil:
-    ctypedef long time_t
-    struct timespec:
-        time_t tv_sec
-        long tv_nsec
-    int clock_gettime(int clk, timespec *ts)
-    enum: CLOCK_REALTIME
-
-cdef extern from "<sys/socket.h>" nogil:
-    struct iovec:
-        void *iov_base
-        size_t iov_len
-    struct msghdr:
-        void *msg_name
-        unsigned msg_namelen
-        iovec *msg_iov
-        size_t msg_iovlen
-        void *msg_control
-        size_t msg_controllen
-        int msg_flags
-    struct mmsghdr:
-        msghdr msg_hdr
-        unsigned int msg_len
-    int recvmmsg(int fd, mmsghdr *msgs, unsigned int vlen, int flags, void *timeout)
-    enum: MSG_DONTWAIT
-
-cdef extern from "<poll.h>" nogil:
-    struct pollfd:
-        int fd
-        short events
-        short revents
-    int poll(pollfd *fds, unsigned long nfds, int timeout)
-    enum: POLLIN
 
 # run_slice return codes (>= 0; a negative value is a source's SRC_E_* code).
 cdef enum:
@@ -60,12 +29,6 @@ RUN_SLICE = C_RUN_SLICE
 RUN_ENDED = C_RUN_ENDED
 RUN_POLL = C_RUN_POLL
 RUN_LATENCY = C_RUN_LATENCY
-
-
-cdef inline uint64_t realtime_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return <uint64_t>ts.tv_sec * 1000000000ULL + <uint64_t>ts.tv_nsec
 
 
 # Result codes -> (NAME, message), for the Python layers (mold_session.pxd documents each).
@@ -199,7 +162,7 @@ cdef class MoldSession:
         self.messages += 1
 
     cdef inline void _latency(self, uint64_t send_ns) noexcept nogil:
-        cdef uint64_t now = realtime_ns()
+        cdef uint64_t now = now_realtime_ns()
         if tw_likely(self.lat_n < self.lat_cap):
             self.lat[self.lat_n] = now - send_ns if now > send_ns else 0
             self.lat_n += 1
@@ -472,7 +435,7 @@ cdef class MoldSession:
                 pfds[nfds].revents = 0
                 nfds += 1
         with nogil:
-            deadline = realtime_ns() + slice_ns
+            deadline = now_realtime_ns() + slice_ns
             while True:
                 got = 0
                 if a is not None:
@@ -501,7 +464,7 @@ cdef class MoldSession:
                 if self.lat_n * 2 > self.lat_cap:
                     rc = C_RUN_LATENCY
                     break
-                now = realtime_ns()
+                now = now_realtime_ns()
                 if self.next_seq != 0 and self.next_seq < self.high_seq and now >= self.next_scan_ns:
                     rc = C_RUN_POLL
                     break
@@ -790,7 +753,7 @@ cdef class UdpReader:
             n = recvmmsg(self.fd, msgs, BURST_SIZE, MSG_DONTWAIT, NULL)
             if n <= 0:
                 break
-            rx_ns = realtime_ns()
+            rx_ns = now_realtime_ns()
             for i in range(n):
                 session.on_packet(self.buf + i * 2048, msgs[i].msg_len, rx_ns, line)
             total += n

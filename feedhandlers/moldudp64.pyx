@@ -25,8 +25,10 @@ Rules (docs/feedhandlers.md):
 from cpython.exc cimport PyErr_CheckSignals
 from libc.string cimport memcmp, memcpy, memset
 
-from feedhandlers.itch_wire cimport TW_ITCH_LEN, tw_be16, tw_be64, tw_unlikely, tw_likely, tw_prefetch
-from feedhandlers.errors cimport *
+from core.compiler cimport tw_unlikely, tw_likely, tw_prefetch
+from core.endian cimport tw_be16, tw_be64
+from feedhandlers.itch_wire cimport TW_ITCH_LEN
+from core.codes cimport *
 from feedhandlers.sink cimport MessageSink
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_END
 

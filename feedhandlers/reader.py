@@ -27,7 +27,7 @@ import time
 import zlib
 
 from feedhandlers.binaryfile import DEFAULT_CHUNK, GZIP_MAGIC, STATS_KEYS, BinaryFileReader, empty_stats
-from feedhandlers.codes import READ_E_FORMAT, FeedError
+from core.codes import READ_E_FORMAT, FeedError
 from feedhandlers.sink import MessageSink
 
 __all__ = ["open_feed", "sniff_format", "STATS_KEYS", "PcapFeed", "MoldStreamFeed", "BinaryFileReader"]
@@ -37,7 +37,7 @@ FORMATS = ("binaryfile", "binaryfile.gz", "pcap", "pcapng", "moldudp64")
 
 def sniff_format(path) -> str:
     """The format of ``path``: one of ``FORMATS`` (raises FeedError READ_E_FORMAT when unusable)."""
-    from feedhandlers.pcap import sniff_capture
+    from datapath.pcap_source import sniff_capture
     with open(path, "rb") as f:
         head = f.read(64)
     if not head:
@@ -62,7 +62,7 @@ class PcapFeed:
 
     def __init__(self, path, *, dst_port: int = 0, group: str | None = None, expected_seq: int = 0,
                  progress_every: int = 1024):
-        from feedhandlers.pcap import PcapSource
+        from datapath.pcap_source import PcapSource
         self.path = os.fspath(path)
         self.source = PcapSource(self.path, dst_port=dst_port, group=group)
         self.format = self.source.format

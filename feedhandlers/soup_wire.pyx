@@ -14,7 +14,9 @@ cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy
 
-from feedhandlers.itch_wire cimport tw_be16, tw_likely, tw_unlikely, TW_ITCH_LEN
+from core.compiler cimport tw_likely, tw_unlikely
+from core.endian cimport tw_be16
+from feedhandlers.itch_wire cimport TW_ITCH_LEN
 from feedhandlers.sink cimport MessageSink
 
 import numpy as np

@@ -9,12 +9,12 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from feedhandlers import codes
-from feedhandlers.codes import FeedError
+from core import codes
+from core.codes import FeedError
 from feedhandlers.collect import CollectingSink
 from feedhandlers.itch import ItchFramer, decode_message, spec_length
 from feedhandlers.moldudp64 import MoldFramer, build_packet
-from feedhandlers.pcap import PcapSource
+from datapath.pcap_source import PcapSource
 
 from conftest import DATA
 

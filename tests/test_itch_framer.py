@@ -4,8 +4,8 @@ import struct
 
 import pytest
 
-from feedhandlers import codes
-from feedhandlers.codes import FeedError
+from core import codes
+from core.codes import FeedError
 from feedhandlers.collect import CollectingSink
 from feedhandlers.itch import ItchFramer, c_codes, decode_message, iter_messages, spec_length
 

@@ -14,7 +14,7 @@ import pytest
 from feedhandlers.collect import CollectingSink
 from feedhandlers.itch import ItchFramer, decode_message, iter_messages, SPEC_LENGTH
 from feedhandlers.moldudp64 import MoldFramer
-from feedhandlers.pcap import PcapSource
+from datapath.pcap_source import PcapSource
 
 scapy_all = pytest.importorskip("scapy.all")
 

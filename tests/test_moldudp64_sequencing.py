@@ -3,7 +3,7 @@ import struct
 
 import pytest
 
-from feedhandlers import codes
+from core import codes
 from feedhandlers.collect import CollectingSink
 from feedhandlers.moldudp64 import MoldFramer, build_packet, split_packets
 

@@ -3,11 +3,11 @@ import struct
 
 import pytest
 
-from feedhandlers import codes
-from feedhandlers.codes import FeedError
+from core import codes
+from core.codes import FeedError
 from feedhandlers.collect import CollectingSink
 from feedhandlers.moldudp64 import MoldFramer, build_packet
-from feedhandlers.pcap import PcapSource, open_source, sniff_capture
+from datapath.pcap_source import PcapSource, open_source, sniff_capture
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.all import IP, UDP, TCP, ARP, Dot1Q, Ether, Raw  # noqa: E402

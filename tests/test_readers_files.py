@@ -3,8 +3,8 @@ import gzip
 
 import pytest
 
-from feedhandlers import codes
-from feedhandlers.codes import FeedError
+from core import codes
+from core.codes import FeedError
 from feedhandlers.collect import CollectingSink
 from feedhandlers.reader import STATS_KEYS, open_feed, sniff_format
 

@@ -11,7 +11,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
-from feedhandlers.itch_wire cimport TW_DEBUG, tw_likely, tw_unlikely
+from core.compiler cimport TW_DEBUG, tw_likely, tw_unlikely
+from core.endian cimport tw_put_be16, tw_put_be32, tw_put_be48, tw_put_be64
 
 import math
 import os
@@ -22,10 +23,6 @@ cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
-    static inline void tw_put16(uint8_t *p, uint16_t v) { v = __builtin_bswap16(v); memcpy(p, &v, 2); }
-    static inline void tw_put32(uint8_t *p, uint32_t v) { v = __builtin_bswap32(v); memcpy(p, &v, 4); }
-    static inline void tw_put64(uint8_t *p, uint64_t v) { v = __builtin_bswap64(v); memcpy(p, &v, 8); }
-    static inline void tw_put48(uint8_t *p, uint64_t v) { tw_put16(p, (uint16_t)(v >> 32)); tw_put32(p + 2, (uint32_t)v); }
     static inline void tw_putle32(uint8_t *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
     static inline uint64_t tw_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
     static inline int tw_clz64(uint64_t x) { return __builtin_clzll(x); }
@@ -42,10 +39,6 @@ cdef extern from *:
         return (uint16_t)s;
     }
     """
-    void tw_put16(uint8_t *p, uint16_t v) noexcept nogil
-    void tw_put32(uint8_t *p, uint32_t v) noexcept nogil
-    void tw_put64(uint8_t *p, uint64_t v) noexcept nogil
-    void tw_put48(uint8_t *p, uint64_t v) noexcept nogil
     void tw_putle32(uint8_t *p, uint32_t v) noexcept nogil
     uint64_t tw_rotl(uint64_t x, int k) noexcept nogil
     int tw_clz64(uint64_t x) noexcept nogil
@@ -694,9 +687,9 @@ cdef class DayGen:
     cdef inline void _header(self, uint8_t t, int s, uint64_t ts) noexcept nogil:
         cdef uint8_t *m = self.msg
         m[0] = t
-        tw_put16(m + 1, <uint16_t>(s + 1) if s >= 0 else 0)
-        tw_put16(m + 3, self.trk[s] if s >= 0 else 0)
-        tw_put48(m + 5, ts)
+        tw_put_be16(m + 1, <uint16_t>(s + 1) if s >= 0 else 0)
+        tw_put_be16(m + 3, self.trk[s] if s >= 0 else 0)
+        tw_put_be48(m + 5, ts)
 
     cdef void _emit(self, int length, uint64_t ts) noexcept nogil:
         """Frame ``self.msg`` (binaryFILE record, or into the current MoldUDP64 packet)."""
@@ -706,7 +699,7 @@ cdef class DayGen:
         self.last_ts = ts
         if not self.pcap:
             o = self.out + self.out_pos
-            tw_put16(o, <uint16_t>length)
+            tw_put_be16(o, <uint16_t>length)
             memcpy(o + 2, self.msg, length)
             self.out_pos += 2 + length
             return
@@ -716,8 +709,8 @@ cdef class DayGen:
             self.pkt_first_ts = ts
             self.pkt_len = 20
             memcpy(self.pkt, self.session, 10)
-            tw_put64(self.pkt + 10, self.seq_next)
-        tw_put16(self.pkt + self.pkt_len, <uint16_t>length)
+            tw_put_be64(self.pkt + 10, self.seq_next)
+        tw_put_be16(self.pkt + self.pkt_len, <uint16_t>length)
         memcpy(self.pkt + self.pkt_len + 2, self.msg, length)
         self.pkt_len += 2 + length
         self.pkt_count += 1
@@ -733,7 +726,7 @@ cdef class DayGen:
         cdef uint32_t sm
         if self.pkt_count == 0:
             return
-        tw_put16(self.pkt + 18, <uint16_t>self.pkt_count)
+        tw_put_be16(self.pkt + 18, <uint16_t>self.pkt_count)
         ulen = 8 + self.pkt_len
         flen = 14 + 20 + ulen
         ts = self.epoch_ns + self.pkt_last_ts + PUBLISH_NS
@@ -742,15 +735,15 @@ cdef class DayGen:
         tw_putle32(o + 8, flen)
         tw_putle32(o + 12, flen)
         memcpy(f, self.tmpl, 42)
-        tw_put16(f + 16, <uint16_t>(20 + ulen))
-        tw_put16(f + 18, self.ip_id)
+        tw_put_be16(f + 16, <uint16_t>(20 + ulen))
+        tw_put_be16(f + 18, self.ip_id)
         self.ip_id += 1
-        tw_put16(f + 24, ~tw_fold(tw_csum(f + 14, 20, 0)) & 0xFFFF)
-        tw_put16(f + 38, <uint16_t>ulen)
+        tw_put_be16(f + 24, ~tw_fold(tw_csum(f + 14, 20, 0)) & 0xFFFF)
+        tw_put_be16(f + 38, <uint16_t>ulen)
         memcpy(f + 42, self.pkt, self.pkt_len)
         sm = tw_csum(f + 34, ulen, self.src_sum + ulen)
         sm = ~tw_fold(sm) & 0xFFFF
-        tw_put16(f + 40, <uint16_t>(sm if sm else 0xFFFF))
+        tw_put_be16(f + 40, <uint16_t>(sm if sm else 0xFFFF))
         self.out_pos += 16 + flen
         self.packets += 1
         self.pkt_count = 0
@@ -766,22 +759,22 @@ cdef class DayGen:
         o = self.out + self.out_pos
         f = o + 16
         memcpy(self.pkt, self.session, 10)
-        tw_put64(self.pkt + 10, self.seq_next)
-        tw_put16(self.pkt + 18, 0xFFFF)
+        tw_put_be64(self.pkt + 10, self.seq_next)
+        tw_put_be16(self.pkt + 18, 0xFFFF)
         ts = self.epoch_ns + self.last_ts + PUBLISH_NS + 1000000
         tw_putle32(o, <uint32_t>(ts // NS))
         tw_putle32(o + 4, <uint32_t>(ts % NS))
         tw_putle32(o + 8, 14 + 20 + 8 + 20)
         tw_putle32(o + 12, 14 + 20 + 8 + 20)
         memcpy(f, self.tmpl, 42)
-        tw_put16(f + 16, 20 + 8 + 20)
-        tw_put16(f + 18, self.ip_id)
+        tw_put_be16(f + 16, 20 + 8 + 20)
+        tw_put_be16(f + 18, self.ip_id)
         self.ip_id += 1
-        tw_put16(f + 24, ~tw_fold(tw_csum(f + 14, 20, 0)) & 0xFFFF)
-        tw_put16(f + 38, 8 + 20)
+        tw_put_be16(f + 24, ~tw_fold(tw_csum(f + 14, 20, 0)) & 0xFFFF)
+        tw_put_be16(f + 38, 8 + 20)
         memcpy(f + 42, self.pkt, 20)
         sm = ~tw_fold(tw_csum(f + 34, 28, self.src_sum + 28)) & 0xFFFF
-        tw_put16(f + 40, <uint16_t>(sm if sm else 0xFFFF))
+        tw_put_be16(f + 40, <uint16_t>(sm if sm else 0xFFFF))
         self.out_pos += 16 + 62
         self.packets += 1
 
@@ -805,11 +798,11 @@ cdef class DayGen:
             return
         mpid = self._chance(6640)                # ~10 % of adds carry an MPID (F)
         self._header(70 if mpid else 65, s, ts)    # 'F' / 'A'
-        tw_put64(self.msg + 11, self.o_ref[slot])
+        tw_put_be64(self.msg + 11, self.o_ref[slot])
         self.msg[19] = 83 if side else 66          # 'S' / 'B'
-        tw_put32(self.msg + 20, sh)
+        tw_put_be32(self.msg + 20, sh)
         memcpy(self.msg + 24, self.ticker + 8 * s, 8)
-        tw_put32(self.msg + 32, <uint32_t>((self.lo[s] + p) * 100))
+        tw_put_be32(self.msg + 32, <uint32_t>((self.lo[s] + p) * 100))
         if mpid:
             memcpy(self.msg + 36, self.mpids + 4 * self.mpid_urn[self._next() >> 56], 4)
             self._emit(40, ts)
@@ -847,13 +840,13 @@ cdef class DayGen:
             lots = (rem - 1) // 100
             q = 100 * (1 + self._below(lots)) if lots >= 1 else 1 + self._below(rem - 1)
         self._header(67 if with_price else 69, s, ts)   # 'C' / 'E'
-        tw_put64(self.msg + 11, self.o_ref[slot])
-        tw_put32(self.msg + 19, q)
-        tw_put64(self.msg + 23, self.match_next)
+        tw_put_be64(self.msg + 11, self.o_ref[slot])
+        tw_put_be32(self.msg + 19, q)
+        tw_put_be64(self.msg + 23, self.match_next)
         self.match_next += 1
         if with_price:
             self.msg[31] = 78 if self._chance(19660) else 89   # printable 'N' / 'Y'
-            tw_put32(self.msg + 32, <uint32_t>((self.lo[s] + self.o_px[slot]) * 100))
+            tw_put_be32(self.msg + 32, <uint32_t>((self.lo[s] + self.o_px[slot]) * 100))
             self._emit(36, ts)
         else:
             self._emit(31, ts)
@@ -873,7 +866,7 @@ cdef class DayGen:
             return 0
         slot = self._pick(s)
         self._header(b'D', s, ts)
-        tw_put64(self.msg + 11, self.o_ref[slot])
+        tw_put_be64(self.msg + 11, self.o_ref[slot])
         self._emit(19, ts)
         self._remove(slot)
         return 1
@@ -894,8 +887,8 @@ cdef class DayGen:
         lots = (rem - 1) // 100
         q = 100 * (1 + self._below(lots)) if lots >= 1 else 1 + self._below(rem - 1)
         self._header(b'X', s, ts)
-        tw_put64(self.msg + 11, self.o_ref[slot])
-        tw_put32(self.msg + 19, q)
+        tw_put_be64(self.msg + 11, self.o_ref[slot])
+        tw_put_be32(self.msg + 19, q)
         self._emit(23, ts)
         self.o_sh[slot] = rem - q
         return 1
@@ -942,10 +935,10 @@ cdef class DayGen:
         if nslot < 0:
             return 1
         self._header(b'U', s, ts)
-        tw_put64(self.msg + 11, old_ref)
-        tw_put64(self.msg + 19, self.o_ref[nslot])
-        tw_put32(self.msg + 27, sh)
-        tw_put32(self.msg + 31, <uint32_t>((self.lo[s] + np) * 100))
+        tw_put_be64(self.msg + 11, old_ref)
+        tw_put_be64(self.msg + 19, self.o_ref[nslot])
+        tw_put_be32(self.msg + 27, sh)
+        tw_put_be32(self.msg + 31, <uint32_t>((self.lo[s] + np) * 100))
         self._emit(35, ts)
         return 1
 
@@ -961,12 +954,12 @@ cdef class DayGen:
         else:
             p = self.fair[s]
         self._header(b'P', s, ts)
-        tw_put64(self.msg + 11, 0)
+        tw_put_be64(self.msg + 11, 0)
         self.msg[19] = 66                        # 'B' (always, since 2014)
-        tw_put32(self.msg + 20, self._size(s))
+        tw_put_be32(self.msg + 20, self._size(s))
         memcpy(self.msg + 24, self.ticker + 8 * s, 8)
-        tw_put32(self.msg + 32, <uint32_t>((self.lo[s] + p) * 100))
-        tw_put64(self.msg + 36, self.match_next)
+        tw_put_be32(self.msg + 32, <uint32_t>((self.lo[s] + p) * 100))
+        tw_put_be64(self.msg + 36, self.match_next)
         self.match_next += 1
         self._emit(44, ts)
 
@@ -992,13 +985,13 @@ cdef class DayGen:
             r = self._below(100)
             paired = 100 * (<uint64_t>self._below(self.xlots[s]) + 10)
             imb = 0 if r < 15 else 100 * (<uint64_t>self._below(self.xlots[s] // 4 + 1) + 1)
-            tw_put64(self.msg + 11, paired)
-            tw_put64(self.msg + 19, imb)
+            tw_put_be64(self.msg + 11, paired)
+            tw_put_be64(self.msg + 19, imb)
             self.msg[27] = 78 if r < 10 else (79 if r < 15 else (66 if r < 58 else 83))   # N O B S
             memcpy(self.msg + 28, self.ticker + 8 * s, 8)
-            tw_put32(self.msg + 36, ref + 100 * (self._below(21)) - 1000 if ref > 1000 else ref)
-            tw_put32(self.msg + 40, ref + 100 * (self._below(7)) - 300 if ref > 300 else ref)
-            tw_put32(self.msg + 44, ref)
+            tw_put_be32(self.msg + 36, ref + 100 * (self._below(21)) - 1000 if ref > 1000 else ref)
+            tw_put_be32(self.msg + 40, ref + 100 * (self._below(7)) - 300 if ref > 300 else ref)
+            tw_put_be32(self.msg + 44, ref)
             self.msg[48] = cross
             r = self._below(100)
             self.msg[49] = 76 if r < 70 else (32 if r < 80 else 49 + self._below(9))   # 'L', ' ', '1'..'9'
@@ -1008,10 +1001,10 @@ cdef class DayGen:
             r = self._below(100)
             shares = 0 if r < 8 else 100 * (<uint64_t>self._below(self.xlots[s]) + 1)
             self._header(b'Q', s, ts)
-            tw_put64(self.msg + 11, shares)
+            tw_put_be64(self.msg + 11, shares)
             memcpy(self.msg + 19, self.ticker + 8 * s, 8)
-            tw_put32(self.msg + 27, ref if shares else 0)
-            tw_put64(self.msg + 31, self.match_next)
+            tw_put_be32(self.msg + 27, ref if shares else 0)
+            tw_put_be64(self.msg + 31, self.match_next)
             self.match_next += 1
             self.msg[39] = cross
             self._emit(40, ts)
@@ -1105,7 +1098,7 @@ cdef class DayGen:
             ts = (T_DIR if i == 0 else self.last_ts) + 20000 + self._below(100000)
             d = self.dir_msgs + i * (R_LEN + H_LEN + Y_LEN)
             memcpy(self.msg, d, R_LEN)
-            tw_put48(self.msg + 5, ts)
+            tw_put_be48(self.msg + 5, ts)
             self._emit(R_LEN, ts)
             self.phase_i += 1
             if self.phase_i == self.nsym:
@@ -1117,7 +1110,7 @@ cdef class DayGen:
             d = self.dir_msgs + i * (R_LEN + H_LEN + Y_LEN) + R_LEN
             if self.phase_sub == 0:
                 memcpy(self.msg, d, H_LEN)
-                tw_put48(self.msg + 5, ts)
+                tw_put_be48(self.msg + 5, ts)
                 self._emit(H_LEN, ts)
                 if self.has_y[i]:
                     self.phase_sub = 1
@@ -1125,7 +1118,7 @@ cdef class DayGen:
                     self.phase_i += 1
             else:
                 memcpy(self.msg, d + H_LEN, Y_LEN)
-                tw_put48(self.msg + 5, ts)
+                tw_put_be48(self.msg + 5, ts)
                 self._emit(Y_LEN, ts)
                 self.phase_sub = 0
                 self.phase_i += 1

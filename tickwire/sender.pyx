@@ -19,61 +19,11 @@ from libc.string cimport memcpy, memset
 from libc.stdlib cimport calloc, free
 from libc.errno cimport errno, EINTR, EAGAIN
 
-from feedhandlers.itch_wire cimport tw_be16, tw_be64, tw_be48
+from core.endian cimport tw_be16, tw_be64, tw_be48, tw_put_be16, tw_put_be64
+from core.linux cimport (timespec_, clock_gettime, nanosleep, CLOCK_REALTIME, sockaddr, sockaddr_in, htons, AF_INET,
+                         iovec, msghdr, mmsghdr, sendmmsg, sendto, tw_cpu_relax, now_realtime_ns)
 
 import numpy as np
-
-cdef extern from "<time.h>" nogil:
-    ctypedef long time_t
-    struct timespec:
-        time_t tv_sec
-        long tv_nsec
-    int clock_gettime(int clk, timespec *ts)
-    int nanosleep(const timespec *req, timespec *rem)
-    enum: CLOCK_REALTIME
-
-cdef extern from "<netinet/in.h>" nogil:
-    struct in_addr:
-        uint32_t s_addr
-    struct sockaddr_in:
-        unsigned short sin_family
-        unsigned short sin_port
-        in_addr sin_addr
-    uint16_t htons(uint16_t)
-    enum: AF_INET
-
-cdef extern from "<sys/socket.h>" nogil:
-    struct iovec:
-        void *iov_base
-        size_t iov_len
-    struct msghdr:
-        void *msg_name
-        unsigned msg_namelen
-        iovec *msg_iov
-        size_t msg_iovlen
-        void *msg_control
-        size_t msg_controllen
-        int msg_flags
-    struct mmsghdr:
-        msghdr msg_hdr
-        unsigned int msg_len
-    int sendmmsg(int fd, mmsghdr *msgs, unsigned int vlen, int flags)
-    ssize_t sendto(int fd, const void *buf, size_t n, int flags, const void *addr, unsigned addrlen)
-
-cdef extern from *:
-    """
-    static inline void tw_put_be64(unsigned char *p, unsigned long long v) { v = __builtin_bswap64(v); memcpy(p, &v, 8); }
-    static inline void tw_put_be16(unsigned char *p, unsigned short v) { v = __builtin_bswap16(v); memcpy(p, &v, 2); }
-    static inline void tw_cpu_relax(void) {
-    #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-    #endif
-    }
-    """
-    void tw_put_be64(uint8_t *p, uint64_t v) noexcept nogil
-    void tw_put_be16(uint8_t *p, uint16_t v) noexcept nogil
-    void tw_cpu_relax() noexcept nogil
-
 
 cdef enum:
     BURST = 32
@@ -82,15 +32,9 @@ cdef enum:
     HDR = 20
 
 
-cdef inline uint64_t realtime_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return <uint64_t>ts.tv_sec * 1000000000ULL + <uint64_t>ts.tv_nsec
-
-
 cdef inline void sleep_ns(uint64_t ns) noexcept nogil:
-    cdef timespec ts
-    ts.tv_sec = <time_t>(ns // 1000000000ULL)
+    cdef timespec_ ts
+    ts.tv_sec = <long>(ns // 1000000000ULL)
     ts.tv_nsec = <long>(ns % 1000000000ULL)
     nanosleep(&ts, NULL)
 
@@ -266,7 +210,7 @@ cdef class MoldSender:
         """Send packets [first, last) to every destination; returns datagrams handed to the kernel."""
         cdef int64_t k
         cdef int d, m = 0, r, done = 0
-        cdef uint64_t stamp, now = realtime_ns()
+        cdef uint64_t stamp, now = now_realtime_ns()
         for k in range(first, last):
             stamp = stamp_base + <uint64_t>sched[k] if paced else now
             if paced and now > stamp + 100000:
@@ -310,7 +254,7 @@ cdef class MoldSender:
         tw_put_be64(pkt + 10, seq)
         tw_put_be16(pkt + 18, count)
         for d in range(self.ndest):
-            if sendto(self.fd, pkt, HDR, 0, &self.dest[d], sizeof(sockaddr_in)) < 0:
+            if sendto(self.fd, pkt, HDR, 0, <sockaddr *>&self.dest[d], sizeof(sockaddr_in)) < 0:
                 self.send_errors += 1
         if count == 0:
             self.heartbeats_sent += 1
@@ -350,12 +294,12 @@ cdef class MoldSender:
                 raise ValueError(f"schedule has {sched.shape[0]} entries for {n} packets")
             sp = &sched[0]
             base = sched[start] if start < n else 0
-        t0 = start_ns if start_ns else realtime_ns() + 1000000
+        t0 = start_ns if start_ns else now_realtime_ns() + 1000000
         self.stopping = False
         with nogil:
-            last_send = realtime_ns()
+            last_send = now_realtime_ns()
             while i < n and not self.stopping:
-                now = realtime_ns()
+                now = now_realtime_ns()
                 if paced:
                     due = t0 + <uint64_t>(sp[i] - base)
                     if due > now:

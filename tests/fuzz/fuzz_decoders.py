@@ -17,11 +17,11 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from feedhandlers.codes import FeedError
+    from core.codes import FeedError
     from feedhandlers.collect import CollectingSink
     from feedhandlers.itch import ItchFramer, decode_message
     from feedhandlers.moldudp64 import MoldFramer
-    from feedhandlers.pcap import PcapSource
+    from datapath.pcap_source import PcapSource
 
 
 def run_itch(data: bytes):

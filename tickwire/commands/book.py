@@ -35,7 +35,7 @@ def write_csv(books, levels: int, out, symbols: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
-    from feedhandlers.codes import FeedError
+    from core.codes import FeedError
     from tickwire.commands.replay import replay
 
     if args.levels < 1:

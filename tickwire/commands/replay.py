@@ -26,7 +26,7 @@ def replay(path: str, track_bbo: bool = True, progress=None, **feed_opts):
     import time
 
     from book.builder import BookBuilder
-    from feedhandlers.codes import FeedError
+    from core.codes import FeedError
     from feedhandlers.reader import open_feed
 
     feed = open_feed(path, **feed_opts)
@@ -44,7 +44,7 @@ def replay(path: str, track_bbo: bool = True, progress=None, **feed_opts):
 
 
 def run(args) -> int:
-    from feedhandlers.codes import FeedError
+    from core.codes import FeedError
     from tickwire.summary import print_json, render, summarize
 
     if not os.path.exists(args.path):

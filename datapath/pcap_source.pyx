@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""pcap / pcapng reader as a zero-copy PacketSource (see pcap.pxd).
+"""pcap / pcapng reader as a zero-copy PacketSource (see pcap_source.pxd).
 
 Errors: a record or block whose header or body runs past the end of the file stops the source with
 PCAP_E_TRUNCATED and its byte offset (the frames before it were handed out); an invalid pcapng
@@ -16,13 +16,14 @@ import struct
 from libc.string cimport memcpy
 from libc.stdint cimport int64_t
 
-from feedhandlers.itch_wire cimport tw_be16, tw_be32, tw_unlikely, tw_likely
-from feedhandlers.errors cimport *
+from core.compiler cimport tw_unlikely, tw_likely
+from core.endian cimport tw_be16, tw_be32
+from core.codes cimport *
 from datapath.batch cimport Frame, PacketSource, SRC_E_END, SRC_E_IO, SRC_E_CLOSED
 from datapath.packet cimport (UdpView, udp_parse_ether, udp_parse_ip, udp_accept, PKT_OK, PKT_E_FILTERED,
                               PKT_E_NOT_IPV4, PKT_E_NOT_UDP)
 
-from feedhandlers.codes import FeedError
+from core.codes import FeedError
 
 __all__ = ["PcapSource", "open_source", "sniff_capture"]
 

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Result codes of the feed handlers (C side). Header-only: nothing to import at run time.
 
-Every code is negative; ``feedhandlers/codes.py`` maps each to (NAME, message) for the Python
+Every code is negative; ``core/codes.py`` maps each to (NAME, message) for the Python
 layers (``FeedError``), and tests check that both lists agree. Ranges: -1xx ITCH framing and
 decoding, -2xx MoldUDP64 packets, -3xx pcap/pcapng files, -4xx file readers (gzip, sniffing).
 """

@@ -1,6 +1,6 @@
 """Result codes of the feed handlers: code -> (NAME, message), and the one exception class.
 
-The Cython hot paths return these negative integers (``feedhandlers/errors.pxd``); only the Python
+The Cython hot paths return these negative integers (``core/codes.pxd``); only the Python
 layers (``ItchFramer.feed``, readers, ``decode_message``) turn them into :class:`FeedError`.
 Ranges: -1xx ITCH framing/decoding, -2xx MoldUDP64, -3xx pcap/pcapng, -4xx readers.
 """

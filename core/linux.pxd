@@ -1,9 +1,9 @@
 # cython: language_level=3
-"""C declarations of the Linux socket API the kernel-path sources use (glibc + linux uapi headers).
+"""C declarations of the Linux API tickwire uses (glibc + linux uapi headers), declared once for every package.
 
-One module per C library: sockets, ``recvmmsg`` and control messages, IPv4 multicast, AF_PACKET
+Sockets, ``recvmmsg`` / ``sendmmsg`` and control messages, IPv4 multicast, AF_PACKET
 (TPACKET_V3 rings, fanout, statistics, classic BPF), ``mmap``, ``poll``, ``clock_gettime``,
-``if_nametoindex``, scheduling. Only what the sources use is declared; names and types follow the
+``if_nametoindex``, scheduling. Only what is used is declared; names and types follow the
 headers so the C compiler checks every use.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
@@ -94,6 +94,8 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr *addr, socklen_t *addrlen)
     int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     int recvmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags, timespec_ *timeout)
+    int sendmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags)
+    ssize_t sendto(int fd, const void *buf, size_t n, int flags, const sockaddr *addr, socklen_t addrlen)
     cmsghdr *CMSG_FIRSTHDR(msghdr *m)
     cmsghdr *CMSG_NXTHDR(msghdr *m, cmsghdr *c)
     unsigned char *CMSG_DATA(cmsghdr *c)
@@ -260,6 +262,7 @@ cdef extern from "<time.h>" nogil:
         CLOCK_REALTIME
         CLOCK_MONOTONIC
     int clock_gettime(int clk, timespec_ *ts)
+    int nanosleep(const timespec_ *req, timespec_ *rem)
 
 # ------------------------------------------------------ memory ordering ----
 # The rings are shared with the kernel: status words are read with acquire and written with release
@@ -269,7 +272,11 @@ cdef extern from *:
     #include <stdint.h>
     static inline uint32_t tw_load_acquire_u32(const volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
     static inline void tw_store_release_u32(volatile uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-    static inline void tw_cpu_relax(void) { __builtin_ia32_pause(); }
+    static inline void tw_cpu_relax(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #endif
+    }
     """
     uint32_t tw_load_acquire_u32(const uint32_t *p) noexcept nogil
     void tw_store_release_u32(uint32_t *p, uint32_t v) noexcept nogil
