@@ -17,7 +17,7 @@ import pytest
 from engine import journal as J
 from engine.loop import EngineLoop, LoopStopped
 from engine_harness import command
-from test_journal_cli import ROOT
+from test_journal_cli import ROOT, tw
 
 
 @pytest.fixture
@@ -99,6 +99,22 @@ def test_failed_append_rejects_the_command_and_the_loop_goes_on(small_fs):
     assert (lp.drain()["kind"] == 1).all()
     hook.journal.close()
     assert list(J.read_records(fs / "j")[0]) == list(acked) + list(range(151, 161))
+
+
+def test_match_on_a_full_tmpfs_exits_4_with_one_line(small_fs, tmp_path):
+    d = small_fs("256k") / "j"                             # smaller than the first segment's preallocation
+    src = tmp_path / "in.csv"
+    src.write_text("seq,action,order_id,account,symbol,side,type,tif,qty,price,stop_price,display_qty,expire_ns\n"
+                   + "".join(f"{i},new,{i},7,AAPL,buy,limit,day,1,10.00,,,\n" for i in range(1, 101)))
+    r = tw("match", str(src), "--journal", str(d))
+    assert r.returncode == 4, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1
+    assert "JOURNAL_PREALLOCATE (-216)" in r.stderr and os.strerror(errno.ENOSPC) in r.stderr
+    seqs, _, _ = J.read_records(d)
+    durable = int(seqs[-1]) if len(seqs) else 0
+    printed = [int(line.split(",")[0]) for line in r.stdout.splitlines()[1:]]
+    assert all(s <= durable for s in printed)
+    assert tw("journal", "check", str(d)).returncode == 0
 
 
 WRITE_FAILS = textwrap.dedent("""
