@@ -226,7 +226,11 @@ class MatchResult:
 
 
 def match_csv(src: TextIO, out: TextIO, loop, symbols: SymbolTable, batch: int = 65536) -> MatchResult:
-    """Stream ``src`` through ``loop`` (engine.loop.EngineLoop), writing event rows to ``out``."""
+    """Stream ``src`` through ``loop`` (engine.loop.EngineLoop), writing event rows to ``out``.
+
+    Raises ``engine.loop.LoopStopped`` when a journal commit fails: ``out`` then holds the events of the
+    committed batches only.
+    """
     res = MatchResult()
     reader = csv.DictReader(src)
     if reader.fieldnames is None:
@@ -244,8 +248,10 @@ def match_csv(src: TextIO, out: TextIO, loop, symbols: SymbolTable, batch: int =
     n = 0
 
     def flush(n):
-        if n:
-            evs = loop.run_all(cmds[:n])
+        i = 0
+        while i < n:   # each run is a committed batch (run raises LoopStopped and withholds a failed one)
+            i = loop.run(cmds[:n], i)
+            evs = loop.drain()
             res.events += len(evs)
             out.write("".join(format_event(e, symbols) + "\n" for e in evs))
         cmds[:n] = 0

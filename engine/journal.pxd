@@ -108,3 +108,4 @@ cdef class Journal:
     """Buffered mode: write the buffered records (one pwrite). JR_OK or JR_WRITE (sticky)."""
     cdef int _roll(self, uint64_t first_seq) noexcept nogil
     cdef int _extend(self, uint64_t need) noexcept nogil
+    cdef int _abandon_segment(self, uint64_t first_seq, int code) noexcept nogil

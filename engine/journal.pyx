@@ -66,6 +66,12 @@ cdef extern from *:
         snprintf(name, sizeof name, "journal-%012llu.twj", (unsigned long long)first_seq);
         return openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     }
+    /* Remove a segment file that holds no record (its creation failed half-way); returns 0 or errno. */
+    static int tw_unlink_segment(int dir_fd, uint64_t first_seq) {
+        char name[64];
+        snprintf(name, sizeof name, "journal-%012llu.twj", (unsigned long long)first_seq);
+        return unlinkat(dir_fd, name, 0) == 0 ? 0 : errno;
+    }
     static int tw_errno(void) { return errno; }
     static const char TW_JMAGIC[9] = "TWJRNL01";
     #define TW_SEQ_WINDOW (1ull << 40)   /* a resync candidate's seq lies within this of the last good one */
@@ -82,6 +88,7 @@ cdef extern from *:
     int tw_preallocate(int fd, uint64_t size) noexcept nogil
     int tw_ftruncate(int fd, uint64_t size) noexcept nogil
     int tw_open_segment(int dir_fd, uint64_t first_seq) noexcept nogil
+    int tw_unlink_segment(int dir_fd, uint64_t first_seq) noexcept nogil
     int tw_errno() noexcept nogil
     int close(int fd) noexcept nogil
     const char TW_JMAGIC[9]
@@ -556,6 +563,8 @@ cdef class Journal:
         self.failed = 0
 
     def __dealloc__(self):
+        # No flush or sync here: a finaliser cannot report a failure (close() does); what was
+        # committed is in the file already.
         if self.fd >= 0:
             close(self.fd)
         if self.dir_fd >= 0:
@@ -684,6 +693,8 @@ cdef class Journal:
             size = self.segment_bytes
         rc = tw_preallocate(self.fd, size)
         if rc:
+            # Not sticky here: nothing was written, so a later retry (space freed) is safe. A failure
+            # while creating a segment is made sticky by _roll.
             self.last_errno = rc
             return JR_PREALLOCATE
         self.allocated = size
@@ -700,7 +711,9 @@ cdef class Journal:
                 rc = self.sync()
                 if rc < 0:
                     return rc
-            tw_ftruncate(self.fd, self.offset)    # give back the unused preallocation
+            # Result ignored: the trim only gives back the unused preallocation (zeros after the data
+            # read as a clean end), and close cannot lose data that was written (and synced per policy).
+            tw_ftruncate(self.fd, self.offset)
             close(self.fd)
             self.fd = -1
         fd = tw_open_segment(self.dir_fd, first_seq)
@@ -722,22 +735,32 @@ cdef class Journal:
         self.flushed = JOURNAL_SEGMENT_HEADER
         rc = self._extend(self.prealloc_bytes if self.prealloc_bytes < self.segment_bytes else self.segment_bytes)
         if rc < 0:
-            self.failed = rc
-            return rc
+            return self._abandon_segment(first_seq, rc)
         rc = tw_pwrite_all(fd, hdr, 64, 0)
         if rc:
             self.last_errno = rc
-            self.failed = JR_WRITE
-            return JR_WRITE
+            return self._abandon_segment(first_seq, JR_WRITE)
         if self.policy != FSYNC_NEVER:
             # The new file and its directory entry must be durable before records in it are acknowledged.
-            if tw_fdatasync(fd) or tw_fsync(self.dir_fd):
-                self.last_errno = tw_errno()
-                self.failed = JR_FSYNC
-                return JR_FSYNC
+            rc = tw_fdatasync(fd)
+            if rc == 0:
+                rc = tw_fsync(self.dir_fd)
+            if rc:
+                self.last_errno = rc
+                return self._abandon_segment(first_seq, JR_FSYNC)
         self.seg_first_seq = first_seq
         self.segments_created += 1
         return JR_OK
+
+    cdef int _abandon_segment(self, uint64_t first_seq, int code) noexcept nogil:
+        """A new segment could not be made ready: drop it (it holds no record) and fail sticky with ``code``."""
+        close(self.fd)              # result ignored: nothing of this file is kept
+        self.fd = -1
+        # Result ignored: a leftover empty or header-only file is removed as torn segment creation
+        # by the next open; the journal is failed either way.
+        tw_unlink_segment(self.dir_fd, first_seq)
+        self.failed = code
+        return code
 
     # ------------------------------------------------------------ Python API ----
     def append_bytes(self, payload, seq=0, ts_ns=0):
@@ -824,18 +847,29 @@ cdef class Journal:
             raise JournalError(rc, os.strerror(self.last_errno) if self.last_errno else "")
 
     def close(self):
-        """fdatasync (unless policy never), give back the unused preallocation, close."""
+        """Write the buffer, fdatasync (unless policy never), give back the unused preallocation, close.
+
+        Raises
+        ------
+        JournalError : the final write or fdatasync failed (the journal is closed all the same); a
+            journal that had failed before closes without raising (its code was reported then).
+        """
+        cdef int rc = 0
         if self.fd >= 0:
             if not self.failed:
-                self.flush_buffer()
-            if self.policy != FSYNC_NEVER and not self.failed:
-                self.sync()
+                rc = self.flush_buffer()
+            if rc == 0 and self.policy != FSYNC_NEVER and not self.failed:
+                rc = self.sync()
+            # Trim and close results ignored: zeros after the data read as a clean end, and the data
+            # is already written (and synced per policy) or its failure is reported below.
             tw_ftruncate(self.fd, self.flushed)
             close(self.fd)
             self.fd = -1
         if self.dir_fd >= 0:
-            close(self.dir_fd)
+            close(self.dir_fd)      # result ignored: a directory fd holds no data (releases the flock)
             self.dir_fd = -1
+        if rc < 0:
+            raise JournalError(rc, os.strerror(self.last_errno) if self.last_errno else "")
 
     @property
     def closed(self):

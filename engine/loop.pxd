@@ -5,8 +5,10 @@ Hook points (subclass in your own module, ``from engine.loop cimport RiskHook``,
 methods; every call is a vtable call with a C pointer, no Python object, no GIL needed):
 
 - ``JournalHook.append(cmd)`` before a command is applied (write-ahead); ``< 0`` -> the command is
-  rejected with RC_JOURNAL_FAILED and not applied. ``JournalHook.commit()`` once per batch, before
-  ``EngineLoop.run`` returns (i.e. before its events are released to the caller).
+  rejected with RC_JOURNAL_FAILED and not applied (the loop goes on). ``JournalHook.commit()`` once per
+  batch, before ``EngineLoop.run`` returns (i.e. before its events are released to the caller); ``< 0``
+  (a journal code, -200..-255) -> the batch's events are withheld and the loop stops: ``fatal`` holds the
+  code and every later run is refused with RC_LOOP_STOPPED.
 - ``RiskHook.check(cmd)`` after the journal, before matching; ``0`` accept, ``< 0`` a risk reject code
   (-100..-199, register its table with ``messaging.records.register_codes``). Every command is
   offered (control actions too: a risk engine may latch its own kill switch on ACT_KILL_SWITCH).
@@ -50,7 +52,8 @@ cdef class JournalHook:
     cdef int append(self, const Command *cmd) noexcept nogil
     """Append ``cmd`` to the journal before it is applied; 0 ok, < 0 failure (command refused)."""
     cdef int commit(self) noexcept nogil
-    """Make the batch's appends durable (flush / fsync policy) before events are released; 0 ok."""
+    """Make the batch's appends durable (flush / fsync policy) before events are released; 0 ok, < 0 a
+    journal code (-200..-255): the loop withholds the batch's events and stops."""
 
 
 # ---------------------------------------------------------------- loop ----
@@ -77,7 +80,9 @@ cdef class EngineLoop:
     cdef readonly uint64_t journal_failures
     """Commands refused because the journal append failed."""
     cdef readonly uint64_t commit_failures
-    """Batches whose JournalHook.commit() failed (their events were still released; see docs/engine.md)."""
+    """Batches whose JournalHook.commit() failed (at most 1: the first one stops the loop)."""
+    cdef readonly int fatal
+    """0, or the negative code of the failed ``JournalHook.commit()`` that stopped the loop."""
     cdef readonly uint64_t crossed_violations
     """TW_DEBUG: times a book was found crossed after a command (must stay 0)."""
     cdef readonly uint32_t high_water
@@ -85,6 +90,8 @@ cdef class EngineLoop:
 
     # ------------------------------------------------------------ calls ----
     cdef Py_ssize_t run_ptr(self, const Command *cmds, Py_ssize_t n) noexcept nogil
-    """Run ``n`` commands; returns how many were consumed (< n when the event buffer reached high_water)."""
+    """Run ``n`` commands as one batch; returns how many were consumed (< n when the event buffer reached
+    high_water), or a negative code: the commit's code when the batch's commit failed (its events are
+    removed from the buffer; ``fatal`` is set), RC_LOOP_STOPPED when ``fatal`` was already set (nothing run)."""
     cdef void step(self, const Command *cmd) noexcept nogil
     """Run one command through the pipeline."""

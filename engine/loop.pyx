@@ -6,6 +6,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 import numpy as np
 
 from core.compiler cimport TW_DEBUG, tw_unlikely
+from messaging.records import code_message, code_name
 from messaging.records cimport *
 from engine.matching cimport MatchingEngine, command_ptr
 
@@ -56,6 +57,30 @@ cdef inline int64_t _mono_ns() noexcept nogil:
 def monotonic_ns():
     """CLOCK_MONOTONIC in ns (the clock run_paced uses)."""
     return _mono_ns()
+
+
+class LoopStopped(Exception):
+    """The engine loop stopped because a ``JournalHook.commit()`` failed; raised by the Python layer only.
+
+    Attributes
+    ----------
+    code : int      the failed commit's code on the call that stopped the loop (e.g. -215 JOURNAL_FSYNC),
+                    RC_LOOP_STOPPED (-202) on every later call (nothing was run)
+    name : str      NAME of ``code``
+    fatal : int     the failed commit's code (``EngineLoop.fatal``)
+    events : EVENT_DTYPE array or None   ``run_all`` only: the events of its batches committed before
+                    the failure (the failed batch's events are never released)
+    """
+
+    def __init__(self, code, fatal):
+        self.code = code = int(code)
+        self.name = code_name(code)
+        self.fatal = fatal = int(fatal)
+        self.events = None
+        msg = f"{self.name} ({code}): {code_message(code)}"
+        if code != fatal:
+            msg += f" (after {code_name(fatal)} ({fatal}): {code_message(fatal)})"
+        super().__init__(msg)
 
 
 # ---------------------------------------------------------------- loop ----
@@ -124,6 +149,7 @@ cdef class EngineLoop:
                 self.engine.emit_reject(c, rc)
                 return
         start = self.engine.ev_n
+        # apply's code needs no handling here: a matching reject is already its event (risk sees it below).
         self.engine.apply(c)
         if self._rk is not None and self.engine.ev_n - start > 1:
             self._rk.prefetch_events(&self.engine.evs[start], self.engine.ev_n - start)
@@ -140,6 +166,10 @@ cdef class EngineLoop:
 
     cdef Py_ssize_t run_ptr(self, const Command *cmds, Py_ssize_t n) noexcept nogil:
         cdef Py_ssize_t k = 0
+        cdef int rc
+        cdef Py_ssize_t ev_start = self.engine.ev_n
+        if tw_unlikely(self.fatal != 0):
+            return RC_LOOP_STOPPED
         while k < n and self.engine.ev_n < self.high_water:
             if k + 1 < n:
                 self.engine.prefetch(&cmds[k + 1])   # the index probe is the likely cache miss
@@ -147,8 +177,15 @@ cdef class EngineLoop:
                     self._rk.prefetch(&cmds[k + 1])     # risk's order-table slot and cell
             self.step(&cmds[k])
             k += 1
-        if self.journal is not None and self.journal.commit() < 0:
-            self.commit_failures += 1
+        if self.journal is not None:
+            rc = self.journal.commit()
+            if tw_unlikely(rc < 0):
+                # The batch is not durable: none of its events may reach anyone. Its commands were
+                # applied, so the in-memory state is ahead of the journal: stop (recover from the journal).
+                self.commit_failures += 1
+                self.fatal = rc
+                self.engine.ev_n = ev_start
+                return rc
         return k
 
     def run(self, cmds, Py_ssize_t start=0):
@@ -156,16 +193,28 @@ cdef class EngineLoop:
 
         Returns the index of the first command not yet run; its events are then in the buffer
         (``drain()``). Events are released only after the journal's ``commit()``.
+
+        Raises
+        ------
+        LoopStopped : the journal's commit of this batch failed (its events are withheld; events of
+            earlier batches not yet drained stay in the buffer), or the loop had stopped before.
         """
         cdef Py_ssize_t n = 0, done
         cdef const Command *p = command_ptr(cmds, &n)
         if start < 0 or start > n:
             raise IndexError("start out of range")
         if start == n:
+            self._check_stopped()
             return n
         with nogil:
             done = self.run_ptr(p + start, n - start)
+        if done < 0:
+            raise LoopStopped(<int>done, self.fatal)
         return start + done
+
+    def _check_stopped(self):
+        if self.fatal:
+            raise LoopStopped(RC_LOOP_STOPPED, self.fatal)
 
     def run_paced(self, cmds, double rate_per_s, int64_t[::1] latency_ns, int64_t[::1] service_ns=None):
         """Run every command on a fixed-rate schedule, measuring latency without coordinated omission.
@@ -175,9 +224,10 @@ cdef class EngineLoop:
         Events are discarded as they accumulate (the measurement is of the pipeline, not the consumer).
         ``service_ns`` (optional) gets completion - actual start: the engine's own cost, without queueing,
         which separates the pipeline's tail from the host's (preemption, other tenants).
-        Returns the wall time of the run in ns.
+        Returns the wall time of the run in ns. Raises LoopStopped as ``run`` does (the commit is at the end).
         """
         cdef Py_ssize_t n = 0, k
+        cdef int rc = 0
         cdef const Command *p = command_ptr(cmds, &n)
         if latency_ns.shape[0] < n:
             raise ValueError("latency_ns shorter than cmds")
@@ -188,6 +238,7 @@ cdef class EngineLoop:
         cdef bint service = service_ns is not None
         if service and service_ns.shape[0] < n:
             raise ValueError("service_ns shorter than cmds")
+        self._check_stopped()
         with nogil:
             t0 = _mono_ns() + 1000
             now = _mono_ns()
@@ -203,22 +254,36 @@ cdef class EngineLoop:
                 latency_ns[k] = now - due
                 if service:
                     service_ns[k] = now - start
-            if self.journal is not None and self.journal.commit() < 0:
-                self.commit_failures += 1
+            if self.journal is not None:
+                rc = self.journal.commit()
+                if rc < 0:
+                    self.commit_failures += 1
+                    self.fatal = rc
             self.engine.ev_n = 0
+        if rc < 0:
+            raise LoopStopped(rc, rc)
         return now - t0
 
     def run_discard(self, cmds):
-        """Run every command, discarding events in place (throughput measurement); returns elapsed ns."""
-        cdef Py_ssize_t n = 0, i = 0
+        """Run every command, discarding events in place (throughput measurement); returns elapsed ns.
+
+        Raises LoopStopped as ``run`` does.
+        """
+        cdef Py_ssize_t n = 0, i = 0, done = 0
         cdef const Command *p = command_ptr(cmds, &n)
         cdef int64_t t0, t1
+        self._check_stopped()
         with nogil:
             t0 = _mono_ns()
             while i < n:
-                i += self.run_ptr(p + i, n - i)
+                done = self.run_ptr(p + i, n - i)
+                if done < 0:
+                    break
+                i += done
                 self.engine.ev_n = 0
             t1 = _mono_ns()
+        if done < 0:
+            raise LoopStopped(<int>done, self.fatal)
         return t1 - t0
 
     def drain(self):
@@ -226,12 +291,20 @@ cdef class EngineLoop:
         return self.engine.take_events()
 
     def run_all(self, cmds):
-        """Run every command; returns all their events (EVENT_DTYPE array)."""
+        """Run every command; returns all their events (EVENT_DTYPE array).
+
+        Raises LoopStopped as ``run`` does; its ``events`` are those of the batches committed before.
+        """
         parts = []
         cdef Py_ssize_t i = 0, n = 0
         command_ptr(cmds, &n)          # validates and counts records (len() of a bytes object is not)
         while True:
-            i = self.run(cmds, i)
+            try:
+                i = self.run(cmds, i)
+            except LoopStopped as e:
+                parts.append(self.drain())
+                e.events = np.concatenate(parts)
+                raise
             parts.append(self.drain())
             if i >= n:
                 break
@@ -241,7 +314,7 @@ cdef class EngineLoop:
         d = self.engine.stats()
         d.update({"loop_commands": self.commands, "last_seq": self.last_seq, "seq_rejects": self.seq_rejects,
                   "risk_rejects": self.risk_rejects, "journal_failures": self.journal_failures,
-                  "commit_failures": self.commit_failures, "crossed_violations": self.crossed_violations})
+                  "commit_failures": self.commit_failures, "fatal": self.fatal, "crossed_violations": self.crossed_violations})
         return d
 
 
@@ -283,14 +356,19 @@ cdef class CountingPositions(PositionHook):
 
 
 cdef class CountingJournal(JournalHook):
-    """Example journal hook: counts appends / commits; fails every append after ``fail_after`` (0 = never)."""
+    """Example journal hook: counts appends / commits; fails every append after ``fail_after`` (0 = never)
+    and every commit after ``fail_commit_after`` successful ones (-1 = never) with ``commit_code``."""
     cdef public uint64_t fail_after
+    cdef public int64_t fail_commit_after
+    cdef public int commit_code
     cdef readonly uint64_t appended
     cdef readonly uint64_t commits
     cdef readonly uint64_t last_seq
 
-    def __init__(self, uint64_t fail_after=0):
+    def __init__(self, uint64_t fail_after=0, int64_t fail_commit_after=-1, int commit_code=-215):
         self.fail_after = fail_after
+        self.fail_commit_after = fail_commit_after
+        self.commit_code = commit_code
 
     cdef int append(self, const Command *cmd) noexcept nogil:
         if self.fail_after and self.appended >= self.fail_after:
@@ -300,5 +378,7 @@ cdef class CountingJournal(JournalHook):
         return 0
 
     cdef int commit(self) noexcept nogil:
+        if self.fail_commit_after >= 0 and <int64_t>self.commits >= self.fail_commit_after:
+            return self.commit_code
         self.commits += 1
         return 0

@@ -116,6 +116,7 @@ cdef enum:
     RC_INVALID_LINK = -26             # OCO link_id not an open, unlinked order of the same account
     RC_SEQ_OUT_OF_ORDER = -200        # loop: seq not above the last one
     RC_JOURNAL_FAILED = -201          # loop: journal append failed, command not applied
+    RC_LOOP_STOPPED = -202            # loop: stopped by a failed journal commit; run refused
 
     # ---- cancel / expire reasons (positive)
     CR_REQUESTED = 1                  # cancel command

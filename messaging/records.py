@@ -133,6 +133,7 @@ CODES: dict[int, tuple[str, str]] = {
     -26: ("INVALID_LINK", "OCO link must name an open, unlinked order of the same account"),
     -200: ("SEQ_OUT_OF_ORDER", "sequence number is not above the previous one"),
     -201: ("JOURNAL_FAILED", "journal append failed; command not applied"),
+    -202: ("LOOP_STOPPED", "engine loop stopped by a failed journal commit; nothing more is run"),
     1: ("REQUESTED", "cancelled on request"),
     2: ("IOC_REMAINDER", "unfilled rest of an immediate order cancelled"),
     3: ("STP", "cancelled by self-trade prevention"),

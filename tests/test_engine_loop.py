@@ -130,3 +130,57 @@ def test_commands_from_any_buffer():
         lp.run(b"\0" * 95)
     with pytest.raises(ValueError):
         lp.engine.add_symbol(0, tick=500)                     # an order is open on symbol 0
+
+
+# ------------------------------------------------- a hook's failure is never ignored ----
+def test_failed_commit_withholds_the_batch_and_stops_the_loop():
+    from engine.loop import LoopStopped
+    j = CountingJournal(fail_commit_after=1, commit_code=-215)      # 2nd commit fails (JOURNAL_FSYNC)
+    lp = new_loop(journal=j)
+    cmds = seqd(*[command(oid=i, side="buy", price=10000, qty=1, account=1) for i in range(1, 7)])
+    assert lp.run(cmds[:2]) == 2                                     # committed; events not drained yet
+    with pytest.raises(LoopStopped) as e:
+        lp.run(cmds, 2)
+    assert (e.value.code, e.value.fatal, e.value.name) == (-215, -215, "JOURNAL_FSYNC")
+    assert lp.fatal == -215 and lp.commit_failures == 1 and j.appended == 6
+    assert [int(x) for x in lp.drain()["seq"]] == [1, 2]           # only the committed batch's events
+    for call in (lambda: lp.run(cmds, 2), lambda: lp.run_all(cmds[2:]), lambda: lp.run_discard(cmds[2:]),
+                 lambda: lp.run_paced(cmds[2:], 1e6, np.zeros(4, np.int64))):
+        with pytest.raises(LoopStopped) as e:
+            call()
+        assert (e.value.code, e.value.name, e.value.fatal) == (-202, "LOOP_STOPPED", -215)
+        assert "JOURNAL_FSYNC" in str(e.value)
+    assert lp.commands == 6 and j.appended == 6 and j.commits == 1    # refused calls touched nothing
+    assert len(lp.drain()) == 0
+
+
+def test_failed_commit_in_run_all_keeps_the_committed_batches():
+    from engine.loop import LoopStopped
+    j = CountingJournal(fail_commit_after=2, commit_code=-214)
+    lp = new_loop(journal=j, high_water=1)                           # one command per batch
+    cmds = seqd(*[command(oid=i, side="buy", price=10000, qty=1, account=1) for i in range(1, 6)])
+    with pytest.raises(LoopStopped) as e:
+        lp.run_all(cmds)
+    assert e.value.code == -214 and [int(x) for x in e.value.events["seq"]] == [1, 2]
+    assert len(lp.drain()) == 0
+
+
+def test_failed_commit_stops_run_discard_and_run_paced():
+    from engine.loop import LoopStopped
+    cmds = seqd(*[command(oid=i, side="buy", price=10000, qty=1, account=1) for i in range(1, 4)])
+    for run in (lambda lp: lp.run_discard(cmds), lambda lp: lp.run_paced(cmds, 1e6, np.zeros(3, np.int64))):
+        lp = new_loop(journal=CountingJournal(fail_commit_after=0, commit_code=-215))
+        with pytest.raises(LoopStopped) as e:
+            run(lp)
+        assert e.value.code == -215 and lp.fatal == -215
+
+
+def test_append_failure_rejects_the_command_and_the_loop_goes_on():
+    # An append that fails leaves the command unapplied (reject JOURNAL_FAILED is its only event);
+    # the loop stops only if the batch's commit fails too.
+    lp = new_loop(journal=CountingJournal(fail_after=1))
+    cmds = seqd(*[command(oid=i, side="buy", price=10000, qty=1, account=1) for i in range(1, 4)])
+    evs = as_dicts(lp.run_all(cmds))
+    assert [(e["kind"], e["reason"]) for e in evs] == [("ack", None), ("reject", "JOURNAL_FAILED"),
+                                                     ("reject", "JOURNAL_FAILED")]
+    assert lp.fatal == 0 and lp.journal_failures == 2 and lp.engine.stats()["live"] == 1

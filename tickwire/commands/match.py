@@ -1,7 +1,12 @@
 """`tickwire match FILE.csv`: run an order-flow CSV through the matching engine, events as CSV on stdout."""
 from __future__ import annotations
 
+import os
 import sys
+
+#: Exit status when the journal failed (a batch's commit or the final close): the events of the
+#: batch that was not made durable were not printed. 1 stays usage / input errors, 2 argparse's.
+EXIT_JOURNAL = 4
 
 
 def register(subparsers) -> None:
@@ -38,9 +43,19 @@ def _hook(module: str, factory: str, what: str, *args, **kw):
         raise SystemExit(f"tickwire match: {what}: {args[0]}: {e}")
 
 
+def _journal_failed(loop, err, add_errno=True) -> int:
+    """One line on stderr naming the journal's code (and errno); returns EXIT_JOURNAL."""
+    sys.stdout.flush()
+    errno_ = getattr(getattr(loop.journal, "journal", None), "last_errno", 0) if add_errno else 0
+    detail = f": {os.strerror(errno_)}" if errno_ else ""
+    print(f"tickwire match: journal failed, stopped; events after the last durable batch not printed: "
+          f"{err}{detail}", file=sys.stderr)
+    return EXIT_JOURNAL
+
+
 def run(args) -> int:
     from engine.csvio import RowError, SymbolTable, match_csv, parse_price
-    from engine.loop import EngineLoop
+    from engine.loop import EngineLoop, LoopStopped
 
     try:
         default_tick = parse_price(args.default_tick, "--default-tick")
@@ -75,7 +90,15 @@ def run(args) -> int:
             res = match_csv(src, sys.stdout, loop, symbols)
     except ValueError as e:
         raise SystemExit(f"tickwire match: {args.file}: {e}")
+    except LoopStopped as e:
+        return _journal_failed(loop, e)
     sys.stdout.flush()
+    if args.journal:
+        from engine.journal import JournalError
+        try:
+            loop.journal.journal.close()       # last write and fdatasync: a failure here is reported too
+        except JournalError as e:              # its message holds the errno text already
+            return _journal_failed(loop, e, add_errno=False)
     if res.malformed:
         print(f"tickwire match: {res.malformed} malformed row(s) rejected", file=sys.stderr)
         for msg in res.errors:
