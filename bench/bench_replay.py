@@ -22,6 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import ROOT, Results, generated_day, machine, peak_rss_mib  # noqa: E402
 
+sys.path.insert(0, str(ROOT))       # this tree's build, not whatever `book` the environment has
+
 CONFIGS = [("tickwire", True), ("itch-book", True), ("tickwire", False), ("itch-book", False)]
 
 
