@@ -230,7 +230,7 @@ def engine_latency(r: Runs) -> str:
                 st = x.get("service_steps_over_5us") or {}
                 if kind == "service" and st.get("median_apart_us"):
                     extra = f"{st['count']:,} steps > 5 µs, {st['median_us']:.0f} µs long, {st['median_apart_us']:,.0f} µs apart"
-                rows.append([pipe, f"{int(rate) / 1e3:,.0f} k/s", frm, *(dur(p[q]) for q in ("p50", "p90", "p99", "p99.9")),
+                rows.append([pipe, f"{int(rate) / 1e6:g} M/s" if int(rate) >= 1_000_000 else f"{int(rate) / 1e3:g} k/s", frm, *(dur(p[q]) for q in ("p50", "p90", "p99", "p99.9")),
                              extra])
     if not rows:
         return f"Not run (no docs/figures/engine.json)."
