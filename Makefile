@@ -16,11 +16,13 @@ find_python = for p in $(PYTHON) python3.14 python3.13 python3.12 python3 \
     && { command -v $$p; exit 0; }; done; exit 1
 PY_FOUND = $(shell $(find_python))
 
-.PHONY: help venv sysdeps build build-debug run test test-fast test-debug bench clean
+.PHONY: help venv sysdeps build build-debug run test test-fast test-debug bench figures dev clean
 help:
 	@echo "make run    set up, generate a sample ITCH day, replay it through the books, print the summary"
 	@echo "make test   set up and run every test (release build, then the TW_DEBUG build)"
-	@echo "make bench  set up and run the benchmarks in bench/"
+	@echo "make bench  set up and run the benchmarks in bench/ (each writes var/bench/<name>.json)"
+	@echo "make figures  copy var/bench/*.json to docs/figures/ and regenerate the figures in README.md and docs/"
+	@echo "make dev MOD=engine.positions  rebuild that one extension in place and run the tests that import it"
 
 $(VENV)/.python:
 	@py="$(PY_FOUND)"; if [ -z "$$py" ]; then \
@@ -69,6 +71,19 @@ test-debug: build-debug
 bench: build
 	$(VPY) bench/run_all.py
 
+# The figures of README.md and docs/ are rendered from docs/figures/*.json (bench/figures.py --check: unchanged?).
+figures:
+	$(VPY) bench/figures.py --from $(VAR)/bench
+
+# The quick loop: one extension rebuilt in place (setup.py's TW_MODULES), then the tests that import it
+# (tests/for_module.py; every test of the package when none does). ARGS: more pytest options.
+dev:
+	@if [ -z "$(MOD)" ]; then echo "usage: make dev MOD=package.module [ARGS='pytest options']   e.g. make dev MOD=engine.positions" >&2; exit 2; fi
+	@p=$$(echo '$(MOD)' | tr . /); test -f $$p.pyx -o -d $$p || { echo "make dev: no $$p.pyx or $$p/" >&2; exit 2; }
+	TW_MODULES=$(MOD) $(VPY) setup.py -q build_ext --inplace -j 1
+	@tests=$$($(VPY) tests/for_module.py $(MOD)) && echo "make dev: $$(echo $$tests | wc -w) test files:" $$tests && \
+	  $(VPY) -m pytest -q $(ARGS) $$tests
+
 clean:
-	rm -rf build build-debug $(VAR)
+	rm -rf build build-debug $(VAR) .hypothesis
 	find . -name '*.so' -not -path './.venv/*' -delete

@@ -1,9 +1,11 @@
-"""Small helpers shared by the benchmarks: peak RSS, project paths, a generated day on demand."""
+"""Small helpers shared by the benchmarks: peak RSS, project paths, a generated day on demand, results as JSON."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,3 +45,70 @@ def machine() -> str:
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+
+
+def git_commit() -> dict:
+    """The commit the benchmark ran on, and whether the tree had uncommitted changes."""
+    def git(*a):
+        r = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+    return {"commit": git("rev-parse", "HEAD") or None,
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+class Results:
+    """One run of a benchmark as data: ``var/bench/<name>.json`` (directory: ``$TW_BENCH_OUT``).
+
+    Create it when the run starts (it notes the load average then), put every figure the bench
+    prints into ``figures`` under stable keys, and ``save()`` at the end. ``bench/figures.py`` renders
+    the tables of README.md and docs/ from these files. ``variant`` names a non-default run of the
+    same bench (``datapath-walk``), so it does not overwrite the default one.
+    """
+
+    def __init__(self, bench: str, method: str, variant: str = ""):
+        import datetime
+        import platform
+        self.name = f"{bench}-{variant}" if variant else bench
+        self.t0 = time.perf_counter()
+        argv = [Path(sys.argv[0]).resolve()] + sys.argv[1:]
+        try:
+            argv[0] = argv[0].relative_to(ROOT)
+        except ValueError:
+            pass
+        self.data = {
+            "bench": bench, "variant": variant,
+            "command": " ".join([".venv/bin/python", *map(str, argv)]),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "git": git_commit(),
+            "machine": {"cpu": machine().split(",")[0], "cores": os.cpu_count(),
+                        "python": sys.version.split()[0], "kernel": platform.release(),
+                        "loadavg_start": list(os.getloadavg())},
+            "method": method,
+            "figures": {},
+        }
+        self.figures = self.data["figures"]
+
+    def save(self) -> Path:
+        self.data["elapsed_s"] = round(time.perf_counter() - self.t0, 1)
+        out = Path(os.environ.get("TW_BENCH_OUT") or VAR)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{self.name}.json"
+        path.write_text(json.dumps(_round(self.data), indent=1, default=_plain) + "\n")
+        print(f"# figures written to {path}", file=sys.stderr)
+        return path
+
+
+def _plain(o):
+    """NumPy scalars as Python numbers in the JSON."""
+    return o.item() if hasattr(o, "item") else str(o)
+
+
+def _round(o):
+    """Floats to 6 significant digits (timer noise below that), recursively."""
+    if isinstance(o, float):
+        return float(f"{o:.6g}")
+    if isinstance(o, dict):
+        return {k: _round(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_round(v) for v in o]
+    return o

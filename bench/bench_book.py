@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from bench._util import Results  # noqa: E402
 from book.builder import BookBuilder  # noqa: E402
 
 _A = struct.Struct(">cHHHIQcI8sI")     # 'A' 36 bytes (timestamp split in 2+4)
@@ -139,12 +140,14 @@ def run_tickwire(arr, mode: str) -> tuple[float, BookBuilder]:
     return (time.perf_counter_ns() - t0) / 1e9, bb
 
 
-def batch_latency(arr, batch: int = 1024) -> str:
-    """Per-batch latency (ns per message inside batches of ``batch`` messages), HdrHistogram percentiles."""
+def batch_latency(arr, batch: int = 1024, out: dict | None = None) -> str:
+    """Per-batch latency (ns per message inside batches of ``batch`` messages), HdrHistogram percentiles
+    (also into ``out``: p50, p90, p99, p99.9, max)."""
     try:
         from hdrh.histogram import HdrHistogram
     except ImportError:
         return "hdrhistogram not installed"
+    out = {} if out is None else out
     hist = HdrHistogram(1, 10_000_000, 3)
     for warm in (True, False):               # the first pass warms pools and caches, not recorded
         bb = BookBuilder(track_bbo=True, record_events=False)
@@ -156,6 +159,8 @@ def batch_latency(arr, batch: int = 1024) -> str:
             if not warm:
                 hist.record_value(max(1, dt * 10 // batch))      # 0.1 ns resolution
             off = nxt
+    out.update({f"p{q:g}": hist.get_value_at_percentile(q) / 10 for q in (50, 90, 99, 99.9)})
+    out["max"] = hist.get_max_value() / 10
     return "  ".join(f"p{q:g} {hist.get_value_at_percentile(q) / 10:.1f}" for q in (50, 90, 99, 99.9)) + \
         f"  max {hist.get_max_value() / 10:.1f} ns/msg"
 
@@ -186,6 +191,7 @@ def main(argv=None) -> int:
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--peer", action="store_true", help="also time itch-book on the same buffer")
     args = ap.parse_args(argv)
+    res = Results("book", f"each mode: one warm-up run, then best of {args.runs}; batch latency after a warm-up pass")
     inputs = []
     if args.files:
         for f in args.files:
@@ -200,12 +206,16 @@ def main(argv=None) -> int:
         n = count_messages(buf)
         arr = np.frombuffer(buf, dtype=np.uint8)
         print(f"\n{name}: {n:,} messages, {len(buf) / 1e6:.1f} MB")
+        fig = res.figures[name] = {"messages": n}
         for mode in ("book-only", "bbo", "bbo+events"):
             dt = best_of(lambda: run_tickwire(arr, mode)[0], args.runs)
             print(f"  tickwire {mode:<11} {n / dt / 1e6:8.2f} M msgs/s {dt * 1e9 / n:8.1f} ns/msg")
-        print(f"  batches of 1024 (bbo), ns/msg: {batch_latency(arr)}")
+            fig[f"tickwire/{mode}"] = {"msgs_per_s": n / dt, "ns_per_msg": dt * 1e9 / n}
+        fig["batch1024_ns_per_msg"] = {}
+        print(f"  batches of 1024 (bbo), ns/msg: {batch_latency(arr, out=fig['batch1024_ns_per_msg'])}")
         _, bb = run_tickwire(arr, "bbo")
         c = bb.counters()
+        fig.update(books=bb.book_count, live_orders=bb.live_orders, bbo_changes=c["bbo_changes"], trades=c["trades"])
         print(f"  books {bb.book_count}, live orders {bb.live_orders:,}, bbo changes {c['bbo_changes']:,}, "
               f"trades {c['trades']:,}, unknown refs {c['unknown_refs']:,}, crossed now {bb.crossed_books()}")
         if args.peer:
@@ -214,11 +224,14 @@ def main(argv=None) -> int:
                 if dt:
                     label = "bbo" if bbo else "book-only"
                     print(f"  itch-book {label:<10} {n / dt / 1e6:8.2f} M msgs/s {dt * 1e9 / n:8.1f} ns/msg")
+                    fig[f"itch-book/{label}"] = {"msgs_per_s": n / dt, "ns_per_msg": dt * 1e9 / n}
                 else:
                     print("  itch-book not installed (pip install itch-book)")
                     break
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"\npeak RSS {rss / 1024:.0f} MiB")
+    res.figures["peak_rss_mib"] = rss / 1024
+    res.save()
     return 0
 
 

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench._util import machine  # noqa: E402
+from bench._util import Results, machine  # noqa: E402
 
 GROUP = "239.200.9.1"
 PORT = 32100
@@ -201,6 +201,11 @@ def main() -> int:
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
     from netns_util import veth_pair
+    variant = "-".join(v for v in ("busy" if args.busy_poll else "", "walk" if args.decode == "walk" else "",
+                                   f"coalesce{args.coalesce_us}" if args.coalesce_us else "") if v)
+    res = Results("datapath", f"per source: one run of {args.seconds:g} s of a sendmmsg blaster in another network "
+                              "namespace over a veth pair; receiver CPU = this process's CPU time / packets; "
+                              f"{'busy-poll' if args.busy_poll else 'blocking'}, decode {args.decode}", variant=variant)
     blaster = build_blaster()
     results = []
     print(f"# bench_datapath: {machine()}; MoldUDP64 payload {20 + 38 * args.messages_per_packet} B "
@@ -213,6 +218,7 @@ def main() -> int:
                 print(f"{name:9s} FAILED: {e}", flush=True)
                 continue
         results.append(r)
+        res.figures[r["source"]] = r
         if not args.json:
             print(f"{r['source']:9s} {r['mode']:9s} sent {r['sent']:>9,} ({r['sender_mpps']:.2f} Mpps)  "
                   f"received {r['received']:>9,}  rx {r['rx_mpps']:.2f} Mpps  "
@@ -222,6 +228,8 @@ def main() -> int:
                   flush=True)
     if args.json:
         print(json.dumps(results, indent=1))
+    res.figures["messages_per_packet"] = args.messages_per_packet
+    res.save()
     return 0
 
 

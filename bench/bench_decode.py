@@ -16,6 +16,7 @@ memory to ~``--messages`` (10 M). Figures (best of ``--runs`` after a warm-up ru
 * ``decode_message``: the Python view (tools only), on 100 k messages.
 """
 import argparse
+import os
 import struct
 import sys
 import time
@@ -23,13 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._util import machine, peak_rss_mib  # noqa: E402
+from bench._util import Results, machine, peak_rss_mib  # noqa: E402
 from feedhandlers.itch import ItchFramer, iter_messages  # noqa: E402
 from feedhandlers.moldudp64 import MoldFramer, build_packet  # noqa: E402
 from datapath.pcap_source import PcapSource  # noqa: E402
 from feedhandlers.sink import MessageSink  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared beside the project, as in tests/conftest.py (TICKWIRE_ROOT: a checkout whose ../shared to use)
+DATA = Path(os.environ.get("TICKWIRE_ROOT", Path(__file__).resolve().parents[1])).parent / "shared" / "data"
 RITCH = DATA / "itch50" / "RITCH_synthetic_3stocks.NASDAQ_ITCH50"
 
 
@@ -54,9 +56,10 @@ def best(fn, runs: int) -> float:
     return min(times)
 
 
-def report(name: str, n: int, nbytes: int, secs: float) -> None:
+def report(name: str, n: int, nbytes: int, secs: float) -> dict:
     print(f"{name:<16} {n:>11,} msgs  {n / secs / 1e6:8.2f} M msgs/s  {secs * 1e9 / n:7.2f} ns/msg  "
           f"{nbytes / secs / 1e9:6.2f} GB/s")
+    return {"messages": n, "msgs_per_s": n / secs, "ns_per_msg": secs * 1e9 / n, "gb_per_s": nbytes / secs / 1e9}
 
 
 def pcap_of(buf: bytes, limit: int) -> tuple[bytes, int]:
@@ -95,6 +98,7 @@ def main() -> None:
     ap.add_argument("--no-pcap", action="store_true")
     a = ap.parse_args()
 
+    res = Results("decode", f"one warm-up run, then best of {a.runs} (decode_message: one timed pass)")
     buf, n = load(a.file, a.messages)
     print(f"# {machine()}")
     print(f"# input: {a.file or RITCH.name + ' x ' + str(len(buf) // RITCH.stat().st_size)}: "
@@ -113,8 +117,9 @@ def main() -> None:
             fr.feed(mv[i:i + a.chunk])
         assert fr.finish()["messages"] == n
 
-    report("framer/whole", n, len(buf), best(whole, a.runs))
-    report("framer/chunked", n, len(buf), best(chunked, a.runs))
+    fig = res.figures
+    fig["framer/whole"] = report("framer/whole", n, len(buf), best(whole, a.runs))
+    fig["framer/chunked"] = report("framer/chunked", n, len(buf), best(chunked, a.runs))
 
     if not a.no_pcap:
         cap, pn = pcap_of(buf, max(1, n // 10))
@@ -124,7 +129,7 @@ def main() -> None:
             fr.run_source(PcapSource(data=cap))
             assert fr.messages == pn and fr.gaps == 0
 
-        report("pcap+mold", pn, len(cap), best(pcap_run, a.runs))
+        fig["pcap+mold"] = report("pcap+mold", pn, len(cap), best(pcap_run, a.runs))
 
     k = 100_000
     t0 = time.perf_counter()
@@ -134,8 +139,10 @@ def main() -> None:
         if cnt == k:
             break
     secs = time.perf_counter() - t0
-    report("decode_message", cnt, 0, secs)
+    fig["decode_message"] = report("decode_message", cnt, 0, secs)
     print(f"# peak RSS {peak_rss_mib():.0f} MiB")
+    fig["peak_rss_mib"] = peak_rss_mib()
+    res.save()
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from _util import generated_day, machine  # noqa: E402
+from _util import Results, generated_day, machine  # noqa: E402
 
 GROUP, PORT = "233.54.12.111", 26477      # tickwire generate --pcap defaults
 
@@ -100,6 +100,8 @@ def main() -> int:
     except ImportError:                       # the framer is built by another module; count instead
         MoldFramer = None
 
+    res = Results("dpdk", f"per path: best of {args.reps} measurements of about {args.seconds:g} s after a warm-up "
+                          "pass; CPU = the polling thread's CPU time / packets")
     day = generated_day(args.messages, 100, 1, pcap=True)
     npkts = pcap_packets(day)
     mbufs = pool_size(npkts)
@@ -175,6 +177,8 @@ def main() -> int:
     eal.cleanup()
     if args.json:
         print(json.dumps({"bench": "dpdk", "results": results}))
+    res.figures.update({" ".join(r["name"].split()): r for r in results})
+    res.save()
     return 0
 
 

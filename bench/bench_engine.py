@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._util import Results  # noqa: E402
 from messaging.records import COMMAND_DTYPE, Action  # noqa: E402
 
 MID = 1_000_000   # $100.00
@@ -138,7 +139,12 @@ def latency(pre, stream, rate, seconds, risk=None, label="match"):
               + (f"  (achieved {n / (wall / 1e9) / 1e3:,.0f} k/s, warm-up {warm:,} dropped, "
                  f"{int((arr[warm:] > 100_000).sum()):,} samples > 100 us)" if name == "latency" else
                  "  (start -> done: the engine's own cost, no queueing" + _long_steps(arr[warm:], rate) + ")"))
-        out[name] = pct
+        out[name] = {f"p{p:g}": v for p, v in pct.items()} | {"max": h.get_max_value()}
+    big = np.flatnonzero(svc[warm:] > 5000)
+    out["service_steps_over_5us"] = {"count": len(big),
+                                     "median_us": float(np.median(svc[warm:][big])) / 1e3 if len(big) else None,
+                                     "median_apart_us": float(np.median(np.diff(big))) / rate * 1e6 if len(big) > 2 else None}
+    out["achieved_per_s"] = n / (wall / 1e9)
     return out
 
 
@@ -202,6 +208,11 @@ def main(argv=None) -> int:
     if args.quick:
         args.commands, args.seconds, args.runs = 200_000, 0.3, 1
     rates = [float(r) for r in args.rates.split(",") if r]
+    res = Results("engine", f"throughput: best and median of {args.runs} runs, match and risk+match alternated, each on "
+                            f"a fresh loop; latency: {args.seconds:g} s paced runs at fixed rates, HdrHistogram, first "
+                            "10 % dropped as warm-up; 'latency' from the intended start, 'service' from the actual start",
+                  variant="quick" if args.quick else "")
+    fig = res.figures
     t = time.perf_counter()
     pre, stream = make_stream(max(args.commands, int(max(rates) * args.seconds)))
     fix_owners(pre, stream)
@@ -214,21 +225,27 @@ def main(argv=None) -> int:
         if rh is not None:
             rates_seen["risk+match"].append(throughput(pre, stream[:args.commands], risk=rh, label="risk+match"))
     for label, seen in rates_seen.items():
+        if seen:
+            fig[f"throughput/{label}"] = {"best_per_s": max(seen), "median_per_s": float(np.median(seen)),
+                                          "runs": len(seen), "commands": args.commands}
         if len(seen) > 1:
             print(f"throughput {label:>10}: best {max(seen) / 1e6:.2f} M commands/s ({1e9 / max(seen):.0f} ns/command), "
                   f"median {float(np.median(seen)) / 1e6:.2f} M/s over {len(seen)} alternated runs")
     for r in rates:
-        latency(pre, stream, r, args.seconds)
+        fig[f"latency/match/{r:.0f}"] = latency(pre, stream, r, args.seconds)
     if rates_seen["risk+match"]:
         for r in rates:
-            latency(pre, stream, r, args.seconds, risk=risk_hook(), label="risk+match")
+            fig[f"latency/risk+match/{r:.0f}"] = latency(pre, stream, r, args.seconds, risk=risk_hook(),
+                                                         label="risk+match")
     # The floor the host sets: the same paced runner on clock ticks (ACT_CLOCK: no order work), so a
     # tail seen here is the machine's (preemption, VM exits), not the engine's.
     ticks = np.zeros(int(max(rates) * args.seconds), COMMAND_DTYPE)
     ticks["action"] = Action.CLOCK
     ticks["ts_ns"] = np.arange(1, len(ticks) + 1)
     for r in rates:
-        latency(np.zeros(0, COMMAND_DTYPE), ticks, r, args.seconds, risk=risk_hook(), label="clock only")
+        fig[f"latency/clock only/{r:.0f}"] = latency(np.zeros(0, COMMAND_DTYPE), ticks, r, args.seconds,
+                                                     risk=risk_hook(), label="clock only")
+    res.save()
     return 0
 
 

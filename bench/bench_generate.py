@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import ROOT, VAR, machine, peak_rss_mib  # noqa: E402
+from _util import ROOT, VAR, Results, machine, peak_rss_mib  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -36,6 +36,8 @@ def main() -> int:
     ap.add_argument("--symbols", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
+    res = Results("generate", f"in process: a warm-up of 1 M messages, then best and median wall of {args.runs} "
+                              "runs to /dev/null; one run to a file under var/bench")
     print(f"# {machine()}")
     print(f"# tickwire generate: {args.messages:,} messages, {args.symbols} symbols, seed 7")
     print(f"{'output':<22} {'best s':>8} {'median s':>9} {'cpu s':>7} {'M msg/s':>8} {'ns/msg':>7} {'MB/s':>7}"
@@ -51,12 +53,19 @@ def main() -> int:
         raw = runs[0][2]["raw_bytes"]
         print(f"{kind + ' -> /dev/null':<22} {best:8.2f} {statistics.median(walls):9.2f} {cpu:7.2f} "
               f"{args.messages / best / 1e6:8.2f} {best / args.messages * 1e9:7.0f} {raw / best / 1e6:7.0f} {raw:13,}")
+        res.figures[f"{kind}/devnull"] = {"best_s": best, "median_s": statistics.median(walls), "cpu_s": cpu,
+                                          "msgs_per_s": args.messages / best, "bytes": raw}
         out = VAR / f"bench_generate.{'pcap' if pcap else 'itch'}"
         wall, cpu, r = timed(out, args.messages, args.symbols, pcap)
         print(f"{kind + ' -> file':<22} {wall:8.2f} {wall:9.2f} {cpu:7.2f} {args.messages / wall / 1e6:8.2f} "
               f"{wall / args.messages * 1e9:7.0f} {r['bytes'] / wall / 1e6:7.0f} {r['bytes']:13,}")
+        res.figures[f"{kind}/file"] = {"wall_s": wall, "cpu_s": cpu, "msgs_per_s": args.messages / wall,
+                                       "bytes": r["bytes"]}
         out.unlink()
     print(f"# peak RSS {peak_rss_mib():.0f} MiB")
+    res.figures["messages"] = args.messages
+    res.figures["peak_rss_mib"] = peak_rss_mib()
+    res.save()
     return 0
 
 

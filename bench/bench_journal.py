@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hdrh.histogram import HdrHistogram  # noqa: E402
 
-from bench._util import ROOT, machine  # noqa: E402
+from bench._util import ROOT, Results, machine  # noqa: E402
 
 # (name, Journal kwargs, commit every N appends, fixed rate per second, share of --records)
 POLICIES = [
@@ -44,11 +44,13 @@ def hist(lat):
     return h
 
 
-def line(name, mode, n, secs, h):
+def line(name, mode, n, secs, h) -> dict:
     rate = f"{n / secs:12,.0f}" if secs else " " * 12
     print(f"{name:<17} {mode:<12} {n:>8} {rate} "
           + " ".join(f"{h.get_value_at_percentile(p) / 1000:9.1f}" for p in (50, 99, 99.9))
           + f" {h.get_max_value() / 1000:10.1f}", flush=True)
+    return {"records": n, "records_per_s": n / secs if secs else None,
+            **{f"p{p:g}_us": h.get_value_at_percentile(p) / 1000 for p in (50, 99, 99.9)}, "max_us": h.get_max_value() / 1000}
 
 
 def main() -> int:
@@ -60,6 +62,8 @@ def main() -> int:
     args = ap.parse_args()
 
     from engine.journal import Journal, crc32c
+    res = Results("journal", "per policy: a warm-up of up to 2,000 appends (not recorded), then one back-to-back run "
+                             "and one run at a fixed rate measured from the intended time; HdrHistogram")
     payload = bytes(range(96))
     base = Path(args.dir)
     print(f"# bench_journal: {machine()}")
@@ -80,10 +84,12 @@ def main() -> int:
             lat = j.bench_appends(payload, n, interval, commit_every)
             secs = time.perf_counter() - t0
             j.close()
-            line(name, mode, n, secs if not interval else 0, hist(lat))
+            fig = line(name, mode, n, secs if not interval else 0, hist(lat))
+            res.figures[f"{name}/{'back-to-back' if not interval else 'fixed'}"] = fig | ({"rate": rate} if interval else {})
             if interval and secs > 1.5 * n / rate:
                 print(f"#   {name}: could not keep {rate}/s ({n / secs:,.0f}/s achieved)")
             shutil.rmtree(d, ignore_errors=True)
+    res.save()
     return 0
 
 

@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import ROOT, generated_day, machine, peak_rss_mib  # noqa: E402
+from _util import ROOT, Results, generated_day, machine, peak_rss_mib  # noqa: E402
+
+sys.path.insert(0, str(ROOT))       # this tree's build, not whatever `book` the environment has
 
 CONFIGS = [("tickwire", True), ("itch-book", True), ("tickwire", False), ("itch-book", False)]
 
@@ -85,7 +87,10 @@ def main() -> int:
         print(json.dumps(worker(path, impl, bbo == "1", args.runs)))
         return 0
 
+    res = Results("replay", f"each configuration in its own process: one warm-up pass, then best and median of "
+                            f"{args.runs} timed passes, each on a fresh book set; no file I/O timed")
     path = Path(args.file) if args.file else generated_day(args.messages, args.symbols, args.seed)
+    res.figures["input"] = {"file": path.name, "mib": round(path.stat().st_size / 2**20, 1), "runs": args.runs}
     print(f"# bench_replay: {path.name}, {path.stat().st_size / 2**20:.0f} MiB, best of {args.runs} after a warm-up")
     print(f"# {machine()}")
     results = []
@@ -102,9 +107,12 @@ def main() -> int:
             print(f"# {impl} failed:\n{out.stderr}")
             continue
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = results[-1]
+        res.figures[f"{r['impl']}/{'bbo' if r['bbo'] else 'book-only'}"] = r
     if args.json:
         for r in results:
             print(json.dumps(r))
+        res.save()
         return 0
     print(f"{'implementation':<12} {'mode':<10} {'messages':>12} {'M msgs/s':>9} {'ns/msg':>7} "
           f"{'median M/s':>10} {'peak RSS MiB':>12} {'live orders':>11} {'crossed':>7}")
@@ -118,6 +126,8 @@ def main() -> int:
         if ours and peer:
             print(f"# {'book+BBO' if bbo else 'book-only'}: tickwire / itch-book = "
                   f"{ours['msgs_per_s'] / peer['msgs_per_s']:.2f}x")
+            res.figures[f"ratio/{'bbo' if bbo else 'book-only'}"] = ours["msgs_per_s"] / peer["msgs_per_s"]
+    res.save()
     return 0
 
 

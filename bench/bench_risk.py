@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._util import ROOT, machine  # noqa: E402
+from bench._util import ROOT, Results, machine  # noqa: E402
 
 ACCOUNTS, SYMBOLS, TICK, MID = 8, 16, 100, 1_000_000
 
@@ -92,6 +92,9 @@ def main() -> int:
     args = ap.parse_args()
     from hdrh.histogram import HdrHistogram
 
+    res = Results("risk", f"throughput: best of 3 runs of EngineLoop.run_discard per pipeline; latency: one run "
+                          f"paced at {args.rate:,.0f}/s from the intended time, HdrHistogram, first "
+                          f"{min(50_000, args.commands // 5):,} commands dropped as warm-up")
     cmds = make_stream(args.commands)
     jdir = ROOT / "var" / "bench" / "risk_journal"
     print(f"# bench_risk: {machine()}")
@@ -116,7 +119,12 @@ def main() -> int:
         print(f"{kind:<12} {len(cmds) / best * 1e9:12,.0f} {best / len(cmds):8.0f} {rejects:8d} "
               + " ".join(f"{h.get_value_at_percentile(p) / 1000:8.1f}" for p in (50, 99, 99.9))
               + f" {h.get_max_value() / 1000:8.1f}", flush=True)
+        res.figures[kind] = {"per_s": len(cmds) / best * 1e9, "ns_per_command": best / len(cmds), "rejects": rejects,
+                             **{f"p{p:g}_us": h.get_value_at_percentile(p) / 1000 for p in (50, 99, 99.9)},
+                             "max_us": h.get_max_value() / 1000}
     shutil.rmtree(jdir, ignore_errors=True)
+    res.figures.update(commands=args.commands, paced_per_s=args.rate)
+    res.save()
     return 0
 
 

@@ -27,13 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench._util import generated_day, machine  # noqa: E402
+from bench._util import Results, generated_day, machine  # noqa: E402
 
 PORT = 32001
 RETRANS = 32002
 
 
-def session_throughput(args) -> None:
+def session_throughput(args, fig: dict) -> None:
     """The session layer alone: a generated pcap day (PcapSource, zero-copy) through MoldSession.run_slice
     into the default no-op sink, and into the books; best of 3 after a warm-up run."""
     from book.builder import BookBuilder
@@ -61,6 +61,8 @@ def session_throughput(args) -> None:
         if not args.json:
             print(f"{label:>16}: {s.messages:,} messages in-order from a pcap, {best * 1e9 / max(s.messages, 1):.1f} "
                   f"ns/msg ({s.messages / best / 1e6:.2f} M msgs/s), best of 3")
+        fig[label] = {"messages": s.messages, "ns_per_msg": best * 1e9 / max(s.messages, 1),
+                      "msgs_per_s": s.messages / best}
 
 
 def main() -> int:
@@ -76,9 +78,15 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    session_throughput(args)
+    res = Results("wire_latency", "session layer: best of 3 passes after a warm-up pass over a generated pcap day; "
+                                  "latency: one run on a fixed send schedule, from each packet's intended send time "
+                                  f"to its last message applied to the book, first {args.warmup_packets} packets "
+                                  "dropped, HdrHistogram", variant="" if args.lines == 1 and not args.loss else
+                  f"lines{args.lines}-loss{args.loss:g}")
+    session_throughput(args, res.figures)
     if os.geteuid() != 0:
         print("bench_wire_latency: needs root for network namespaces; latency not measured", file=sys.stderr)
+        res.save()
         return 0
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
@@ -123,6 +131,8 @@ def main() -> int:
         "latency_ns": lat, "gaps": c["gaps"], "recovered": c["recovered"], "unrecoverable": c["unrecoverable"],
         "late_packets": served.get("late_packets"), "kernel_drops": sum(s.kernel_drops for s in srcs),
     }
+    res.figures["wire_to_book"] = {k: v for k, v in result.items() if k not in ("bench", "machine")}
+    res.save()
     if args.json:
         print(json.dumps(result))
         return 0
