@@ -24,31 +24,50 @@ help:
 	@echo "make figures  copy var/bench/*.json to docs/figures/ and regenerate the figures in README.md and docs/"
 	@echo "make dev MOD=engine.positions  rebuild that one extension in place and run the tests that import it"
 
+# A set-up step prints one line; its whole output goes to var/log/NAME.log, whose last lines are shown
+# when it fails. $(3) names a variable that holds the command (commands contain commas).
+LOG := $(VAR)/log
+define step
+	@mkdir -p $(LOG); printf '%-7s %s ... ' $(1) $(2); s=$$SECONDS; \
+	if ( $($(3)) ) > $(LOG)/$(1).log 2>&1; then echo "ok ($$((SECONDS - s)) s, log: var/log/$(1).log)"; \
+	else rc=$$?; echo "FAILED (exit $$rc); the last lines of var/log/$(1).log:"; tail -n 40 $(LOG)/$(1).log; exit $$rc; fi
+endef
+
 $(VENV)/.python:
 	@py="$(PY_FOUND)"; if [ -z "$$py" ]; then \
 	  echo "tickwire needs Python >= 3.12 and found none: install one (pyenv install 3.12) or pass PYTHON=/path/to/python3.12" >&2; exit 1; fi; \
-	  echo "using $$py ($$($$py -V))"; rm -rf $(VENV); $$py -m venv $(VENV) && $(VPY) -V > $@
+	  echo "python  $$py ($$($$py -V))"; rm -rf $(VENV); $$py -m venv $(VENV) && $(VPY) -V > $@
 
 # System packages (Debian): compilers, DPDK, libxdp, ... installed once per machine.
+SYSDEPS_CMD = bash tuning/system-deps.sh
 $(VENV)/.sysdeps: tuning/system-deps.sh | $(VENV)/.python
-	bash tuning/system-deps.sh
-	touch $@
+	$(call step,sysdeps,"Debian packages (tuning/system-deps.sh)",SYSDEPS_CMD)
+	@touch $@
 sysdeps: $(VENV)/.sysdeps
 
+# Every Python dependency of pyproject.toml (and its optional groups) into .venv.
+PIP_CMD = $(VPY) -m pip install --upgrade pip setuptools wheel "Cython>=3.0.10" "numpy>=1.26" && \
+	$(VPY) -m pip install $$($(VPY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  print(" ".join(p["dependencies"] + sum(p["optional-dependencies"].values(), [])))')
 $(VENV)/.deps: pyproject.toml $(VENV)/.python $(VENV)/.sysdeps
-	$(VPY) -m pip install -q --upgrade pip setuptools wheel "Cython>=3.0.10" "numpy>=1.26"
-	$(VPY) -m pip install -q $$($(VPY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
-	  print(" ".join(repr(d) for d in p["dependencies"] + sum(p["optional-dependencies"].values(), [])))' | tr -d "'")
-	touch $@
+	$(call step,deps,"Python packages into .venv",PIP_CMD)
+	@touch $@
 venv: $(VENV)/.deps
 
-build: $(VENV)/.deps
-	$(VPY) setup.py -q build_ext --inplace -j 2
-	@test -x $(VENV)/bin/tickwire || $(VPY) -m pip install -q --no-build-isolation --no-deps -e .
+# Each extension is compiled once, in place; the `tickwire` command is a launcher plus a .pth entry that
+# puts this tree on the venv's path (an editable pip install would compile every extension again).
+BUILD_CMD = $(VPY) setup.py build_ext --inplace -j 2
+build: $(VENV)/.deps $(VENV)/bin/tickwire
+	$(call step,build,"Cython extensions (release)",BUILD_CMD)
+
+$(VENV)/bin/tickwire: | $(VENV)/.deps
+	@echo "$(ROOT)" > "$$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tickwire-tree.pth"
+	@printf '#!%s\nimport sys\nfrom tickwire.cli import main\nsys.exit(main())\n' "$(VPY)" > $@ && chmod +x $@
 
 # The TW_DEBUG build (invariant checks, extra counters) into build-debug/lib, beside the release one.
+BUILD_DEBUG_CMD = TICKWIRE_DEBUG=1 $(VPY) setup.py build --build-base build-debug --build-lib build-debug/lib -j 2
 build-debug: $(VENV)/.deps
-	TICKWIRE_DEBUG=1 $(VPY) setup.py -q build --build-base build-debug --build-lib build-debug/lib -j 2
+	$(call step,debug,"Cython extensions (TW_DEBUG build)",BUILD_DEBUG_CMD)
 
 run: build
 	@mkdir -p $(VAR)
