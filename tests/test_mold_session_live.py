@@ -140,11 +140,12 @@ def test_unanswered_requests_are_retried(gen_day):
     assert c["retries"] >= 1 and c["unrecoverable"] == 0 and sink.count == day.messages
 
 
-def test_plain_socket_lines_through_udp_reader(gen_day):
-    """Lines read by UdpReader from plain Python sockets (the generic, non-registry path of Listener)."""
+def test_plain_socket_lines_through_adopted_udp_sources(gen_day):
+    """Lines read by UdpSource.adopt from plain Python sockets (sockets opened outside the registry)."""
     import socket
 
-    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpReader, UdpRequester
+    from datapath.udp_source import UdpSource
+    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpRequester
     from tickwire.listen import Line, Listener
     from tickwire.moldserve import MoldDay, MoldServer
 
@@ -166,7 +167,7 @@ def test_plain_socket_lines_through_udp_reader(gen_day):
             req = UdpRequester(srv.retrans_address)
         sink = DigestSink()
         session = MoldSession(sink, MoldContext(send_request=req))
-        listener = Listener(session, [Line(UdpReader(s.fileno()), i, s.fileno()) for i, s in enumerate(socks)], req)
+        listener = Listener(session, [Line(UdpSource.adopt(s.fileno()), i, s.fileno()) for i, s in enumerate(socks)], req)
         try:
             srv.start()
             reason = listener.run(until_eos=True, timeout_s=RUN_TIMEOUT_S)
