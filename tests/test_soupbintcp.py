@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from feedhandlers.mold_session import DigestSink
 from feedhandlers.soupbintcp import (SOUP_E_NOT_AUTHORIZED, SOUP_E_PEER_DEAD, SOUP_E_PROTOCOL,
-                                     SOUP_E_SESSION_UNAVAILABLE, PacketReader, SoupClient, SoupError, SoupServer,
+                                     SOUP_E_SESSION_UNAVAILABLE, PacketReader, SoupClient, SoupError,
                                      login_accepted, login_request, packet, parse_login_accepted,
                                      parse_login_request)
+from lab.soupserve import SoupServer
 
 RITCH = "itch50/RITCH_synthetic_3stocks.NASDAQ_ITCH50"
 USERS = {"alice": "secret"}
@@ -29,7 +30,7 @@ FAST = {"heartbeat_s": 0.02, "timeout_s": 2.0}
 
 @pytest.fixture(scope="module")
 def day(data_dir):
-    from tickwire.moldserve import MoldDay
+    from lab.moldserve import MoldDay
 
     return MoldDay.load(str(data_dir / RITCH))
 
