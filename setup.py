@@ -16,7 +16,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
-PACKAGES = ["core", "datapath", "dpdk_bindings", "feedhandlers", "book", "engine", "messaging", "tickwire"]
+PACKAGES = ["core", "datapath", "dpdk_bindings", "feedhandlers", "book", "engine", "messaging", "lab", "tickwire"]
 DEBUG = os.environ.get("TICKWIRE_DEBUG", "0") not in ("", "0")
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def timed(path, messages, symbols, pcap):
-    from tickwire.daygen import generate_day
+    from lab.daygen import generate_day
 
     c0, t0 = time.process_time(), time.perf_counter()
     r = generate_day(path, messages, symbols, 7, pcap=pcap)

@@ -13,7 +13,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE
 from core.linux cimport now_realtime_ns, clock_gettime, timespec_, CLOCK_MONOTONIC
 from core.compiler cimport tw_unlikely
-from core.endian cimport tw_be16, tw_be64
+from core.codes cimport MOLD_E_SHORT, MOLD_E_TRUNCATED
+from datapath.mold_walk cimport MoldWalk, mold_walk, MOLD_END_OF_SESSION
 
 
 cdef inline list frames_to_list(const Frame *frames, int n):
@@ -47,31 +48,21 @@ cdef struct DrainStats:
                               # the per-packet cost of a busy-polling loop without its idle spinning
 
 
-cdef inline void mold_walk(const uint8_t *p, uint32_t n, uint64_t *next_seq, DrainStats *st) noexcept nogil:
-    """MoldUDP64: 10-byte session, 8-byte sequence, 2-byte count, then count x (2-byte length, message)."""
-    cdef uint64_t seq
-    cdef uint32_t count, off, ml, i
-    if tw_unlikely(n < 20):
+cdef inline void drain_walk(const uint8_t *p, uint32_t n, uint64_t *next_seq, DrainStats *st) noexcept nogil:
+    """The minimal decode of a drain: the packet walk (datapath/mold_walk.pxd), gaps and messages counted."""
+    cdef MoldWalk w
+    cdef int rc = mold_walk(p, n, &w)
+    if tw_unlikely(rc == MOLD_E_SHORT):
         st.bad += 1
         return
-    seq = tw_be64(p + 10)
-    count = tw_be16(p + 18)
-    if count == 0xFFFF:        # end of session
+    if w.count == MOLD_END_OF_SESSION:
         return
-    if next_seq[0] != 0 and seq != next_seq[0]:
+    if next_seq[0] != 0 and w.seq != next_seq[0]:
         st.gaps += 1
-    off = 20
-    for i in range(count):
-        if tw_unlikely(off + 2 > n):
-            st.bad += 1
-            break
-        ml = tw_be16(p + off)
-        off += 2 + ml
-        if tw_unlikely(off > n):
-            st.bad += 1
-            break
-        st.messages += 1
-    next_seq[0] = seq + count
+    st.messages += w.blocks
+    if tw_unlikely(rc == MOLD_E_TRUNCATED):
+        st.bad += 1
+    next_seq[0] = w.seq + w.count
 
 
 cdef inline int drain(PacketSource src, uint64_t max_packets, uint64_t max_ns, uint64_t idle_ns,
@@ -87,7 +78,7 @@ cdef inline int drain(PacketSource src, uint64_t max_packets, uint64_t max_ns, u
         if n > 0:
             for i in range(n):
                 st.bytes += frames[i].length
-                mold_walk(frames[i].data, frames[i].length, &next_seq, st)
+                drain_walk(frames[i].data, frames[i].length, &next_seq, st)
             st.packets += n
             st.bursts += 1
             src.rx_release()

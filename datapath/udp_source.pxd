@@ -17,6 +17,7 @@ cdef enum:
 cdef class UdpSource(PacketSource):
     # ----------------------------------------------------------- socket ----
     cdef int fd
+    cdef readonly bint owns_fd           # False for ``adopt``ed sockets: close() leaves them open
     cdef readonly bint busy_poll         # MSG_DONTWAIT, return 0 at once when empty
     cdef readonly int timeout_ms         # blocking mode: poll() timeout per rx_burst
     cdef readonly uint32_t buffer_size   # bytes per datagram buffer (longer datagrams are dropped_bad)
@@ -34,5 +35,6 @@ cdef class UdpSource(PacketSource):
     cdef uint32_t ovfl_last              # last SO_RXQ_OVFL value (cumulative kernel drops)
 
     cdef _opt(self, int level, int name, int value, str what)
+    cdef _alloc_buffers(self)
     cdef int rx_burst(self, Frame *frames, int max_frames) noexcept nogil
     cdef void rx_release(self) noexcept nogil

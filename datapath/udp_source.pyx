@@ -66,6 +66,7 @@ cdef class UdpSource(PacketSource):
 
     def __cinit__(self):
         self.fd = -1
+        self.owns_fd = True
         self.bufs = NULL
 
     def __init__(self, int port, group=None, interface=None, interface_addr=None, source=None,
@@ -144,30 +145,59 @@ cdef class UdpSource(PacketSource):
                 if setsockopt(self.fd, SOL_SOCKET, SO_BINDTODEVICE, <const char *>ifname, len(ifname)) != 0:
                     raise SourceError(KSRC_E_SOCKOPT, f"SO_BINDTODEVICE {interface}", errno)
 
-            self.bufs = <uint8_t *>malloc(BURST_SIZE * buffer_size)
-            if self.bufs == NULL:
-                raise MemoryError()
-            memset(self.bufs, 0, BURST_SIZE * buffer_size)     # touch every page now, not on the first burst
-            memset(self.msgs, 0, sizeof(self.msgs))
-            for i in range(BURST_SIZE):
-                self.iov[i].iov_base = self.bufs + i * buffer_size
-                self.iov[i].iov_len = buffer_size
-                self.msgs[i].msg_hdr.msg_iov = &self.iov[i]
-                self.msgs[i].msg_hdr.msg_iovlen = 1
-                self.msgs[i].msg_hdr.msg_name = &self.names[i]
-                self.msgs[i].msg_hdr.msg_control = self.ctrl[i]
+            self._alloc_buffers()
         except BaseException:
             self.close()
             raise
+
+    @staticmethod
+    def adopt(int fd, int buffer_size=2048):
+        """A source on a datagram socket opened (and closed) by someone else: never blocks.
+
+        For sockets that are not a feed line, such as the re-request socket of
+        ``feedhandlers.mold_session.UdpRequester`` or the answer socket of ``SoupRecovery`` (AF_UNIX):
+        the session reads their answers as one more line. ``close()`` frees the buffers only.
+        Frames without a kernel timestamp get the time of the burst; ``src_ip`` is 0 for non-IPv4 peers.
+        """
+        cdef UdpSource self = UdpSource.__new__(UdpSource)
+        cdef int one = 1
+        if fd < 0:
+            raise SourceError(KSRC_E_BAD_OPTION, f"fd {fd} is not an open socket")
+        if buffer_size < 64 or buffer_size > 65536:
+            raise SourceError(KSRC_E_BAD_OPTION, f"buffer_size {buffer_size} out of range 64..65536")
+        self.fd = fd
+        self.owns_fd = False
+        self.busy_poll, self.timeout_ms, self.buffer_size = True, 0, buffer_size
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(int))    # best effort: not every family has it
+        setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(int))
+        self._alloc_buffers()
+        return self
+
+    cdef _alloc_buffers(self):
+        cdef int i
+        self.bufs = <uint8_t *>malloc(BURST_SIZE * self.buffer_size)
+        if self.bufs == NULL:
+            raise MemoryError()
+        memset(self.bufs, 0, BURST_SIZE * self.buffer_size)     # touch every page now, not on the first burst
+        memset(self.msgs, 0, sizeof(self.msgs))
+        for i in range(BURST_SIZE):
+            self.iov[i].iov_base = self.bufs + i * self.buffer_size
+            self.iov[i].iov_len = self.buffer_size
+            self.msgs[i].msg_hdr.msg_iov = &self.iov[i]
+            self.msgs[i].msg_hdr.msg_iovlen = 1
+            self.msgs[i].msg_hdr.msg_name = &self.names[i]
+            self.msgs[i].msg_hdr.msg_control = self.ctrl[i]
 
     cdef _opt(self, int level, int name, int value, str what):
         if setsockopt(self.fd, level, name, &value, sizeof(int)) != 0:
             raise SourceError(KSRC_E_SOCKOPT, f"setsockopt {what}={value}", errno)
 
     def close(self):
-        """Close the socket (leaves the group) and free the buffers; rx_burst then returns SRC_E_CLOSED."""
+        """Close the socket (leaves the group; an adopted one stays open) and free the buffers; rx_burst
+        then returns SRC_E_CLOSED."""
         if self.fd >= 0:
-            close(self.fd)
+            if self.owns_fd:
+                close(self.fd)
             self.fd = -1
         if self.bufs != NULL:
             free(self.bufs)
@@ -187,6 +217,7 @@ cdef class UdpSource(PacketSource):
         cdef cmsghdr *c
         cdef timespec_ *ts
         cdef uint32_t ovfl
+        cdef uint64_t burst_ns = 0
         if tw_unlikely(self.fd < 0):
             return SRC_E_CLOSED
         if max_frames > BURST_SIZE:
@@ -223,7 +254,7 @@ cdef class UdpSource(PacketSource):
                 continue
             frames[out].data = <const uint8_t *>self.iov[i].iov_base
             frames[out].length = self.msgs[i].msg_len
-            frames[out].src_ip = ntohl(self.names[i].sin_addr.s_addr)
+            frames[out].src_ip = ntohl(self.names[i].sin_addr.s_addr) if h.msg_namelen >= sizeof(sockaddr_in) else 0
             frames[out].rx_ns = 0
             c = CMSG_FIRSTHDR(h)
             while c != NULL:
@@ -237,6 +268,10 @@ cdef class UdpSource(PacketSource):
                             self.kernel_drops += <uint32_t>(ovfl - self.ovfl_last)
                             self.ovfl_last = ovfl
                 c = CMSG_NXTHDR(h, c)
+            if tw_unlikely(frames[out].rx_ns == 0):          # no SCM_TIMESTAMPNS (an adopted AF_UNIX socket)
+                if burst_ns == 0:
+                    burst_ns = now_realtime_ns()
+                frames[out].rx_ns = burst_ns
             self.rx_bytes += frames[out].length
             out += 1
         self.rx_packets += out

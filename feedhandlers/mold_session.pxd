@@ -166,17 +166,6 @@ cdef class MoldSession:
     cdef void _give_up(self, uint64_t lo, uint64_t hi) noexcept nogil
 
 
-cdef class UdpReader:
-    """Non-blocking recvmmsg (bursts of 32) from a datagram socket fd into a MoldSession."""
-    cdef readonly int fd
-    cdef uint8_t *buf
-    cdef void *msgs                      # mmsghdr[BURST_SIZE]
-    cdef void *iov                       # iovec[BURST_SIZE]
-    cdef readonly uint64_t rx_packets
-
-    cdef int _pump(self, MoldSession session, int line, int max_bursts) noexcept nogil
-
-
 cdef class DigestSink(MessageSink):
     """Order-sensitive digest of every message applied (FNV-1a 64 over seq + bytes) and a count.
 

@@ -11,7 +11,7 @@ from core.endian cimport tw_be16, tw_be64
 from feedhandlers.itch_wire cimport TW_ITCH_LEN
 from feedhandlers.sink cimport MessageSink
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE
-from core.linux cimport iovec, mmsghdr, recvmmsg, MSG_DONTWAIT, pollfd, poll, POLLIN, now_realtime_ns
+from core.linux cimport pollfd, poll, POLLIN, now_realtime_ns
 
 import time
 
@@ -72,7 +72,8 @@ class MoldContext:
 class UdpRequester:
     """Sends request packets from one UDP socket to the re-request server; answers come back on it.
 
-    Pump the answers into the session with ``UdpReader(requester.sock.fileno()).pump(session, LINE_RETRANS)``.
+    Read the answers as the retransmission line: ``UdpSource.adopt(requester.fileno())`` (datapath.udp_source)
+    given to ``run_slice(retrans=...)`` or ``pump_source(..., LINE_RETRANS)``.
     """
 
     def __init__(self, server, bind=("0.0.0.0", 0)):
@@ -236,6 +237,9 @@ cdef class MoldSession:
     cdef int _apply_run(self, const uint8_t *p, const uint8_t *end, uint64_t seq, uint32_t count,
                         uint64_t rx_ns, int line) noexcept nogil:
         """In-order packet: skip the already-applied head, apply the rest straight to the sink."""
+        # Not datapath/mold_walk.pxd: the session applies (here) or copies (_buffer_run) each block in
+        # the same pass that bounds-checks it, and keeps the whole blocks before a truncated one; a
+        # separate walk first would read every live packet twice on the hot path.
         cdef uint32_t i, length
         cdef uint64_t s = seq
         cdef int applied = 0
@@ -414,9 +418,10 @@ cdef class MoldSession:
                 source.rx_release()
         return n
 
-    def run_slice(self, PacketSource a=None, PacketSource b=None, UdpReader retrans=None, fds=(),
+    def run_slice(self, PacketSource a=None, PacketSource b=None, PacketSource retrans=None, fds=(),
                   uint64_t slice_ns=10_000_000, int idle_wait_ms=1, bint busy=False):
-        """Pump line A, line B and the re-request answers in C without the GIL for up to ``slice_ns``.
+        """Pump line A, line B and the re-request answers (``retrans``, e.g. ``UdpSource.adopt`` of the
+        requester's socket) in C without the GIL for up to ``slice_ns``.
 
         Returns early with a reason code so the caller can run the Python-level parts:
         RUN_ENDED (1) End of Session reached and applied, RUN_POLL (2) a gap is open and its scan is
@@ -426,7 +431,7 @@ cdef class MoldSession:
         """
         cdef Frame frames[BURST_SIZE]
         cdef pollfd pfds[4]
-        cdef int nfds = 0, n, got, rc = C_RUN_SLICE
+        cdef int nfds = 0, n, got, k, rc = C_RUN_SLICE
         cdef uint64_t now, deadline
         for fd in fds:
             if nfds < 4 and fd is not None and fd >= 0:
@@ -457,7 +462,15 @@ cdef class MoldSession:
                         rc = n
                         break
                 if retrans is not None:
-                    got += retrans._pump(self, LINE_RETRANS, 4)
+                    for k in range(4):               # up to 4 bursts of answers per round
+                        n = retrans.rx_burst(frames, BURST_SIZE)
+                        if n <= 0:                   # an answer socket's error is not the feed's: ignored
+                            break
+                        self.on_burst(frames, n, LINE_RETRANS)
+                        retrans.rx_release()
+                        got += n
+                        if n < BURST_SIZE:
+                            break
                 if self.eos_seen and self.next_seq >= self.end_seq and self.next_seq != 0:
                     rc = C_RUN_ENDED
                     break
@@ -713,61 +726,6 @@ cdef class MoldSession:
     @property
     def recovered(self):
         return self.wins[LINE_RETRANS]
-
-
-@cython.final
-cdef class UdpReader:
-    """Non-blocking ``recvmmsg`` (bursts of 32) from a datagram socket fd into a MoldSession.
-
-    Used for the re-request answers (LINE_RETRANS) and by the tests/labs as a plain kernel-UDP line.
-    """
-
-    def __cinit__(self, int fd):
-        cdef int i
-        cdef mmsghdr *msgs
-        cdef iovec *iov
-        self.fd = fd
-        self.buf = <uint8_t *>calloc(BURST_SIZE, 2048)
-        self.msgs = calloc(BURST_SIZE, sizeof(mmsghdr))
-        self.iov = calloc(BURST_SIZE, sizeof(iovec))
-        if self.buf == NULL or self.msgs == NULL or self.iov == NULL:
-            raise MemoryError()
-        msgs = <mmsghdr *>self.msgs
-        iov = <iovec *>self.iov
-        for i in range(BURST_SIZE):
-            iov[i].iov_base = self.buf + i * 2048
-            iov[i].iov_len = 2048
-            msgs[i].msg_hdr.msg_iov = &iov[i]
-            msgs[i].msg_hdr.msg_iovlen = 1
-
-    def __dealloc__(self):
-        free(self.buf)
-        free(self.msgs)
-        free(self.iov)
-
-    cdef int _pump(self, MoldSession session, int line, int max_bursts) noexcept nogil:
-        cdef int total = 0, n, i, b
-        cdef uint64_t rx_ns
-        cdef mmsghdr *msgs = <mmsghdr *>self.msgs
-        for b in range(max_bursts):
-            n = recvmmsg(self.fd, msgs, BURST_SIZE, MSG_DONTWAIT, NULL)
-            if n <= 0:
-                break
-            rx_ns = now_realtime_ns()
-            for i in range(n):
-                session.on_packet(self.buf + i * 2048, msgs[i].msg_len, rx_ns, line)
-            total += n
-            if n < BURST_SIZE:
-                break
-        self.rx_packets += total
-        return total
-
-    def pump(self, MoldSession session, int line=LINE_A, int max_bursts=4):
-        """Read what is queued (up to ``max_bursts`` x 32 datagrams); returns datagrams read."""
-        cdef int total
-        with nogil:
-            total = self._pump(session, line, max_bursts)
-        return total
 
 
 @cython.final

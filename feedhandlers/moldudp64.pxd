@@ -12,14 +12,12 @@ on_session_change, on_end_of_session) for simpler policies.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from datapath.batch cimport Frame, PacketSource
+from datapath.mold_walk cimport (MOLD_HEADER_LEN, MOLD_HEARTBEAT, MOLD_END_OF_SESSION, MOLD_TRAILER_LEN,
+                                 MoldWalk, mold_walk)
 from feedhandlers.sink cimport MessageSink
 
 # ------------------------------------------------------------- constants ----
 cdef enum:
-    MOLD_HEADER_LEN = 20
-    MOLD_HEARTBEAT = 0
-    MOLD_END_OF_SESSION = 0xFFFF
-    MOLD_TRAILER_LEN = 12         # b"TWTS" + u64 BE send time ns
     MOLD_GAP_SKIP = 0             # on_gap result: accept the loss, deliver this packet, move on
     MOLD_GAP_HOLD = 1             # on_gap result: drop this packet now (the session layer recovers it)
 

@@ -75,6 +75,7 @@ cdef class MoldFramer:
 
     # ----------------------------------------------------------- hot path ----
     cdef int deliver(self, const uint8_t *pkt, uint32_t n, uint64_t seq, uint32_t count, uint32_t skip) noexcept nogil:
+        # The packet passed mold_walk in on_packet: every block is whole, no bounds checks here.
         cdef uint32_t off = MOLD_HEADER_LEN, i, L
         cdef const uint8_t *m
         cdef uint8_t t
@@ -101,22 +102,22 @@ cdef class MoldFramer:
 
     cdef int on_packet(self, const uint8_t *pkt, uint32_t n, uint64_t rx_ns) noexcept nogil:
         cdef uint64_t seq, exp
-        cdef uint32_t count, i, off, rest, skip = 0
+        cdef uint32_t count, off, rest, skip = 0
+        cdef MoldWalk w
+        cdef int rc
         self.packets += 1
         self.bytes += n
         self.last_send_ns = 0
-        if tw_unlikely(n < MOLD_HEADER_LEN):
+        rc = mold_walk(pkt, n, &w)                          # the whole packet must be there
+        if tw_unlikely(rc == MOLD_E_SHORT):
             self.short_packets += 1
             return MOLD_E_SHORT
-        seq = tw_be64(pkt + 10)
-        count = tw_be16(pkt + 18)
-        off = MOLD_HEADER_LEN
-        if count != MOLD_END_OF_SESSION:
-            for i in range(count):                          # the whole packet must be there
-                if tw_unlikely(off + 2 > n or off + 2 + tw_be16(pkt + off) > n):
-                    self.truncated_packets += 1
-                    return MOLD_E_TRUNCATED
-                off += 2 + tw_be16(pkt + off)
+        if tw_unlikely(rc == MOLD_E_TRUNCATED):
+            self.truncated_packets += 1
+            return MOLD_E_TRUNCATED
+        seq = w.seq
+        count = w.count
+        off = w.end
         rest = n - off
         if rest != 0:
             if rest == MOLD_TRAILER_LEN and memcmp(pkt + off, b"TWTS", 4) == 0:
@@ -283,26 +284,18 @@ def split_packets(buffer) -> list:
     The last entry runs to the end of the buffer when a packet is cut (header or messages).
     """
     cdef const uint8_t[::1] mv = memoryview(buffer).cast("B")
-    cdef size_t n = mv.shape[0], off = 0, p
-    cdef uint32_t count, i
+    cdef size_t n = mv.shape[0], off = 0, rem
+    cdef MoldWalk w
     out = []
     while off < n:
-        if off + MOLD_HEADER_LEN > n:
+        rem = n - off
+        if rem > 0xFFFFFFFF:
+            rem = 0xFFFFFFFF                                # a packet is far shorter; the walk stops in time
+        if mold_walk(&mv[off], <uint32_t>rem, &w) != 0:
             out.append((off, n - off))
             break
-        count = tw_be16(&mv[off + 18])
-        p = off + MOLD_HEADER_LEN
-        if count != MOLD_END_OF_SESSION:
-            for i in range(count):
-                if p + 2 > n:
-                    p = n + 1
-                    break
-                p += 2 + tw_be16(&mv[p])
-        if p > n:
-            out.append((off, n - off))
-            break
-        out.append((off, p - off))
-        off = p
+        out.append((off, w.end))
+        off += w.end
     return out
 
 

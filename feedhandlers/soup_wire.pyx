@@ -7,19 +7,16 @@ which walks consecutive complete 'S' packets, validates each ITCH message (known
 length; else counted and skipped, its sequence number consumed) and hands it to the sink with its
 implicit sequence number (first = 1, counted by the client). It stops at the first packet that is
 not 'S' (login answers, heartbeats, debug, end of session: Python handles those, they are rare)
-or that is incomplete, and returns that offset. The server side uses ``encode_sequenced`` to turn a
-slice of a binaryFILE day into 'S' packets without a Python loop.
+or that is incomplete, and returns that offset. (The lab's server encodes 'S' packets with
+``lab.soup_encode.encode_sequenced``.)
 """
 cimport cython
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.string cimport memcpy
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from core.compiler cimport tw_likely, tw_unlikely
 from core.endian cimport tw_be16
 from feedhandlers.itch_wire cimport TW_ITCH_LEN
 from feedhandlers.sink cimport MessageSink
-
-import numpy as np
 
 
 @cython.final
@@ -67,21 +64,3 @@ cdef class SoupDecoder:
         cdef int t
         return {chr(t): self.type_counts[t] for t in range(256) if self.type_counts[t]}
 
-
-def encode_sequenced(const uint8_t[::1] data, const int64_t[::1] offs, int64_t lo, int64_t hi):
-    """'S' packets for messages [lo, hi) (0-based) of a binaryFILE day: one bytes object."""
-    cdef int64_t i, a, n, size, pos = 0
-    if lo < 0 or hi > offs.shape[0] - 1 or lo > hi:
-        raise IndexError(f"message range [{lo}, {hi}) outside the day (0..{offs.shape[0] - 1})")
-    size = (offs[hi] - offs[lo]) + (hi - lo)
-    out = bytearray(size)
-    cdef uint8_t[::1] o = out
-    for i in range(lo, hi):
-        a = offs[i]
-        n = offs[i + 1] - a - 2
-        o[pos] = <uint8_t>((n + 1) >> 8)
-        o[pos + 1] = <uint8_t>((n + 1) & 0xFF)
-        o[pos + 2] = 83                                      # 'S'
-        memcpy(&o[pos + 3], &data[a + 2], n)
-        pos += 3 + n
-    return bytes(out)

@@ -49,7 +49,7 @@ def assert_same_bbo_stream(buf: bytes):
 
 
 def test_generated_day_matches_peer(tmp_path):
-    from tickwire.daygen import generate_day
+    from lab.daygen import generate_day
 
     path = tmp_path / "day.itch"
     generate_day(str(path), 300_000, 300, 11)

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tickwire.commands.generate import summary_line
-from tickwire.daygen import ERRORS, DayGen, cross_budget, generate_day, min_messages
-from tickwire.pcapwrite import multicast_mac
+from lab.daygen import ERRORS, DayGen, cross_budget, generate_day, min_messages
+from lab.pcapwrite import multicast_mac
 
 SPEC_LEN = {'S': 12, 'R': 39, 'H': 25, 'Y': 20, 'L': 26, 'V': 35, 'W': 12, 'K': 28, 'J': 35, 'h': 21, 'A': 36,
             'F': 40, 'E': 31, 'C': 36, 'X': 23, 'D': 19, 'U': 35, 'P': 44, 'Q': 40, 'B': 19, 'I': 50, 'N': 20,

@@ -20,7 +20,7 @@ RETRANS = 31202
 
 @pytest.fixture(scope="module")
 def gen_day(tmp_path_factory):
-    from tickwire.daygen import generate_day
+    from lab.daygen import generate_day
 
     path = tmp_path_factory.mktemp("listen") / "day.itch"
     generate_day(str(path), 15000, 10, 21)
@@ -140,7 +140,7 @@ def test_listen_dpdk_net_pcap_vdev(tmp_path):
     through the session layer into the books: the same message stream as the pcap source."""
     import subprocess
 
-    from tickwire.daygen import generate_day
+    from lab.daygen import generate_day
 
     pcap = tmp_path / "day.pcap"
     generate_day(str(pcap), 8000, 8, 5, pcap=True)

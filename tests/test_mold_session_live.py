@@ -20,7 +20,7 @@ RUN_TIMEOUT_S = 20
 
 @pytest.fixture(scope="module")
 def gen_day(tmp_path_factory):
-    from tickwire.daygen import generate_day
+    from lab.daygen import generate_day
 
     path = tmp_path_factory.mktemp("mold") / "day.itch"
     generate_day(str(path), 20000, 20, 11)
@@ -50,7 +50,7 @@ def run_live(net, day, lines=1, loss=0.0, seed=1, rate=400_000, window_ns=2_000_
     from datapath.registry import open_source
     from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpRequester
     from tickwire.listen import Listener, line
-    from tickwire.moldserve import MoldServer
+    from lab.moldserve import MoldServer
 
     groups = [(GROUP_A, PORT), (GROUP_B, PORT)][:lines]
     with net.enter(net.ns_a):
@@ -85,7 +85,7 @@ def message_counts_of_packets(srv):
 
 def test_gap_recovery_with_sender_loss_books_match_file(gen_day):
     from feedhandlers.mold_session import DigestSink
-    from tickwire.moldserve import MoldDay
+    from lab.moldserve import MoldDay
 
     day = MoldDay.load(str(gen_day))
     ref = DigestSink()
@@ -106,7 +106,7 @@ def test_gap_recovery_with_sender_loss_books_match_file(gen_day):
 
 def test_ab_independent_loss_recovers_only_what_both_lost(gen_day):
     from feedhandlers.mold_session import DigestSink
-    from tickwire.moldserve import MoldDay
+    from lab.moldserve import MoldDay
 
     day = MoldDay.load(str(gen_day))
     ref = DigestSink()
@@ -129,7 +129,7 @@ def test_ab_independent_loss_recovers_only_what_both_lost(gen_day):
 
 
 def test_unanswered_requests_are_retried(gen_day):
-    from tickwire.moldserve import MoldDay
+    from lab.moldserve import MoldDay
 
     day = MoldDay.load(str(gen_day))
     with veth_pair() as net:
@@ -140,13 +140,14 @@ def test_unanswered_requests_are_retried(gen_day):
     assert c["retries"] >= 1 and c["unrecoverable"] == 0 and sink.count == day.messages
 
 
-def test_plain_socket_lines_through_udp_reader(gen_day):
-    """Lines read by UdpReader from plain Python sockets (the generic, non-registry path of Listener)."""
+def test_plain_socket_lines_through_adopted_udp_sources(gen_day):
+    """Lines read by UdpSource.adopt from plain Python sockets (sockets opened outside the registry)."""
     import socket
 
-    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpReader, UdpRequester
+    from datapath.udp_source import UdpSource
+    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpRequester
     from tickwire.listen import Line, Listener
-    from tickwire.moldserve import MoldDay, MoldServer
+    from lab.moldserve import MoldDay, MoldServer
 
     day = MoldDay.load(str(gen_day))
     ref = DigestSink()
@@ -166,7 +167,7 @@ def test_plain_socket_lines_through_udp_reader(gen_day):
             req = UdpRequester(srv.retrans_address)
         sink = DigestSink()
         session = MoldSession(sink, MoldContext(send_request=req))
-        listener = Listener(session, [Line(UdpReader(s.fileno()), i, s.fileno()) for i, s in enumerate(socks)], req)
+        listener = Listener(session, [Line(UdpSource.adopt(s.fileno()), i, s.fileno()) for i, s in enumerate(socks)], req)
         try:
             srv.start()
             reason = listener.run(until_eos=True, timeout_s=RUN_TIMEOUT_S)
@@ -202,8 +203,8 @@ def test_tail_loss_recovered_from_end_of_session(gen_day):
     import numpy as np
 
     from feedhandlers.mold_session import DigestSink
-    from tickwire.moldserve import MoldDay
-    from tickwire.sender import plan_packets
+    from lab.moldserve import MoldDay
+    from lab.sender import plan_packets
 
     day = MoldDay.load(str(gen_day))
     npk = len(plan_packets(day.offs, 1400, True)) - 1

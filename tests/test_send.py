@@ -34,7 +34,7 @@ def walk_blocks(payload, count):
 
 # ------------------------------------------------------------------ planning ----
 def test_index_and_pack_cover_the_day_exactly(ritch):
-    from tickwire.sender import build_packets, index_messages, packet_times, plan_packets
+    from lab.sender import build_packets, index_messages, packet_times, plan_packets
 
     data = np.frombuffer(ritch, dtype=np.uint8)
     offs = index_messages(data)
@@ -59,7 +59,7 @@ def test_index_and_pack_cover_the_day_exactly(ritch):
 
 
 def test_bad_days_are_refused_with_the_reason(data_dir, ritch):
-    from tickwire.sender import index_messages, plan_packets
+    from lab.sender import index_messages, plan_packets
 
     zero = (data_dir / "bad_input" / "zero_length_prefixes.TEST_ITCH_50").read_bytes()
     with pytest.raises(ValueError, match=r"zero length prefix at byte 0 \(message 1\): not a binaryFILE day"):
@@ -71,22 +71,34 @@ def test_bad_days_are_refused_with_the_reason(data_dir, ritch):
 
 
 def test_real_pcaps_read_as_moldudp64_payloads(data_dir):
-    from tickwire.moldserve import mold_messages, read_pcap_payloads
+    from lab.moldserve import capture_payloads
+    from lab.sender import packet_messages
 
     files = sorted(glob.glob(str(data_dir / "pcap" / "*" / "*.pcap")))
     assert len(files) == 38
     total = 0
     for f in files:
-        payloads, times = read_pcap_payloads(open(f, "rb").read())
+        payloads, times = capture_payloads(f)
         assert payloads and len(payloads) == len(times) and times == sorted(times)
+        offs = np.concatenate([[0], np.cumsum([len(p) for p in payloads])]).astype(np.int64)
+        assert packet_messages(np.frombuffer(b"".join(payloads), dtype=np.uint8), offs).tolist() == [1] * len(payloads)
         for p in payloads:
             count = struct.unpack_from(">H", p, 18)[0]
-            blocks = mold_messages(p)
-            assert count == 1 and len(blocks) == len(p) - 20
+            blocks, rest = walk_blocks(p, count)
+            assert count == 1 and rest == b""
         total += len(payloads)
     assert total == 178
-    with pytest.raises(ValueError, match="pcapng is not supported"):
-        read_pcap_payloads(b"\x0a\x0d\x0d\x0a" + b"\0" * 40)
+
+
+def test_packet_messages_counts_whole_blocks_only():
+    from feedhandlers.moldudp64 import build_packet
+    from lab.sender import packet_messages
+
+    m = b"S" + bytes(11)
+    pkts = [build_packet(b"S", 1, [m, m, m], trailer_ns=5), build_packet(b"S", 4, count=0),
+            build_packet(b"S", 4, count=0xFFFF), b"short", build_packet(b"S", 4, [m, m])[:-3]]
+    offs = np.concatenate([[0], np.cumsum([len(p) for p in pkts])]).astype(np.int64)
+    assert packet_messages(np.frombuffer(b"".join(pkts), dtype=np.uint8), offs).tolist() == [3, 0, 0, 0, 1]
 
 
 # ------------------------------------------------------------------- sockets ----
@@ -115,8 +127,8 @@ def join(net, group=GROUP, port=PORT):
 
 
 def sender_for(net, ritch, loss=0.0, seed=1, dests=((GROUP, PORT),)):
-    from tickwire.moldserve import MoldDay, open_send_socket
-    from tickwire.sender import MoldSender, build_packets, plan_packets
+    from lab.moldserve import MoldDay, open_send_socket
+    from lab.sender import MoldSender, build_packets, plan_packets
 
     day = MoldDay.from_bytes(ritch)
     first = plan_packets(day.offs, 1400, True)
@@ -162,10 +174,10 @@ def test_seeded_loss_is_reproducible_and_per_line(ritch):
 
 def test_send_cli_pcap_as_recorded(data_dir):
     """`tickwire send PCAP`: the pcap's payloads go out unchanged (plus the trailer), in order."""
-    from tickwire.moldserve import read_pcap_payloads
+    from lab.moldserve import capture_payloads
 
     pcap = sorted(glob.glob(str(data_dir / "pcap" / "Nasdaq*" / "*.pcap")))[0]
-    payloads, _ = read_pcap_payloads(open(pcap, "rb").read())
+    payloads, _ = capture_payloads(pcap)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with veth_pair() as net:
         rx = join(net)
@@ -190,8 +202,8 @@ def test_send_cli_errors_are_clear(tmp_path):
 
 def test_server_day_from_pcap_equals_binaryfile(tmp_path):
     """`mold serve` of a pcap re-sequences the capture's messages: same messages as the binaryFILE day."""
-    from tickwire.daygen import generate_day
-    from tickwire.moldserve import MoldDay
+    from lab.daygen import generate_day
+    from lab.moldserve import MoldDay
 
     generate_day(str(tmp_path / "d.itch"), 3000, 5, 2)
     generate_day(str(tmp_path / "d.pcap"), 3000, 5, 2, pcap=True)
@@ -201,3 +213,45 @@ def test_server_day_from_pcap_equals_binaryfile(tmp_path):
     assert a.data.tobytes() == b.data.tobytes()
     k, blocks = a.block(10, 1000, 1380)                  # a retransmission answer: what fits in 1380 bytes
     assert 0 < k < 1000 and len(blocks) <= 1380 and blocks == a.data[a.offs[9]:a.offs[9 + k]].tobytes()
+
+
+def to_pcapng(src, dst):
+    """The packets of classic pcap ``src`` rewritten as pcapng (scapy's writer: independent of the reader)."""
+    scapy_all = pytest.importorskip("scapy.all")
+    with scapy_all.PcapNgWriter(str(dst)) as w:
+        for p in scapy_all.rdpcap(str(src)):
+            w.write(p)
+
+
+def test_pcapng_day_served_and_sent_like_the_pcap(tmp_path):
+    """pcapng captures are read by the product's PcapSource: `mold serve` / `soup serve` get the same day as
+    from the pcap, and `tickwire send` sends its payloads unchanged (unicast on loopback)."""
+    from lab.daygen import generate_day
+    from lab.moldserve import MoldDay, capture_payloads
+
+    generate_day(str(tmp_path / "d.itch"), 2000, 5, 3)
+    generate_day(str(tmp_path / "d.pcap"), 2000, 5, 3, pcap=True)
+    to_pcapng(tmp_path / "d.pcap", tmp_path / "d.pcapng")
+    assert (tmp_path / "d.pcapng").read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    day = MoldDay.load(str(tmp_path / "d.pcapng"))
+    assert day.data.tobytes() == MoldDay.load(str(tmp_path / "d.itch")).data.tobytes()
+    payloads, _ = capture_payloads(str(tmp_path / "d.pcapng"))
+    assert payloads == capture_payloads(str(tmp_path / "d.pcap"))[0]
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "tickwire", "send", str(tmp_path / "d.pcapng"), "--to",
+                              f"127.0.0.1:{rx.getsockname()[1]}", "--rate", "100000", "--no-eos", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root,
+                             env={**os.environ, "PYTHONPATH": root})
+        got = recv_all(rx, until_eos=False, limit=len(payloads))      # while it sends: no socket-buffer overflow
+        out, err = p.communicate(timeout=60)
+    finally:
+        rx.close()
+    assert p.returncode == 0, err
+    assert [g[:-12] for g in got] == payloads and all(g[-12:-8] == b"TWTS" for g in got)
+    assert f'"sent_packets": {len(payloads)}' in out and '"messages_sent": 2000' in out

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from feedhandlers.mold_session import DigestSink
 from feedhandlers.soupbintcp import (SOUP_E_NOT_AUTHORIZED, SOUP_E_PEER_DEAD, SOUP_E_PROTOCOL,
-                                     SOUP_E_SESSION_UNAVAILABLE, PacketReader, SoupClient, SoupError, SoupServer,
+                                     SOUP_E_SESSION_UNAVAILABLE, PacketReader, SoupClient, SoupError,
                                      login_accepted, login_request, packet, parse_login_accepted,
                                      parse_login_request)
+from lab.soupserve import SoupServer
 
 RITCH = "itch50/RITCH_synthetic_3stocks.NASDAQ_ITCH50"
 USERS = {"alice": "secret"}
@@ -29,7 +30,7 @@ FAST = {"heartbeat_s": 0.02, "timeout_s": 2.0}
 
 @pytest.fixture(scope="module")
 def day(data_dir):
-    from tickwire.moldserve import MoldDay
+    from lab.moldserve import MoldDay
 
     return MoldDay.load(str(data_dir / RITCH))
 
@@ -222,7 +223,8 @@ def test_listen_source_soup_cli(day, ref):
 
 def test_soup_recovery_fills_moldudp64_gaps(day, ref):
     """MoldUDP64 gaps recovered over SoupBinTCP: answers come back as MoldUDP64 packets on a local socket."""
-    from feedhandlers.mold_session import MoldContext, MoldSession, UdpReader
+    from datapath.udp_source import UdpSource
+    from feedhandlers.mold_session import MoldContext, MoldSession
     from feedhandlers.soupbintcp import SoupRecovery
 
     msgs = [day.data[day.offs[i]:day.offs[i + 1]].tobytes() for i in range(day.messages)]
@@ -230,7 +232,7 @@ def test_soup_recovery_fills_moldudp64_gaps(day, ref):
     with SoupServer(day, users=USERS, **FAST) as srv:
         rec = SoupRecovery(srv.address, "alice", "secret", timeout_s=5)
         s = MoldSession(sink, MoldContext(send_request=rec), window_ns=0, timeout_ns=2_000_000_000)
-        reader = UdpReader(rec.fileno())
+        reader = UdpSource.adopt(rec.fileno())
         sess = b"MOLDSESS01"
         for seq in range(1, day.messages + 1, 40):
             if (seq // 40) % 7 == 3:
@@ -241,7 +243,7 @@ def test_soup_recovery_fills_moldudp64_gaps(day, ref):
         end = time.monotonic() + 20
         while not s.ended and time.monotonic() < end:
             s.poll()
-            reader.pump(s, 2)
+            s.pump_source(reader, 2)
             time.sleep(0.001)
         rec.close()
     assert s.ended, (s.counters(), rec.last_error)

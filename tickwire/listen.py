@@ -1,7 +1,7 @@
 """Live MoldUDP64 listener: source(s) -> MoldSession (A/B arbitration, gap recovery) -> sink.
 
 ``Listener`` runs one or two lines (any ``datapath.batch.PacketSource``, e.g. from
-``datapath.registry.open_source``, or a plain datagram socket through ``UdpReader``) plus the
+``datapath.registry.open_source``, or a plain datagram socket through ``UdpSource.adopt``) plus the
 re-request socket into one ``MoldSession``, until End of Session (or a timeout / stop), polling the
 gap-recovery state machine between bursts and collecting wire-to-book latency (TWTS trailers) in an
 HdrHistogram. When every input has a file descriptor the loop sleeps in poll(2) while idle (1 ms
@@ -36,7 +36,7 @@ def percentiles(hist, scale: float = 1.0) -> dict:
 
 @dataclass
 class Line:
-    """One input of the session: a PacketSource or a UdpReader, and its line index (0 A, 1 B, 2 retrans)."""
+    """One input of the session: a PacketSource, and its line index (0 A, 1 B, 2 retrans)."""
 
     reader: object
     line: int
@@ -44,7 +44,7 @@ class Line:
 
 
 def line(reader, index: int) -> Line:
-    """A Line for a PacketSource or UdpReader, with its fd when it has one (idle waits in poll(2))."""
+    """A Line for a PacketSource, with its fd when it has one (idle waits in poll(2))."""
     fd = None
     if hasattr(reader, "fileno"):
         try:
@@ -60,7 +60,7 @@ def line(reader, index: int) -> Line:
 class Listener:
     session: object                    # feedhandlers.mold_session.MoldSession
     lines: list[Line]
-    requester: object | None = None    # UdpRequester (answers are pumped as LINE_RETRANS)
+    requester: object | None = None    # UdpRequester / SoupRecovery (answers on its fileno(), as LINE_RETRANS)
     busy_poll: bool = False
     warmup_packets: int = 0            # latency samples of the first N packets are not recorded
     hist: object = field(default=None)
@@ -69,11 +69,11 @@ class Listener:
     stop_reason: str = ""
 
     def _inputs(self):
-        from feedhandlers.mold_session import UdpReader
+        from datapath.udp_source import UdpSource
 
         ins = list(self.lines)
         if self.requester is not None:
-            ins.append(Line(UdpReader(self.requester.fileno()), 2, self.requester.fileno()))
+            ins.append(Line(UdpSource.adopt(self.requester.fileno()), 2, self.requester.fileno()))
         return ins
 
     def _drain_latency(self) -> None:
@@ -97,7 +97,7 @@ class Listener:
         the stop checks (every 10 ms at most).
         """
         from datapath.batch import PacketSource
-        from feedhandlers.mold_session import RUN_ENDED, RUN_LATENCY, RUN_POLL, UdpReader
+        from feedhandlers.mold_session import RUN_ENDED, RUN_LATENCY, RUN_POLL
 
         s = self.session
         ins = self._inputs()
@@ -117,7 +117,6 @@ class Listener:
                 poller = select.poll()
                 for i in ins:
                     poller.register(i.fd, select.POLLIN)
-            pumps = [(i.reader.pump if isinstance(i.reader, UdpReader) else None, i) for i in ins]
         while True:
             if fast:
                 rc = s.run_slice(a, b, rt, fds, 10_000_000, 1, self.busy_poll)
@@ -132,13 +131,10 @@ class Listener:
                     self._drain_latency()
             else:
                 got = 0
-                for pump, i in pumps:
-                    if pump is not None:
-                        got += pump(s, i.line)
-                    else:
-                        n = s.pump_source(i.reader, i.line)
-                        if n > 0:
-                            got += n
+                for i in ins:
+                    n = s.pump_source(i.reader, i.line)
+                    if n > 0:
+                        got += n
                 s.poll()
             now = time.monotonic()
             if got:

@@ -40,7 +40,7 @@ def summary_line(r: dict) -> str:
 
 
 def run(args) -> int:
-    from tickwire.daygen import generate_day
+    from lab.daygen import generate_day
 
     try:
         r = generate_day(args.out, args.messages, args.symbols, args.seed, pcap=args.pcap, session=args.session,

@@ -67,7 +67,7 @@ def _kv(items):
 
 def source_options(name: str, hostport: str, iface: str | None, extra: dict, args) -> dict:
     """Options of registry source ``name`` for one line (see each source's open_source)."""
-    from tickwire.moldserve import parse_hostport
+    from tickwire.hostport import parse_hostport
 
     host, port = parse_hostport(hostport, 30001)
     multicast = ipaddress.IPv4Address(host).is_multicast
@@ -96,7 +96,7 @@ def run(args) -> int:
     from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
 
     from tickwire.listen import Listener, line, percentiles, session_stats
-    from tickwire.moldserve import parse_hostport
+    from tickwire.hostport import parse_hostport
     from tickwire.summary import print_json, render, summarize
 
     if args.core is not None:
@@ -191,7 +191,7 @@ def run_soup(args) -> int:
     from book.builder import BookBuilder
     from feedhandlers.mold_session import DigestSink
     from feedhandlers.soupbintcp import SoupClient, SoupError
-    from tickwire.moldserve import parse_hostport
+    from tickwire.hostport import parse_hostport
     from tickwire.summary import print_json, render, summarize
 
     if not args.soup:

@@ -8,11 +8,11 @@ def register(sub) -> None:
     p = sub.add_parser("mold", help="MoldUDP64 tools (serve a recorded day as a live session)",
                        description=__doc__)
     msub = p.add_subparsers(dest="mold_command", metavar="ACTION")
-    s = msub.add_parser("serve", help="serve a day (binaryFILE, .gz or pcap) as MoldUDP64 multicast + retransmission",
+    s = msub.add_parser("serve", help="serve a day (binaryFILE, .gz, pcap or pcapng) as MoldUDP64 multicast + retransmission",
                         description="Pack a day's ITCH messages into ~1400-byte MoldUDP64 packets, send them to the "
                                     "group(s), heartbeat when idle, End of Session at the end, and answer request "
                                     "packets from memory on --retrans-port.")
-    s.add_argument("day", help="NASDAQ binaryFILE (plain or gzip) or pcap of MoldUDP64 packets")
+    s.add_argument("day", help="NASDAQ binaryFILE (plain or gzip) or pcap/pcapng of MoldUDP64 packets")
     s.add_argument("--group", action="append", default=None, metavar="ADDR:PORT",
                    help="destination (multicast group or unicast address); twice for A/B lines "
                         "(default 239.192.0.1:30001)")
@@ -42,11 +42,13 @@ def run_serve(args) -> int:
     import json
     import time
 
-    from tickwire.moldserve import MoldDay, MoldServer, parse_hostport
+    from core.codes import FeedError
+    from lab.moldserve import MoldDay, MoldServer
+    from tickwire.hostport import parse_hostport
 
     try:
         day = MoldDay.load(args.day)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, FeedError) as e:
         print(f"tickwire mold serve: {args.day}: {e}", file=sys.stderr)
         return 1
     groups = [parse_hostport(g, 30001) for g in (args.group or ["239.192.0.1:30001"])]

@@ -1,4 +1,4 @@
-"""`tickwire send INPUT --to GROUP:PORT`: send MoldUDP64 packets (from a pcap, or a binaryFILE day packed
+"""`tickwire send INPUT --to GROUP:PORT`: send MoldUDP64 packets (from a pcap/pcapng, or a binaryFILE day packed
 into MoldUDP64) at the recorded pace x speed, a fixed rate or as fast as possible, with seeded loss and
 TWTS send stamps (the listener reports wire-to-book latency from them)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser("send", help="send MoldUDP64 packets from a pcap or binaryFILE (paced, lossy, stamped)",
                        description=__doc__)
-    p.add_argument("input", help="pcap of MoldUDP64 packets (sent as recorded) or binaryFILE day (packed)")
+    p.add_argument("input", help="pcap/pcapng of MoldUDP64 packets (sent as recorded) or binaryFILE day (packed)")
     p.add_argument("--to", action="append", required=True, metavar="ADDR:PORT",
                    help="destination group/address; twice for A/B lines (independent loss)")
     p.add_argument("--iface", default="lo",
@@ -30,21 +30,20 @@ def register(sub) -> None:
 
 
 def load_packets(path: str, session: bytes, trailer: bool):
-    """(buf, pkt_offs, times_ns or None, messages) for a pcap (raw payloads) or a binaryFILE (packed)."""
+    """(buf, pkt_offs, times_ns, first or None) for a pcap/pcapng (raw payloads) or a binaryFILE (packed)."""
     import numpy as np
 
-    from tickwire.moldserve import MoldDay, _open_bytes, is_pcap, read_pcap_payloads
-    from tickwire.sender import build_packets, packet_times, plan_packets
+    from lab.moldserve import MoldDay, capture_format, capture_payloads, read_binaryfile
+    from lab.sender import build_packets, packet_times, plan_packets
 
-    raw = _open_bytes(path)
-    if is_pcap(raw):
-        payloads, times = read_pcap_payloads(raw)
+    if capture_format(path):
+        payloads, times = capture_payloads(path)
         offs = np.zeros(len(payloads) + 1, dtype=np.int64)
         offs[1:] = np.cumsum([len(x) for x in payloads])
         buf = np.frombuffer(b"".join(payloads) or b"\0", dtype=np.uint8)
         t = np.asarray(times, dtype=np.int64)
         return buf, offs, t, None
-    day = MoldDay.from_bytes(raw, path)
+    day = MoldDay.from_bytes(read_binaryfile(path), path)
     first = plan_packets(day.offs, 1400, trailer)
     buf, offs = build_packets(day.data, day.offs, first, session)
     return buf, offs, packet_times(day.data, day.offs, first), first
@@ -55,8 +54,10 @@ def run(args) -> int:
 
     import numpy as np
 
-    from tickwire.moldserve import open_send_socket, parse_hostport
-    from tickwire.sender import MoldSender
+    from core.codes import FeedError
+    from lab.moldserve import open_send_socket
+    from lab.sender import MoldSender, packet_messages
+    from tickwire.hostport import parse_hostport
 
     try:
         dests = [parse_hostport(t) for t in args.to]
@@ -64,17 +65,15 @@ def run(args) -> int:
         sock = open_send_socket(args.iface, args.ttl)
         sender = MoldSender(buf, offs, sock.fileno(), dests, loss=args.loss, seed=args.seed,
                             trailer=not args.no_trailer)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, FeedError) as e:
         print(f"tickwire send: {e}", file=sys.stderr)
         return 1
     npk = len(offs) - 1
     if args.max_rate:
         sched = None
     elif args.rate:
-        if first is None:       # pcap: one schedule slot per packet, messages counted from the headers
-            counts = np.array([int.from_bytes(bytes(buf[o + 18:o + 20]), "big") if offs[i + 1] - o >= 20 else 0
-                               for i, o in enumerate(offs[:-1])], dtype=np.int64)
-            counts[(counts == 0xFFFF)] = 0
+        if first is None:       # capture: one schedule slot per packet, messages counted by the packet walk
+            counts = packet_messages(buf, offs)
             before = np.concatenate([[0], np.cumsum(counts)[:-1]])
         else:
             before = first[:-1]

@@ -10,8 +10,8 @@ def register(sub) -> None:
     p = sub.add_parser("soup", help="SoupBinTCP tools (serve a day as TotalView-ITCH over SoupBinTCP)",
                        description=__doc__)
     ssub = p.add_subparsers(dest="soup_command", metavar="ACTION")
-    s = ssub.add_parser("serve", help="serve a day (binaryFILE, .gz or pcap) over SoupBinTCP", description=__doc__)
-    s.add_argument("day", help="NASDAQ binaryFILE (plain or gzip) or pcap of MoldUDP64 packets")
+    s = ssub.add_parser("serve", help="serve a day (binaryFILE, .gz, pcap or pcapng) over SoupBinTCP", description=__doc__)
+    s.add_argument("day", help="NASDAQ binaryFILE (plain or gzip) or pcap/pcapng of MoldUDP64 packets")
     s.add_argument("--port", type=int, default=30010, help="TCP port (default 30010)")
     s.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--session", default="TWSESSION1", help="session name")
@@ -28,12 +28,13 @@ def register(sub) -> None:
 def run_serve(args) -> int:
     import time
 
-    from feedhandlers.soupbintcp import SoupServer
-    from tickwire.moldserve import MoldDay
+    from core.codes import FeedError
+    from lab.moldserve import MoldDay
+    from lab.soupserve import SoupServer
 
     try:
         day = MoldDay.load(args.day)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, FeedError) as e:
         print(f"tickwire soup serve: {args.day}: {e}", file=sys.stderr)
         return 1
     users = None

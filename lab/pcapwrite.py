@@ -1,6 +1,6 @@
 """Nanosecond pcap files of Ethernet/IPv4/UDP/MoldUDP64 packets: headers, checksums, a small writer.
 
-`tickwire.daygen` frames millions of packets in C and only takes its header template and global
+`lab.daygen` frames millions of packets in C and only takes its header template and global
 header from here; `PcapWriter` is the plain Python path for tools and tests that write a few
 packets. Layouts: ../shared/specs/itch50_moldudp64_soupbintcp_layout.md (MoldUDP64) and the
 libpcap file format (magic 0xa1b23c4d = nanosecond timestamps, little-endian file).

@@ -22,6 +22,7 @@ from libc.errno cimport errno, EINTR, EAGAIN
 from core.endian cimport tw_be16, tw_be64, tw_be48, tw_put_be16, tw_put_be64
 from core.linux cimport (timespec_, clock_gettime, nanosleep, CLOCK_REALTIME, sockaddr, sockaddr_in, htons, AF_INET,
                          iovec, msghdr, mmsghdr, sendmmsg, sendto, tw_cpu_relax, now_realtime_ns)
+from datapath.mold_walk cimport MoldWalk, mold_walk
 
 import numpy as np
 
@@ -128,6 +129,22 @@ def build_packets(const uint8_t[::1] data, const int64_t[::1] offs, const int64_
     return buf[:size], pkt_offs
 
 
+def packet_messages(const uint8_t[::1] buf, const int64_t[::1] pkt_offs):
+    """Messages (whole blocks) of each packet in ``buf`` (packets at ``pkt_offs``): int64[npackets].
+
+    Heartbeats, End of Session and packets shorter than the header count 0 (datapath/mold_walk.pxd).
+    """
+    cdef int64_t npk = pkt_offs.shape[0] - 1, k
+    cdef MoldWalk w
+    out = np.zeros(max(npk, 0), dtype=np.int64)
+    cdef int64_t[::1] o = out
+    for k in range(npk):
+        if pkt_offs[k + 1] > pkt_offs[k]:
+            mold_walk(&buf[pkt_offs[k]], <uint32_t>(pkt_offs[k + 1] - pkt_offs[k]), &w)
+            o[k] = w.blocks
+    return out
+
+
 def control_packet(bytes session, uint64_t seq, uint16_t count):
     """A heartbeat (count 0) or End of Session (count 0xFFFF) packet."""
     return session[:10].ljust(10, b" ") + seq.to_bytes(8, "big") + count.to_bytes(2, "big")
@@ -203,7 +220,12 @@ cdef class MoldSender:
         return x * 0x2545F4914F6CDD1DULL
 
     cdef inline uint32_t _count(self, int64_t k) noexcept nogil:
-        return tw_be16(&self.buf[self.offs[k] + 18]) if self.offs[k + 1] - self.offs[k] >= HDR else 0
+        """Messages of packet k (0 for heartbeats and End of Session of a capture sent as recorded)."""
+        cdef MoldWalk w
+        if self.offs[k + 1] - self.offs[k] < HDR:
+            return 0
+        mold_walk(&self.buf[self.offs[k]], <uint32_t>(self.offs[k + 1] - self.offs[k]), &w)
+        return w.blocks
 
     cdef int _send_burst(self, int64_t first, int64_t last, uint64_t stamp_base, const int64_t *sched,
                          bint paced) noexcept nogil:

@@ -137,7 +137,7 @@ cdef class DayGen:
     symbols : 1..65535 stock locates.
     seed : any integer; the same arguments give byte-identical output.
     pcap : frame as nanosecond pcap of Ethernet/IPv4/UDP/MoldUDP64 packets instead of binaryFILE.
-    header_template : 42 bytes Ethernet+IPv4+UDP (`tickwire.pcapwrite.header_template`).
+    header_template : 42 bytes Ethernet+IPv4+UDP (`lab.pcapwrite.header_template`).
     session : 10-byte MoldUDP64 session.
     window_ns : a packet carries messages stamped within this span of its first one (and <= 1400 bytes).
     epoch_ns : epoch ns of the day's midnight (US/Eastern), added to ITCH timestamps on pcap records.
@@ -1177,7 +1177,7 @@ def generate_day(path, int64_t messages, int symbols, seed, bint pcap=False, *, 
     import datetime as dt
     import gzip
 
-    from tickwire import pcapwrite
+    from lab import pcapwrite
 
     if isinstance(session, str):
         session = session.encode()

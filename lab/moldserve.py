@@ -1,6 +1,6 @@
 """A MoldUDP64 feed server for tests and labs: a recorded day as a live multicast session.
 
-``MoldServer`` packs a day's ITCH messages (binaryFILE, .gz, or the MoldUDP64 payloads of a pcap)
+``MoldServer`` packs a day's ITCH messages (binaryFILE, .gz, or the MoldUDP64 messages of a pcap/pcapng)
 into ~1400-byte MoldUDP64 packets, sends them paced (fixed message rate, or the recorded pace x
 speed) or as fast as possible to one or more groups (A/B lines, independent seeded loss per line),
 sends heartbeats while idle and End of Session at the end, and answers re-request packets from
@@ -24,7 +24,8 @@ MAX_PAYLOAD = 1400
 
 
 # --------------------------------------------------------------------- inputs ----
-def _open_bytes(path: str) -> bytes:
+def read_binaryfile(path: str) -> bytes:
+    """The bytes of a binaryFILE day, gunzipped when it starts with the gzip magic."""
     with open(path, "rb") as f:
         head = f.read(2)
     if head == b"\x1f\x8b":
@@ -34,79 +35,48 @@ def _open_bytes(path: str) -> bytes:
         return f.read()
 
 
-PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1000), b"\xa1\xb2\xc3\xd4": (">", 1000),
-               b"\x4d\x3c\xb2\xa1": ("<", 1), b"\xa1\xb2\x3c\x4d": (">", 1)}
+def capture_format(path: str) -> str | None:
+    """"pcap" or "pcapng" when ``path`` is a capture (``datapath.pcap_source.sniff_capture``), else None."""
+    from datapath.pcap_source import sniff_capture
+
+    with open(path, "rb") as f:
+        cap = sniff_capture(f.read(64))
+    return cap[0] if cap else None
 
 
-def is_pcap(raw: bytes) -> bool:
-    return raw[:4] in PCAP_MAGICS or raw[:4] == b"\x0a\x0d\x0d\x0a"
+def capture_payloads(path: str) -> tuple[list[bytes], list[int]]:
+    """UDP payloads (MoldUDP64 packets, as captured) and capture times (ns) of a pcap / pcapng, read by
+    ``datapath.pcap_source.PcapSource`` (Ethernet/VLAN, raw IPv4, Linux cooked, null link types).
 
-
-def read_pcap_payloads(raw: bytes) -> tuple[list[bytes], list[int]]:
-    """UDP payloads and capture times (ns) of a classic pcap (Ethernet/VLAN or raw IPv4 link types).
-
-    Non-UDP frames are skipped. pcapng is refused with a clear error (convert with ``editcap -F pcap``).
+    Raises FeedError on a capture the source refuses.
     """
-    if raw[:4] == b"\x0a\x0d\x0d\x0a":
-        raise ValueError("pcapng is not supported by the sender: convert it with `editcap -F pcap IN OUT`")
-    if raw[:4] not in PCAP_MAGICS:
-        raise ValueError("not a pcap file (bad magic)")
-    endian, tick = PCAP_MAGICS[raw[:4]]
-    linktype = struct.unpack_from(endian + "I", raw, 20)[0]
-    off = 24
-    payloads, times = [], []
-    rec = struct.Struct(endian + "IIII")
-    while off + 16 <= len(raw):
-        sec, frac, incl, _orig = rec.unpack_from(raw, off)
-        off += 16
-        frame = raw[off:off + incl]
-        off += incl
-        if len(frame) < incl:
-            break                     # truncated last record
-        if linktype == 1:             # Ethernet (+ VLAN tags)
-            p, et = 12, None
-            while p + 2 <= len(frame):
-                et = struct.unpack_from(">H", frame, p)[0]
-                if et in (0x8100, 0x88A8):
-                    p += 4
-                    continue
-                break
-            if et != 0x0800:
-                continue
-            ip = frame[p + 2:]
-        elif linktype in (101, 228):  # raw IPv4
-            ip = frame
-        elif linktype == 113:         # Linux cooked
-            if len(frame) < 16 or struct.unpack_from(">H", frame, 14)[0] != 0x0800:
-                continue
-            ip = frame[16:]
-        else:
-            raise ValueError(f"pcap link type {linktype} is not supported (Ethernet, raw IP, Linux cooked)")
-        if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
-            continue
-        ihl = (ip[0] & 15) * 4
-        ulen = struct.unpack_from(">H", ip, ihl + 4)[0]
-        payloads.append(bytes(ip[ihl + 8:ihl + ulen]))
-        times.append(sec * 1_000_000_000 + frac * tick)
-    return payloads, times
+    from datapath.pcap_source import PcapSource
+
+    src = PcapSource(path)
+    try:
+        frames = src.read_all()
+    finally:
+        src.close()
+    return [f[0] for f in frames], [f[1] for f in frames]
 
 
-def mold_messages(payload: bytes) -> bytes:
-    """The message blocks of one MoldUDP64 packet ([u16 length][message]...), trailer dropped."""
-    if len(payload) < 20:
-        return b""
-    count = struct.unpack_from(">H", payload, 18)[0]
-    if count in (0, 0xFFFF):
-        return b""
-    p = 20
-    for _ in range(count):
-        if p + 2 > len(payload):
-            break
-        n = struct.unpack_from(">H", payload, p)[0]
-        if p + 2 + n > len(payload):
-            break
-        p += 2 + n
-    return payload[20:p]
+def capture_messages(path: str) -> bytes:
+    """A capture's ITCH messages as binaryFILE bytes, read by the product: ``feedhandlers.reader.open_feed``
+    (PcapSource, pcap and pcapng) -> MoldFramer (sequenced: the duplicate copies of a capture that holds
+    both A/B lines are dropped; only valid ITCH 5.0 messages) -> ``BinaryFileSink``.
+
+    Raises FeedError on a capture the reader refuses (bad magic, truncated, unsupported link type).
+    """
+    from feedhandlers.reader import open_feed
+    from lab.binaryfile_sink import BinaryFileSink
+
+    sink = BinaryFileSink()
+    feed = open_feed(path)
+    try:
+        feed.run(sink)
+    finally:
+        feed.close()
+    return sink.getvalue()
 
 
 @dataclass
@@ -119,38 +89,16 @@ class MoldDay:
 
     @classmethod
     def load(cls, path: str) -> "MoldDay":
-        from tickwire.sender import index_messages
+        """A binaryFILE day (plain or gzip), or the MoldUDP64 messages of a pcap / pcapng capture."""
+        from lab.sender import index_messages
 
-        raw = _open_bytes(path)
-        if is_pcap(raw):
-            raw = cls._capture_messages(path, raw)
+        raw = capture_messages(path) if capture_format(path) else read_binaryfile(path)
         data = np.frombuffer(raw, dtype=np.uint8)
         return cls(data, index_messages(data), path)
 
-    @staticmethod
-    def _capture_messages(path: str, raw: bytes) -> bytes:
-        """A capture's ITCH messages as binaryFILE bytes, through the project's readers (pcap and pcapng;
-        MoldFramer drops the duplicate copies of a capture that holds both A/B lines); the built-in
-        classic-pcap walk when the readers are not built."""
-        try:
-            from feedhandlers.collect import CollectingSink
-            from feedhandlers.reader import open_feed
-        except ImportError:
-            payloads, _ = read_pcap_payloads(raw)
-            return b"".join(mold_messages(p) for p in payloads)
-        sink = CollectingSink()
-        feed = open_feed(path)
-        try:
-            feed.run(sink)
-        finally:
-            close = getattr(feed, "close", None)
-            if close:
-                close()
-        return b"".join(len(m).to_bytes(2, "big") + m for m in sink.messages())
-
     @classmethod
     def from_bytes(cls, raw: bytes, source: str = "<bytes>") -> "MoldDay":
-        from tickwire.sender import index_messages
+        from lab.sender import index_messages
 
         data = np.frombuffer(raw, dtype=np.uint8)
         return cls(data, index_messages(data), source)
@@ -186,15 +134,6 @@ def open_send_socket(iface: str | None = None, ttl: int = 1, loopback: bool = Tr
             index = socket.if_nametoindex(iface)          # OSError names the missing interface
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, struct.pack("4s4si", b"", b"", index))
     return s
-
-
-def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        if default_port is None:
-            raise ValueError(f"{text!r}: expected HOST:PORT")
-        return text, default_port
-    return host, int(port)
 
 
 # ------------------------------------------------------------- retransmitter ----
@@ -326,7 +265,7 @@ class MoldServer:
     _error: BaseException | None = field(default=None, init=False)
 
     def __post_init__(self):
-        from tickwire.sender import MoldSender, build_packets, packet_times, plan_packets
+        from lab.sender import MoldSender, build_packets, packet_times, plan_packets
 
         self.session = self.session[:10].ljust(10, b" ")
         first = plan_packets(self.day.offs, self.max_payload, self.trailer)

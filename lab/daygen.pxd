@@ -127,7 +127,7 @@ cdef class DayGen:
     cdef uint8_t msg[64]
 
     # --------------------------------------------------------------- pcap ----
-    cdef uint8_t tmpl[42]          # Ethernet + IPv4 + UDP header template (tickwire.pcapwrite)
+    cdef uint8_t tmpl[42]          # Ethernet + IPv4 + UDP header template (lab.pcapwrite)
     cdef uint8_t session[10]
     cdef uint8_t pkt[1536]         # MoldUDP64 payload being filled
     cdef int32_t pkt_len
