@@ -5,7 +5,7 @@ import pytest
 
 from core import codes
 from core.codes import FeedError
-from feedhandlers.collect import CollectingSink
+from testing.collect import CollectingSink
 from feedhandlers.moldudp64 import MoldFramer, build_packet
 from datapath.pcap_source import PcapSource, open_source, sniff_capture
 

@@ -133,7 +133,7 @@ class MoldDay:
         MoldFramer drops the duplicate copies of a capture that holds both A/B lines); the built-in
         classic-pcap walk when the readers are not built."""
         try:
-            from feedhandlers.collect import CollectingSink
+            from testing.collect import CollectingSink
             from feedhandlers.reader import open_feed
         except ImportError:
             payloads, _ = read_pcap_payloads(raw)
