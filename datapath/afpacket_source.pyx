@@ -337,18 +337,6 @@ cdef class AfPacketSource(PacketSource):
                 k += 1
         return k
 
-    def block_states(self):
-        """``[(status, num_pkts, seq_num), ...]`` of every ring block (diagnostics)."""
-        cdef uint32_t i
-        cdef tpacket_block_desc *bd
-        out = []
-        if self.ring == NULL:
-            return out
-        for i in range(self.block_nr):
-            bd = <tpacket_block_desc *>(self.ring + <size_t>i * self.block_size)
-            out.append((tw_load_acquire_u32(&bd.hdr.bh1.block_status), bd.hdr.bh1.num_pkts, bd.hdr.bh1.seq_num))
-        return out
-
     def counters(self):
         """Counters, with PACKET_STATISTICS read now (kernel_drops, freeze_count)."""
         self._stats()

@@ -242,10 +242,6 @@ cdef class DpdkSource(PacketSource):
                    drop_reasons={REASONS[i]: self.reasons[i] for i in range(1, len(REASONS)) if self.reasons[i]})
         return out
 
-    @property
-    def is_open(self):
-        return self.open_
-
     def close(self):
         """Free the pending burst; close the port when this source owns it (idempotent)."""
         if self.open_:

@@ -128,11 +128,6 @@ def build_packets(const uint8_t[::1] data, const int64_t[::1] offs, const int64_
     return buf[:size], pkt_offs
 
 
-def control_packet(bytes session, uint64_t seq, uint16_t count):
-    """A heartbeat (count 0) or End of Session (count 0xFFFF) packet."""
-    return session[:10].ljust(10, b" ") + seq.to_bytes(8, "big") + count.to_bytes(2, "big")
-
-
 # ------------------------------------------------------------------- sender ----
 @cython.final
 cdef class MoldSender:
