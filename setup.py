@@ -1,6 +1,7 @@
 """Build of tickwire's Cython extensions.
 
-Every ``*.pyx`` under the product packages becomes one extension. Set
+Every ``*.pyx`` under the product packages, ``testing`` and ``bench`` becomes one extension
+(``bench``'s drive the benchmarks; it is not an installed package). Set
 ``TICKWIRE_DEBUG=1`` to compile with the ``TW_DEBUG`` C macro, which turns on
 invariant checks and extra counters in the hot paths (see ARCHITECTURE.md).
 ``TW_MODULES`` (comma-separated prefixes such as ``book,feedhandlers.itch``)
@@ -16,7 +17,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
-PACKAGES = ["core", "datapath", "dpdk_bindings", "feedhandlers", "book", "engine", "messaging", "lab", "tickwire"]
+PACKAGES = ["core", "datapath", "dpdk_bindings", "feedhandlers", "book", "engine", "messaging", "lab", "tickwire",
+            "testing", "bench"]
 DEBUG = os.environ.get("TICKWIRE_DEBUG", "0") not in ("", "0")
 
 
@@ -33,6 +35,7 @@ def pkg_config(name: str) -> dict:
 # Per-module extra build flags: module-name prefix -> callable returning Extension kwargs.
 EXTRA = {
     "dpdk_bindings.": lambda: pkg_config("libdpdk"),
+    "bench.rxloop": lambda: pkg_config("libdpdk"),
     "datapath.dpdk_source": lambda: pkg_config("libdpdk"),
     "datapath.afxdp_source": lambda: pkg_config("libxdp libbpf"),
 }

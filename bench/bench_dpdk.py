@@ -3,7 +3,7 @@
 Two virtual devices in one EAL (no NIC, no hugepages):
 
 - ``net_pcap0,rx_pcap=DAY.pcap,infinite_rx=1``: a generated MoldUDP64 day (``tickwire generate
-  --pcap``) replayed from memory in a loop. Paths: the raw loop (``dpdk_bindings.rxloop.raw_rx``:
+  --pcap``) replayed from memory in a loop. Paths: the raw loop (``bench.rxloop.raw_rx``:
   ``rte_eth_rx_burst`` + ``rte_pktmbuf_free_bulk``), DpdkSource into the MoldUDP64 framer
   (``feedhandlers.moldudp64.MoldFramer``: sequencing and every message validated), and DpdkSource
   into the nogil drain loop (MoldUDP64 header walk).
@@ -93,7 +93,8 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     args = ap.parse_args()
 
-    from dpdk_bindings import eal, ethdev, rxloop
+    from bench import rxloop
+    from dpdk_bindings import eal, ethdev
     from datapath import dpdk_source
     try:
         from feedhandlers.moldudp64 import MoldFramer

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._util import Results  # noqa: E402
 from messaging.records import COMMAND_DTYPE, Action  # noqa: E402
+from bench.engine_runs import run_discard, run_paced  # noqa: E402
 
 MID = 1_000_000   # $100.00
 TICK = 100
@@ -104,10 +105,10 @@ def sequence(a, start=1):
 def throughput(pre, stream, risk=None, label="match"):
     lp = build_loop(1 << 19, risk, expected_ids=len(pre) + len(stream))
     seq = sequence(pre)
-    lp.run_discard(pre)
+    run_discard(lp, pre)
     s = stream.copy()
     sequence(s, seq)
-    ns = lp.run_discard(s)
+    ns = run_discard(lp, s)
     st = lp.stats()
     rate = len(s) / (ns / 1e9)
     print(f"throughput {label:>10}: {len(s):,} commands in {ns / 1e6:.1f} ms = {rate / 1e6:.2f} M commands/s "
@@ -120,12 +121,12 @@ def latency(pre, stream, rate, seconds, risk=None, label="match"):
     n = min(len(stream), int(rate * seconds))
     lp = build_loop(1 << 19, risk, expected_ids=len(pre) + n)
     seq = sequence(pre)
-    lp.run_discard(pre)
+    run_discard(lp, pre)
     s = stream[:n].copy()
     sequence(s, seq)
     lat = np.zeros(n, np.int64)
     svc = np.zeros(n, np.int64)
-    wall = lp.run_paced(s, rate, lat, svc)
+    wall = run_paced(lp, s, rate, lat, svc)
     warm = n // 10
     out = {}
     for name, arr in (("latency", lat), ("service", svc)):

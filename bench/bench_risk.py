@@ -3,7 +3,7 @@
 Same seeded command stream (limit orders around a moving mid, IOC takers, cancels, modifies,
 reference-price updates; 8 accounts x 16 symbols) through EngineLoop with: the matching engine
 only; + RiskEngine with limits that are never hit (every check runs, nothing is refused);
-+ Positions; + the journal (fsync never). Throughput from ``EngineLoop.run_discard`` (best of 3),
++ Positions; + the journal (fsync never). Throughput from ``bench.engine_runs.run_discard`` (best of 3),
 then latency at a fixed rate from the intended time (``run_paced``, HdrHistogram, warm-up excluded).
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._util import ROOT, Results, machine  # noqa: E402
+from bench.engine_runs import run_discard, run_paced  # noqa: E402
 
 ACCOUNTS, SYMBOLS, TICK, MID = 8, 16, 100, 1_000_000
 
@@ -106,13 +107,13 @@ def main() -> int:
         best = None
         for _ in range(3):
             loop, risk = build(kind, args.max_orders, jdir)
-            ns = loop.run_discard(cmds)
+            ns = run_discard(loop, cmds)
             best = ns if best is None else min(best, ns)
         rejects = loop.stats()["risk_rejects"]
         loop, _ = build(kind, args.max_orders, jdir)
         warm = min(50_000, len(cmds) // 5)
         lat = np.zeros(len(cmds), np.int64)
-        loop.run_paced(cmds, args.rate, lat)
+        run_paced(loop, cmds, args.rate, lat)
         h = HdrHistogram(1, 10_000_000_000, 3)
         for v in lat[warm:]:
             h.record_value(max(1, int(v)))

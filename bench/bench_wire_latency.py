@@ -93,7 +93,8 @@ def main() -> int:
 
     from book.builder import BookBuilder
     from datapath.registry import open_source
-    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpRequester
+    from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
+    from testing.digest import DigestSink
     from netns_util import veth_pair
     from tickwire.listen import Listener, line
 

@@ -10,7 +10,6 @@ from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_CLOSED, SRC_E
 from core.linux cimport *
 from datapath.packet cimport (UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E_NOT_IPV4,
                               PKT_E_NOT_UDP, PKT_E_FILTERED)
-from datapath.source_util cimport frames_to_list, drain_py
 from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
 from datapath.igmp import IgmpJoin
@@ -326,40 +325,6 @@ cdef class AfPacketSource(PacketSource):
         return 0
 
     # ------------------------------------------------------------- Python ----
-    def recv(self, int max_frames=BURST_SIZE):
-        """One burst as ``[(payload, src_ip, rx_ns), ...]`` (copies), then released; for tools and tests."""
-        cdef Frame frames[BURST_SIZE]
-        cdef int n
-        if max_frames > BURST_SIZE or max_frames < 1:
-            max_frames = BURST_SIZE
-        with nogil:
-            n = self.rx_burst(frames, max_frames)
-        if n == SRC_E_CLOSED:
-            raise SourceError(KSRC_E_CLOSED)
-        if n < 0:
-            raise OSError(self.last_errno, f"poll: {os.strerror(self.last_errno)}")
-        out = frames_to_list(frames, n)
-        self.rx_release()
-        return out
-
-    def recv_held(self, int max_frames=BURST_SIZE):
-        """A burst WITHOUT release (its blocks stay user-owned until rx_release/next burst); for tests."""
-        cdef Frame frames[BURST_SIZE]
-        cdef int n
-        if max_frames > BURST_SIZE or max_frames < 1:
-            max_frames = BURST_SIZE
-        with nogil:
-            n = self.rx_burst(frames, max_frames)
-        if n == SRC_E_CLOSED:
-            raise SourceError(KSRC_E_CLOSED)
-        if n < 0:
-            raise OSError(self.last_errno, "rx_burst")
-        return frames_to_list(frames, n)
-
-    def release(self):
-        """Python access to rx_release()."""
-        self.rx_release()
-
     def user_blocks(self):
         """How many ring blocks are currently owned by user space (status TP_STATUS_USER)."""
         cdef uint32_t i, k = 0
@@ -372,24 +337,6 @@ cdef class AfPacketSource(PacketSource):
                 k += 1
         return k
 
-    def block_states(self):
-        """``[(status, num_pkts, seq_num), ...]`` of every ring block (diagnostics)."""
-        cdef uint32_t i
-        cdef tpacket_block_desc *bd
-        out = []
-        if self.ring == NULL:
-            return out
-        for i in range(self.block_nr):
-            bd = <tpacket_block_desc *>(self.ring + <size_t>i * self.block_size)
-            out.append((tw_load_acquire_u32(&bd.hdr.bh1.block_status), bd.hdr.bh1.num_pkts, bd.hdr.bh1.seq_num))
-        return out
-
-    def drain(self, uint64_t max_packets=0, double seconds=0.0, double idle_seconds=0.0, stop=None):
-        """Receive (nogil, bursts of 32, MoldUDP64 header walk) until ``max_packets``, ``seconds``,
-        ``idle_seconds`` without traffic (after the first packet) or ``stop`` (a pinning.StopFlag) is set.
-        Returns the statistics dict (packets, bytes, messages, gaps, bad, bursts, empty_polls, rc, ...)."""
-        return drain_py(self, max_packets, seconds, idle_seconds, stop)
-
     def counters(self):
         """Counters, with PACKET_STATISTICS read now (kernel_drops, freeze_count)."""
         self._stats()
@@ -399,17 +346,7 @@ cdef class AfPacketSource(PacketSource):
         d["hw_stamped"] = self.hw_stamped
         return d
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         return (f"AfPacketSource(interface={self.interface!r}, port={self.want_port}, ring={self.block_nr}x"
                 f"{self.block_size}, fanout={self.fanout!r}, busy_poll={self.busy_poll}, fd={self.fd})")
 
-
-def open_source(**options):
-    """Registry factory: ``open_source(interface=..., port=..., group=..., ...)`` -> AfPacketSource."""
-    return AfPacketSource(**options)

@@ -22,7 +22,6 @@ from core.linux cimport (errno, EAGAIN, EINTR, EBUSY, poll, pollfd, POLLIN, sock
                              SO_BUSY_POLL_BUDGET)
 from datapath.libxdp cimport *
 from datapath.packet cimport UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_E_NOT_IPV4, PKT_E_NOT_UDP, PKT_E_FILTERED
-from datapath.source_util cimport frames_to_list, drain_py
 from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
 from datapath.igmp import IgmpJoin
@@ -561,38 +560,9 @@ cdef class AfXdpSource(PacketSource):
         self.held_n = 0
 
     # ------------------------------------------------------------- Python ----
-    def recv(self, int max_frames=BURST_SIZE):
-        """One burst as ``[(payload, src_ip, rx_ns), ...]`` (copies), then released; for tools and tests."""
-        out = self.recv_held(max_frames)
-        self.rx_release()
-        return out
-
-    def recv_held(self, int max_frames=BURST_SIZE):
-        """A burst WITHOUT release: its UMEM chunks stay out of the fill ring until release()."""
-        cdef Frame frames[BURST_SIZE]
-        cdef int n
-        if max_frames > BURST_SIZE or max_frames < 1:
-            max_frames = BURST_SIZE
-        with nogil:
-            n = self.rx_burst(frames, max_frames)
-        if n == SRC_E_CLOSED:
-            raise SourceError(KSRC_E_CLOSED)
-        if n < 0:
-            raise OSError(self.last_errno, f"poll: {os.strerror(self.last_errno)}")
-        return frames_to_list(frames, n)
-
-    def release(self):
-        self.rx_release()
-
     def held_frames(self):
         """UMEM chunks handed out and not yet returned to the fill ring."""
         return self.held_n
-
-    def drain(self, uint64_t max_packets=0, double seconds=0.0, double idle_seconds=0.0, stop=None):
-        """Receive (nogil, bursts of 32, MoldUDP64 header walk) until ``max_packets``, ``seconds``,
-        ``idle_seconds`` without traffic (after the first packet) or ``stop`` (a pinning.StopFlag) is set.
-        Returns the statistics dict (packets, bytes, messages, gaps, bad, bursts, empty_polls, rc, ...)."""
-        return drain_py(self, max_packets, seconds, idle_seconds, stop)
 
     def xdp_statistics(self):
         """The socket's XDP_STATISTICS (cumulative kernel counters)."""
@@ -615,17 +585,7 @@ cdef class AfXdpSource(PacketSource):
             d.update(self.program.stats())
         return d
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         return (f"AfXdpSource({self.interface!r}, queue={self.queue}, port={self.want_port}, "
                 f"zero_copy={self.zero_copy}, program={self.program!r})")
 
-
-def open_source(**options):
-    """Registry factory: ``open_source(interface=..., port=..., ...)`` -> AfXdpSource."""
-    return AfXdpSource(**options)

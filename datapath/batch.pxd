@@ -19,7 +19,6 @@ cdef enum:
     SRC_E_CLOSED = -1        # source not open, or closed
     SRC_E_IO = -2            # the kernel / driver reported an error (errno in source.last_errno)
     SRC_E_END = -3           # a finite source (file) is exhausted
-    SRC_E_UNSUPPORTED = -4   # the facility does not exist here (no RDMA device, no AF_XDP, ...)
 
 # ------------------------------------------------------------------ frame ----
 cdef struct Frame:
@@ -43,3 +42,6 @@ cdef class PacketSource:
     """Fill up to ``max_frames`` frames; return how many (0 = nothing now), or a negative SRC_E_* code."""
     cdef void rx_release(self) noexcept nogil
     """Give the frames of the last burst back to the source (ring slots, mbufs)."""
+    # The Python layer (batch.pyx), once for every source: ``open_source`` (classmethod, the registry's
+    # factory), ``recv`` / ``recv_held`` / ``release``, ``drain``, ``counters``, ``close``, context manager;
+    # a source overrides ``rx_error`` when a failed burst has its own exception, ``close`` always.

@@ -194,18 +194,40 @@ cdef class DpdkSource(PacketSource):
             self.pending = 0
 
     # -------------------------------------------------------------- python ----
-    def recv(self, int max_frames=BURST_SIZE):
-        """One burst as ``[(payload bytes, src_ip, rx_ns), ...]`` (copies; tests and tools only)."""
-        cdef Frame frames[BURST_SIZE]
-        cdef int n, i
-        with nogil:
-            n = self.rx_burst(frames, max_frames)
-        if n < 0:
-            raise _ethdev.PortError(_ethdev.PORT_E_STATE, f"rx_burst -> {n} (source closed)")
-        out = [(PyBytes_FromStringAndSize(<const char *>frames[i].data, frames[i].length),
-                frames[i].src_ip, frames[i].rx_ns) for i in range(n)]
-        self.rx_release()
-        return out
+    def rx_error(self, int code):
+        """The exception ``recv`` raises: PortError(PORT_E_STATE) (the only failure is a closed source)."""
+        return _ethdev.PortError(_ethdev.PORT_E_STATE, f"rx_burst -> {code} (source closed)")
+
+    @classmethod
+    def open_source(cls, dpdk_args=None, port=0, group=None, dst_port=0, mbufs=16383, *, queue=0, rx_queues=1,
+                    rx_desc=1024, mempool_cache=256, promiscuous=True, allmulticast=True, clock="tsc", **unknown):
+        """Open a DPDK source for ``datapath.registry`` (``"dpdk"``): EAL init (once), port start, source.
+
+        Parameters
+        ----------
+        dpdk_args : EAL arguments (list, shell-like string or config dict; see dpdk_bindings.eal).
+            Ignored when the EAL is already up with the same arguments.
+        port : ethdev name (``net_pcap0``, ``0000:3b:00.0``) or port id.
+        group, dst_port : destination filter (multicast group / UDP port); None/0 = any.
+        mbufs : mbufs in the port's pool (16383 suits every PMD, net_af_xdp included).
+        queue, rx_queues : the queue this source polls, of ``rx_queues`` configured (RSS when > 1).
+        rx_desc, mempool_cache : Rx ring size (adjusted to the driver's limits) and pool cache.
+        promiscuous, allmulticast : port modes (ignored where the driver lacks them).
+        clock : ``"tsc"`` or ``"realtime"`` receive timestamps.
+        """
+        if unknown:
+            raise TypeError(f"unknown dpdk source option(s): {', '.join(sorted(unknown))}")
+        if dpdk_args is not None or not _eal.is_initialized():
+            _eal.init(dpdk_args)
+        p = _ethdev.Port.open(port, rx_queues=rx_queues, rx_desc=rx_desc, mbufs=mbufs,
+                              mempool_cache=mempool_cache, promiscuous=promiscuous)
+        if allmulticast:
+            p.enable_allmulticast()
+        try:
+            return cls(p, queue, group, dst_port, clock, True)
+        except Exception:
+            p.close()
+            raise
 
     def counters(self):
         """Source counters plus the port's (imissed, ierrors, rx_nombuf) and drops by reason."""
@@ -220,10 +242,6 @@ cdef class DpdkSource(PacketSource):
                    drop_reasons={REASONS[i]: self.reasons[i] for i in range(1, len(REASONS)) if self.reasons[i]})
         return out
 
-    @property
-    def is_open(self):
-        return self.open_
-
     def close(self):
         """Free the pending burst; close the port when this source owns it (idempotent)."""
         if self.open_:
@@ -231,12 +249,6 @@ cdef class DpdkSource(PacketSource):
             self.open_ = False
             if self.owns_port:
                 self.port.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return (f"<DpdkSource {self.port.name} q{self.queue} group={_fmt_ip(self.group)} port={self.dst_port} "
@@ -371,32 +383,4 @@ def poll(DpdkSource src, handler=None, *, cpu=None, uint64_t max_packets=0, doub
 
 
 # ------------------------------------------------------------ registry ----
-def open_source(dpdk_args=None, port=0, group=None, dst_port=0, mbufs=16383, *, queue=0, rx_queues=1,
-                rx_desc=1024, mempool_cache=256, promiscuous=True, allmulticast=True, clock="tsc", **unknown):
-    """Open a DPDK source for ``datapath.registry`` (``"dpdk"``): EAL init (once), port start, source.
-
-    Parameters
-    ----------
-    dpdk_args : EAL arguments (list, shell-like string or config dict; see dpdk_bindings.eal).
-        Ignored when the EAL is already up with the same arguments.
-    port : ethdev name (``net_pcap0``, ``0000:3b:00.0``) or port id.
-    group, dst_port : destination filter (multicast group / UDP port); None/0 = any.
-    mbufs : mbufs in the port's pool (16383 suits every PMD, net_af_xdp included).
-    queue, rx_queues : the queue this source polls, of ``rx_queues`` configured (RSS when > 1).
-    rx_desc, mempool_cache : Rx ring size (adjusted to the driver's limits) and pool cache.
-    promiscuous, allmulticast : port modes (ignored where the driver lacks them).
-    clock : ``"tsc"`` or ``"realtime"`` receive timestamps.
-    """
-    if unknown:
-        raise TypeError(f"unknown dpdk source option(s): {', '.join(sorted(unknown))}")
-    if dpdk_args is not None or not _eal.is_initialized():
-        _eal.init(dpdk_args)
-    p = _ethdev.Port.open(port, rx_queues=rx_queues, rx_desc=rx_desc, mbufs=mbufs,
-                          mempool_cache=mempool_cache, promiscuous=promiscuous)
-    if allmulticast:
-        p.enable_allmulticast()
-    try:
-        return DpdkSource(p, queue, group, dst_port, clock, True)
-    except Exception:
-        p.close()
-        raise
+open_source = DpdkSource.open_source

@@ -352,6 +352,19 @@ cdef class PcapSource(PacketSource):
             msg = None
         return FeedError(code, msg, self.error_offset)
 
+    def rx_error(self, int code):
+        """The exception ``recv`` raises: the sticky FeedError, EOFError at the end of the file."""
+        if code == SRC_E_END:
+            return EOFError(f"{self.path or 'capture'}: end of capture")
+        return self.exception() or PacketSource.rx_error(self, code)
+
+    @classmethod
+    def open_source(cls, path=None, dst_port=0, group=None, **_ignored):
+        """Registry factory (``datapath.registry``: "pcap"): an open PcapSource on ``path``."""
+        if path is None:
+            raise ValueError("the pcap source needs path=FILE")
+        return cls(path, dst_port=dst_port, group=group)
+
     def raise_error(self):
         """Raise the sticky error as FeedError (no-op when there is none)."""
         e = self.exception()
@@ -384,12 +397,6 @@ cdef class PcapSource(PacketSource):
             self.mm.close()
         self.mm = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def counters(self):
         c = PacketSource.counters(self)
         c.update(records=self.records, other_blocks=self.other_blocks, dropped_linktype=self.dropped_linktype,
@@ -397,11 +404,7 @@ cdef class PcapSource(PacketSource):
         return c
 
 
-def open_source(path=None, dst_port=0, group=None, **_ignored):
-    """Registry factory (``datapath.registry``: "pcap"): an open PcapSource on ``path``."""
-    if path is None:
-        raise ValueError("the pcap source needs path=FILE")
-    return PcapSource(path, dst_port=dst_port, group=group)
+open_source = PcapSource.open_source
 
 
 def sniff_capture(head: bytes):

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 SYS_CPU = Path("/sys/devices/system/cpu")
-SYS_NODE = Path("/sys/devices/system/node")
 SYS_NET = Path("/sys/class/net")
 
 
@@ -59,11 +58,6 @@ def isolated_cpus() -> list[int]:
     return parse_cpulist(_read(SYS_CPU / "isolated") or "")
 
 
-def nohz_full_cpus() -> list[int]:
-    """CPUs running tickless (``nohz_full=``)."""
-    return parse_cpulist(_read(SYS_CPU / "nohz_full") or "")
-
-
 def online_cpus() -> list[int]:
     return parse_cpulist(_read(SYS_CPU / "online") or "") or list(range(os.cpu_count() or 1))
 
@@ -81,11 +75,6 @@ def nic_numa_node(interface: str) -> int | None:
 def nic_local_cpus(interface: str) -> list[int]:
     """CPUs local to the NIC (``device/local_cpulist``); [] for virtual devices."""
     return parse_cpulist(_read(SYS_NET / interface / "device" / "local_cpulist") or "")
-
-
-def node_cpus(node: int) -> list[int]:
-    """CPUs of NUMA node ``node``."""
-    return parse_cpulist(_read(SYS_NODE / f"node{node}" / "cpulist") or "")
 
 
 def choose_cpu(interface: str | None = None, exclude: Iterable[int] = ()) -> int:

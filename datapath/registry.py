@@ -1,7 +1,8 @@
 """Packet sources by name, for `tickwire listen --source NAME` and configuration files.
 
-Each entry names a factory ``module:function`` that takes keyword options and returns an open
-``datapath.batch.PacketSource``. Imports are lazy: a machine without DPDK can still list and use
+Each entry names a factory ``module:Class.open_source`` (``datapath.batch.PacketSource.open_source``,
+overridden where opening needs more than the constructor) that takes keyword options and returns an
+open source. Imports are lazy: a machine without DPDK can still list and use
 the other sources, and asking for a missing one gives a clear error naming what is missing.
 """
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import importlib
 
 SOURCES: dict[str, str] = {
-    "pcap": "datapath.pcap_source:open_source",
-    "udp": "datapath.udp_source:open_source",
-    "afpacket": "datapath.afpacket_source:open_source",
-    "afxdp": "datapath.afxdp_source:open_source",
-    "dpdk": "datapath.dpdk_source:open_source",
-    "verbs": "datapath.verbs_source:open_source",
+    "pcap": "datapath.pcap_source:PcapSource.open_source",
+    "udp": "datapath.udp_source:UdpSource.open_source",
+    "afpacket": "datapath.afpacket_source:AfPacketSource.open_source",
+    "afxdp": "datapath.afxdp_source:AfXdpSource.open_source",
+    "dpdk": "datapath.dpdk_source:DpdkSource.open_source",
+    "verbs": "datapath.verbs_source:VerbsSource.open_source",
 }
 
 
@@ -28,9 +29,11 @@ def open_source(name: str, **options):
         target = SOURCES[name]
     except KeyError:
         raise ValueError(f"unknown source {name!r}; known: {', '.join(sorted(SOURCES))}") from None
-    module_name, func = target.split(":")
+    module_name, path = target.split(":")
     try:
-        module = importlib.import_module(module_name)
+        factory = importlib.import_module(module_name)
     except ImportError as e:
         raise SourceUnavailable(f"source {name!r} is not built or its library is missing: {e}") from e
-    return getattr(module, func)(**options)
+    for attr in path.split("."):
+        factory = getattr(factory, attr)
+    return factory(**options)

@@ -23,7 +23,6 @@ KSRC_E_XDP_PROGRAM = -610
 KSRC_E_XSK_BUSY = -611
 KSRC_E_XSK = -612
 KSRC_E_UMEM = -613
-KSRC_E_NO_RDMA = -614
 KSRC_E_CLOSED = -615
 
 #: code -> (NAME, message)
@@ -41,7 +40,6 @@ CODES: dict[int, tuple[str, str]] = {
     KSRC_E_XSK_BUSY: ("KSRC_E_XSK_BUSY", "the interface queue still has an AF_XDP socket bound (EBUSY past the retry deadline)"),
     KSRC_E_XSK: ("KSRC_E_XSK", "xsk_socket__create failed"),
     KSRC_E_UMEM: ("KSRC_E_UMEM", "could not create the AF_XDP UMEM"),
-    KSRC_E_NO_RDMA: ("KSRC_E_NO_RDMA", "no RDMA device"),
     KSRC_E_CLOSED: ("KSRC_E_CLOSED", "the source is closed"),
 }
 

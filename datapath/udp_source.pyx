@@ -11,7 +11,6 @@ from libc.string cimport memset, memcpy
 
 from datapath.batch cimport Frame, PacketSource, BURST_SIZE, SRC_E_CLOSED, SRC_E_IO
 from core.linux cimport *
-from datapath.source_util cimport frames_to_list, drain_py
 from core.compiler cimport tw_likely, tw_unlikely, TW_DEBUG
 
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCKET, KSRC_E_BIND,
@@ -281,45 +280,7 @@ cdef class UdpSource(PacketSource):
         pass                                  # buffers are reused by the next recvmmsg
 
     # ------------------------------------------------------------- Python ----
-    def recv(self, int max_frames=BURST_SIZE):
-        """One burst as ``[(payload, src_ip, rx_ns), ...]`` (copies; for tools and tests).
-
-        Raises OSError when the socket fails, SourceError(KSRC_E_CLOSED) when closed.
-        """
-        cdef Frame frames[BURST_SIZE]
-        cdef int n
-        if max_frames > BURST_SIZE or max_frames < 1:
-            max_frames = BURST_SIZE
-        with nogil:
-            n = self.rx_burst(frames, max_frames)
-        if n == SRC_E_CLOSED:
-            raise SourceError(KSRC_E_CLOSED)
-        if n < 0:
-            raise OSError(self.last_errno, f"recvmmsg: {os.strerror(self.last_errno)}")
-        out = frames_to_list(frames, n)
-        self.rx_release()
-        return out
-
-    def drain(self, uint64_t max_packets=0, double seconds=0.0, double idle_seconds=0.0, stop=None):
-        """Receive (nogil, bursts of 32, MoldUDP64 header walk) until ``max_packets``, ``seconds``,
-        ``idle_seconds`` without traffic (after the first packet) or ``stop`` (a pinning.StopFlag) is set.
-        Returns the statistics dict (packets, bytes, messages, gaps, bad, bursts, empty_polls, rc, ...)."""
-        return drain_py(self, max_packets, seconds, idle_seconds, stop)
-
-    def counters(self):
-        return PacketSource.counters(self)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         return (f"UdpSource(group={self.group!r}, port={self.port}, interface={self.interface!r}, "
                 f"busy_poll={self.busy_poll}, fd={self.fd})")
 
-
-def open_source(**options):
-    """Registry factory: ``open_source(port=..., group=..., interface=..., ...)`` -> UdpSource."""
-    return UdpSource(**options)

@@ -16,9 +16,11 @@ raises :class:`datapath.registry.SourceUnavailable` naming what is missing. pyve
 then (``pip install pyverbs`` builds rdma-core: cmake, libibverbs-dev, libnl-3-dev, libnl-route-3-dev).
 
 Limits: this path is Python-level (pyverbs objects per completion, one copy out of the MR), so it is
-a bring-up/diagnostic source, not the hot path; the C ``rx_burst`` of the batch interface returns
-SRC_E_UNSUPPORTED. A production verbs source would be a Cython module against libibverbs/mlx5dv
-(striding RQ, CQE compression) with frames pointing into the MR, like the AF_XDP source.
+a bring-up/diagnostic source, not the hot path. It is NOT a ``datapath.batch.PacketSource``: it has no
+C ``rx_burst`` / ``rx_release``, so no feed handler (``MoldSession``, ``tickwire listen``) can run on it;
+it shares only the Python surface (``open_source``, ``recv``, ``counters``, ``close``, context manager).
+A production verbs source would be a Cython PacketSource against libibverbs/mlx5dv (striding RQ, CQE
+compression) with frames pointing into the MR, like the AF_XDP source.
 """
 from __future__ import annotations
 
@@ -135,6 +137,11 @@ class VerbsSource:
         self.flow = pv["Flow"](self.qp, fattr)
         self._open = True
 
+    @classmethod
+    def open_source(cls, **options) -> "VerbsSource":
+        """Registry factory; raises SourceUnavailable when there is no RDMA device or no pyverbs."""
+        return cls(**options)
+
     def _post(self, i: int) -> None:
         pv = self._pv
         sge = pv["SGE"](self.mr.buf + i * self.buf_size, self.buf_size, self.mr.lkey)
@@ -216,6 +223,4 @@ def parse_udp(frame: bytes, want_ip: int, want_port: int):
     return frame[ip + ihl + 8: ip + ihl + ulen], src
 
 
-def open_source(**options) -> VerbsSource:
-    """Registry factory; raises SourceUnavailable when there is no RDMA device or no pyverbs."""
-    return VerbsSource(**options)
+open_source = VerbsSource.open_source

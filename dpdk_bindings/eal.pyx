@@ -27,7 +27,6 @@ from libc.string cimport strdup
 from dpdk_bindings.rte cimport (
     rte_eal_init, rte_eal_cleanup, rte_strerror, tw_rte_errno, rte_openlog_stream,
     rte_lcore_count, rte_get_main_lcore, rte_socket_id, rte_get_tsc_hz, rte_eal_has_hugepages,
-    rte_log_set_global_level,
 )
 
 # ----------------------------------------------------------- result codes ----
@@ -142,11 +141,6 @@ def require():
         raise EalError(EAL_E_CLEANED)
     if _args is None:
         raise EalError(EAL_E_NOT_INIT)
-
-
-def current_args():
-    """The arguments of the running EAL (None when not initialised)."""
-    return None if _args is None else list(_args)
 
 
 def _capture_fds():
@@ -310,11 +304,6 @@ def info():
     require()
     return {"lcores": rte_lcore_count(), "main_lcore": rte_get_main_lcore(), "socket": rte_socket_id(),
             "tsc_hz": rte_get_tsc_hz(), "hugepages": bool(rte_eal_has_hugepages()), "args": list(_args)}
-
-
-def set_log_level(int level):
-    """Global DPDK log level (1 = EMERG ... 8 = DEBUG)."""
-    rte_log_set_global_level(level)
 
 
 def virtual_args(vdevs, memory_mb=256, lcores="0", extra=()):

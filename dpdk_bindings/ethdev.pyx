@@ -22,7 +22,7 @@ from dpdk_bindings.rte cimport (
     rte_eth_dev_get_name_by_port, rte_eth_dev_info_get, rte_eth_dev_info, rte_eth_dev_socket_id,
     rte_eth_conf, rte_eth_dev_configure, rte_eth_dev_adjust_nb_rx_tx_desc, rte_eth_rx_queue_setup,
     rte_eth_tx_queue_setup, rte_eth_dev_start, rte_eth_dev_stop, rte_eth_dev_close, rte_eth_stats,
-    rte_eth_stats_get, rte_eth_stats_reset, rte_eth_promiscuous_enable, rte_eth_promiscuous_disable,
+    rte_eth_stats_get, rte_eth_promiscuous_enable, rte_eth_promiscuous_disable,
     rte_eth_promiscuous_get, rte_eth_allmulticast_enable, rte_ether_addr, rte_eth_macaddr_get,
     rte_eth_link, rte_eth_link_get_nowait, RTE_ETH_NAME_MAX_LEN, RTE_MAX_ETHPORTS,
     RTE_ETH_MQ_RX_NONE, RTE_ETH_MQ_RX_RSS, RTE_ETH_RSS_IP, RTE_ETH_RSS_UDP,
@@ -292,9 +292,6 @@ cdef class Port:
         _check(rte_eth_stats_get(self.port_id, &st), PORT_E_CALL, f"rte_eth_stats_get({self.name})")
         return {"ipackets": st.ipackets, "ibytes": st.ibytes, "imissed": st.imissed, "ierrors": st.ierrors,
                 "rx_nombuf": st.rx_nombuf, "opackets": st.opackets, "obytes": st.obytes, "oerrors": st.oerrors}
-
-    def reset_stats(self):
-        _check(rte_eth_stats_reset(self.port_id), PORT_E_CALL, f"rte_eth_stats_reset({self.name})")
 
     # ---------------------------------------------------------- settings ----
     def set_promiscuous(self, bint on):

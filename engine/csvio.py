@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -293,8 +293,3 @@ def match_csv(src: TextIO, out: TextIO, loop, symbols: SymbolTable, batch: int =
             n = 0
     flush(n)
     return res
-
-
-def read_events_csv(lines: Iterable[str]) -> Iterator[dict]:
-    """Parse ``tickwire match`` output back into dicts (tests, tooling)."""
-    return csv.DictReader(lines)

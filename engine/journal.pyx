@@ -774,21 +774,6 @@ cdef class Journal:
             raise JournalError(r, os.strerror(self.last_errno) if self.last_errno else "")
         return r
 
-    def append_array(self, records, ts_field="ts_ns", seq_field=None):
-        """Append every row of a NumPy structured array (e.g. Commands); returns the last seq."""
-        cdef cnp.ndarray arr = np.ascontiguousarray(records)
-        cdef const uint8_t[::1] raw = arr.view(np.uint8).reshape(-1)
-        cdef Py_ssize_t i, n = arr.shape[0], size = arr.dtype.itemsize
-        cdef int64_t[::1] ts = np.ascontiguousarray(arr[ts_field], dtype=np.int64) if ts_field else np.zeros(n, np.int64)
-        cdef uint64_t[::1] sq = (np.ascontiguousarray(arr[seq_field], dtype=np.uint64) if seq_field
-                                 else np.zeros(n, np.uint64))
-        cdef int64_t r = self.last_seq
-        for i in range(n):
-            r = self.append(&raw[i * size], size, sq[i], ts[i])
-            if r < 0:
-                raise JournalError(r, f"row {i}")
-        return r
-
     def bench_appends(self, payload, Py_ssize_t n, int64_t interval_ns=0, Py_ssize_t commit_every=0):
         """Benchmark helper: ``n`` appends of ``payload``; per-append latency (ns, int64 array).
 
@@ -878,10 +863,6 @@ cdef class Journal:
     @property
     def write_offset(self):
         return self.offset
-
-    @property
-    def segment_first_seq(self):
-        return self.seg_first_seq
 
     @property
     def unsynced_records(self):

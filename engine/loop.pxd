@@ -95,3 +95,6 @@ cdef class EngineLoop:
     removed from the buffer; ``fatal`` is set), RC_LOOP_STOPPED when ``fatal`` was already set (nothing run)."""
     cdef void step(self, const Command *cmd) noexcept nogil
     """Run one command through the pipeline."""
+    cdef int commit(self) noexcept nogil
+    """The journal's ``commit()`` for the commands stepped since the last one, for drivers that call ``step``
+    themselves (bench/engine_runs.pyx); 0, or its code: counted in commit_failures and set as ``fatal``."""

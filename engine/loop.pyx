@@ -1,7 +1,6 @@
 # cython: language_level=3
 """EngineLoop: the deterministic single-threaded order pipeline (contract and hook points in loop.pxd)."""
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import numpy as np
 
@@ -46,17 +45,6 @@ cdef class JournalHook:
 
     cdef int commit(self) noexcept nogil:
         return 0
-
-
-cdef inline int64_t _mono_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec * 1000000000 + ts.tv_nsec
-
-
-def monotonic_ns():
-    """CLOCK_MONOTONIC in ns (the clock run_paced uses)."""
-    return _mono_ns()
 
 
 class LoopStopped(Exception):
@@ -216,75 +204,15 @@ cdef class EngineLoop:
         if self.fatal:
             raise LoopStopped(RC_LOOP_STOPPED, self.fatal)
 
-    def run_paced(self, cmds, double rate_per_s, int64_t[::1] latency_ns, int64_t[::1] service_ns=None):
-        """Run every command on a fixed-rate schedule, measuring latency without coordinated omission.
-
-        Command k is due at ``t0 + k / rate``; when ahead the loop busy-waits until then, when behind
-        it runs at once and the backlog shows: ``latency_ns[k] = completion - due`` (CLOCK_MONOTONIC).
-        Events are discarded as they accumulate (the measurement is of the pipeline, not the consumer).
-        ``service_ns`` (optional) gets completion - actual start: the engine's own cost, without queueing,
-        which separates the pipeline's tail from the host's (preemption, other tenants).
-        Returns the wall time of the run in ns. Raises LoopStopped as ``run`` does (the commit is at the end).
-        """
-        cdef Py_ssize_t n = 0, k
-        cdef int rc = 0
-        cdef const Command *p = command_ptr(cmds, &n)
-        if latency_ns.shape[0] < n:
-            raise ValueError("latency_ns shorter than cmds")
-        if rate_per_s <= 0:
-            raise ValueError("rate must be positive")
-        cdef double interval = 1e9 / rate_per_s
-        cdef int64_t t0, due, now, start
-        cdef bint service = service_ns is not None
-        if service and service_ns.shape[0] < n:
-            raise ValueError("service_ns shorter than cmds")
-        self._check_stopped()
-        with nogil:
-            t0 = _mono_ns() + 1000
-            now = _mono_ns()
-            for k in range(n):
-                due = t0 + <int64_t> (k * interval)
-                while now < due:
-                    now = _mono_ns()
-                start = now
-                self.step(&p[k])
-                if self.engine.ev_n >= self.high_water:
-                    self.engine.ev_n = 0
-                now = _mono_ns()
-                latency_ns[k] = now - due
-                if service:
-                    service_ns[k] = now - start
-            if self.journal is not None:
-                rc = self.journal.commit()
-                if rc < 0:
-                    self.commit_failures += 1
-                    self.fatal = rc
-            self.engine.ev_n = 0
-        if rc < 0:
-            raise LoopStopped(rc, rc)
-        return now - t0
-
-    def run_discard(self, cmds):
-        """Run every command, discarding events in place (throughput measurement); returns elapsed ns.
-
-        Raises LoopStopped as ``run`` does.
-        """
-        cdef Py_ssize_t n = 0, i = 0, done = 0
-        cdef const Command *p = command_ptr(cmds, &n)
-        cdef int64_t t0, t1
-        self._check_stopped()
-        with nogil:
-            t0 = _mono_ns()
-            while i < n:
-                done = self.run_ptr(p + i, n - i)
-                if done < 0:
-                    break
-                i += done
-                self.engine.ev_n = 0
-            t1 = _mono_ns()
-        if done < 0:
-            raise LoopStopped(<int>done, self.fatal)
-        return t1 - t0
+    cdef int commit(self) noexcept nogil:
+        cdef int rc
+        if self.journal is None:
+            return 0
+        rc = self.journal.commit()
+        if tw_unlikely(rc < 0):
+            self.commit_failures += 1
+            self.fatal = rc
+        return rc
 
     def drain(self):
         """Copy out and clear the buffered events (EVENT_DTYPE array)."""
@@ -316,69 +244,3 @@ cdef class EngineLoop:
                   "risk_rejects": self.risk_rejects, "journal_failures": self.journal_failures,
                   "commit_failures": self.commit_failures, "fatal": self.fatal, "crossed_violations": self.crossed_violations})
         return d
-
-
-# ------------------------------------------------- example / test hooks ----
-cdef class CountingRisk(RiskHook):
-    """Example risk hook: rejects every command of ``reject_account`` with ``code``; counts what it saw."""
-    cdef public uint32_t reject_account
-    cdef public int code
-    cdef readonly uint64_t checked
-    cdef readonly uint64_t events
-
-    def __init__(self, uint32_t reject_account=0, int code=-100):
-        self.reject_account = reject_account
-        self.code = code
-
-    cdef int check(self, const Command *cmd) noexcept nogil:
-        self.checked += 1
-        return self.code if self.reject_account != 0 and cmd.account_id == self.reject_account else 0
-
-    cdef void on_event(self, const Event *ev) noexcept nogil:
-        self.events += 1
-
-
-cdef class CountingPositions(PositionHook):
-    """Example positions hook: net position (shares) of one account from the fills it sees."""
-    cdef public uint32_t account
-    cdef readonly int64_t position
-    cdef readonly uint64_t fills
-
-    def __init__(self, uint32_t account=0):
-        self.account = account
-
-    cdef void on_fill(self, const Event *ev) noexcept nogil:
-        self.fills += 1
-        if ev.account_id == self.account:
-            self.position += ev.qty if ev.side == SIDE_BUY else -<int64_t> ev.qty
-        if ev.maker_account_id == self.account:
-            self.position += -<int64_t> ev.qty if ev.side == SIDE_BUY else ev.qty
-
-
-cdef class CountingJournal(JournalHook):
-    """Example journal hook: counts appends / commits; fails every append after ``fail_after`` (0 = never)
-    and every commit after ``fail_commit_after`` successful ones (-1 = never) with ``commit_code``."""
-    cdef public uint64_t fail_after
-    cdef public int64_t fail_commit_after
-    cdef public int commit_code
-    cdef readonly uint64_t appended
-    cdef readonly uint64_t commits
-    cdef readonly uint64_t last_seq
-
-    def __init__(self, uint64_t fail_after=0, int64_t fail_commit_after=-1, int commit_code=-215):
-        self.fail_after = fail_after
-        self.fail_commit_after = fail_commit_after
-        self.commit_code = commit_code
-
-    cdef int append(self, const Command *cmd) noexcept nogil:
-        if self.fail_after and self.appended >= self.fail_after:
-            return -1
-        self.appended += 1
-        self.last_seq = cmd.seq
-        return 0
-
-    cdef int commit(self) noexcept nogil:
-        if self.fail_commit_after >= 0 and <int64_t>self.commits >= self.fail_commit_after:
-            return self.commit_code
-        self.commits += 1
-        return 0

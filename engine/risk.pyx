@@ -884,9 +884,6 @@ cdef class RiskEngine(RiskHook):
     def limits(self, uint32_t a):
         return dict(self.acct_limits[a])
 
-    def firm_limits_of(self, uint32_t f):
-        return dict(self.firm_limits[f])
-
     def reject_counts(self):
         """{NAME: count} of the rejects so far."""
         cdef int idx

@@ -166,13 +166,3 @@ cdef class MoldSession:
     cdef void _give_up(self, uint64_t lo, uint64_t hi) noexcept nogil
 
 
-cdef class DigestSink(MessageSink):
-    """Order-sensitive digest of every message applied (FNV-1a 64 over seq + bytes) and a count.
-
-    Two runs that apply the same messages in the same order with the same sequence numbers have
-    the same digest: the end-to-end check of the recovery tests and of ``tickwire listen --digest``.
-    """
-    cdef readonly uint64_t digest
-    cdef readonly uint64_t count
-    cdef readonly uint64_t last_seq
-    cdef public MessageSink next_sink    # optional: forward every message (e.g. to a BookBuilder)

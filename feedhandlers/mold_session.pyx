@@ -729,37 +729,3 @@ cdef class MoldSession:
 
 
 @cython.final
-cdef class DigestSink(MessageSink):
-    def __cinit__(self, MessageSink next_sink=None):
-        self.digest = 0xCBF29CE484222325ULL
-        self.next_sink = next_sink
-
-    cdef int on_message(self, const uint8_t *msg, uint32_t length, uint64_t seq) noexcept nogil:
-        cdef uint64_t h = self.digest
-        cdef uint64_t prime = 0x100000001B3ULL
-        cdef uint32_t i
-        for i in range(8):
-            h = (h ^ ((seq >> (8 * i)) & 0xFF)) * prime
-        for i in range(length):
-            h = (h ^ msg[i]) * prime
-        self.digest = h
-        self.count += 1
-        self.last_seq = seq
-        if self.next_sink is not None:
-            self.next_sink.rx_ns = self.rx_ns
-            return self.next_sink.on_message(msg, length, seq)
-        return 0
-
-    def feed_binaryfile(self, const uint8_t[::1] data, uint64_t first_seq=1):
-        """Digest every message of a binaryFILE buffer (seq = first_seq + ordinal): the reference run."""
-        cdef uint64_t off = 0, n = data.shape[0], seq = first_seq
-        cdef uint32_t length
-        while off + 2 <= n:
-            length = tw_be16(&data[off])
-            if off + 2 + length > n:
-                break
-            if length != 0 and TW_ITCH_LEN[data[off + 2]] == length:
-                self.on_message(&data[off + 2], length, seq)
-            off += 2 + length
-            seq += 1
-        return self.count

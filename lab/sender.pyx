@@ -145,11 +145,6 @@ def packet_messages(const uint8_t[::1] buf, const int64_t[::1] pkt_offs):
     return out
 
 
-def control_packet(bytes session, uint64_t seq, uint16_t count):
-    """A heartbeat (count 0) or End of Session (count 0xFFFF) packet."""
-    return session[:10].ljust(10, b" ") + seq.to_bytes(8, "big") + count.to_bytes(2, "big")
-
-
 # ------------------------------------------------------------------- sender ----
 @cython.final
 cdef class MoldSender:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from book import codes
-from book import itchgen as g
+from testing import itchgen as g
 from book.builder import C_CODES, EVENT_DTYPE, BookBuilder
 from book.reference import ReferenceBook
 

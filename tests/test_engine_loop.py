@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from engine.loop import CountingJournal, CountingPositions, CountingRisk, EngineLoop, JournalHook, RiskHook
+from bench.engine_runs import run_discard, run_paced
+from engine.loop import EngineLoop, JournalHook, RiskHook
+from testing.engine_hooks import CountingJournal, CountingPositions, CountingRisk
 from engine.matching import MatchingEngine, record_layout
 from engine_harness import as_dicts, command
 from engine_streams import random_stream
@@ -144,8 +146,8 @@ def test_failed_commit_withholds_the_batch_and_stops_the_loop():
     assert (e.value.code, e.value.fatal, e.value.name) == (-215, -215, "JOURNAL_FSYNC")
     assert lp.fatal == -215 and lp.commit_failures == 1 and j.appended == 6
     assert [int(x) for x in lp.drain()["seq"]] == [1, 2]           # only the committed batch's events
-    for call in (lambda: lp.run(cmds, 2), lambda: lp.run_all(cmds[2:]), lambda: lp.run_discard(cmds[2:]),
-                 lambda: lp.run_paced(cmds[2:], 1e6, np.zeros(4, np.int64))):
+    for call in (lambda: lp.run(cmds, 2), lambda: lp.run_all(cmds[2:]), lambda: run_discard(lp, cmds[2:]),
+                 lambda: run_paced(lp, cmds[2:], 1e6, np.zeros(4, np.int64))):
         with pytest.raises(LoopStopped) as e:
             call()
         assert (e.value.code, e.value.name, e.value.fatal) == (-202, "LOOP_STOPPED", -215)
@@ -168,7 +170,7 @@ def test_failed_commit_in_run_all_keeps_the_committed_batches():
 def test_failed_commit_stops_run_discard_and_run_paced():
     from engine.loop import LoopStopped
     cmds = seqd(*[command(oid=i, side="buy", price=10000, qty=1, account=1) for i in range(1, 4)])
-    for run in (lambda lp: lp.run_discard(cmds), lambda lp: lp.run_paced(cmds, 1e6, np.zeros(3, np.int64))):
+    for run in (lambda lp: run_discard(lp, cmds), lambda lp: run_paced(lp, cmds, 1e6, np.zeros(3, np.int64))):
         lp = new_loop(journal=CountingJournal(fail_commit_after=0, commit_code=-215))
         with pytest.raises(LoopStopped) as e:
             run(lp)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from core import codes
 from core.codes import FeedError
-from feedhandlers.collect import CollectingSink
+from testing.collect import CollectingSink
 from feedhandlers.itch import ItchFramer, decode_message, spec_length
 from feedhandlers.moldudp64 import MoldFramer, build_packet
 from datapath.pcap_source import PcapSource

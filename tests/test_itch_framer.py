@@ -6,7 +6,7 @@ import pytest
 
 from core import codes
 from core.codes import FeedError
-from feedhandlers.collect import CollectingSink
+from testing.collect import CollectingSink
 from feedhandlers.itch import ItchFramer, c_codes, decode_message, iter_messages, spec_length
 
 

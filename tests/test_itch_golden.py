@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhandlers.collect import CollectingSink
+from testing.collect import CollectingSink
 from feedhandlers.itch import ItchFramer, decode_message, iter_messages, SPEC_LENGTH
 from feedhandlers.moldudp64 import MoldFramer
 from datapath.pcap_source import PcapSource

@@ -32,7 +32,7 @@ def expected(gen_day):
     from tickwire.commands.replay import replay
     from tickwire.summary import summarize
 
-    from feedhandlers.mold_session import DigestSink
+    from testing.digest import DigestSink
     import numpy as np
 
     ref = DigestSink()

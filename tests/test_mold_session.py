@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedhandlers.mold_session import (DigestSink, MoldContext, MoldSession, describe, request_packet,
-                                       MOLD_CODES)
+from feedhandlers.mold_session import MoldContext, MoldSession, describe, request_packet, MOLD_CODES
+from testing.digest import DigestSink
 
 S = b"SESSION001"
 EXAMPLES = int(os.environ.get("TW_HYP_EXAMPLES", "40"))     # more for a soak run

@@ -48,7 +48,8 @@ def run_live(net, day, lines=1, loss=0.0, seed=1, rate=400_000, window_ns=2_000_
     """Serve ``day`` from A to B; returns (session, books, digest sink, listener, server, drop map)."""
     from book.builder import BookBuilder
     from datapath.registry import open_source
-    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpRequester
+    from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
+    from testing.digest import DigestSink
     from tickwire.listen import Listener, line
     from lab.moldserve import MoldServer
 
@@ -84,8 +85,8 @@ def message_counts_of_packets(srv):
 
 
 def test_gap_recovery_with_sender_loss_books_match_file(gen_day):
-    from feedhandlers.mold_session import DigestSink
     from lab.moldserve import MoldDay
+    from testing.digest import DigestSink
 
     day = MoldDay.load(str(gen_day))
     ref = DigestSink()
@@ -105,8 +106,8 @@ def test_gap_recovery_with_sender_loss_books_match_file(gen_day):
 
 
 def test_ab_independent_loss_recovers_only_what_both_lost(gen_day):
-    from feedhandlers.mold_session import DigestSink
     from lab.moldserve import MoldDay
+    from testing.digest import DigestSink
 
     day = MoldDay.load(str(gen_day))
     ref = DigestSink()
@@ -145,7 +146,8 @@ def test_plain_socket_lines_through_adopted_udp_sources(gen_day):
     import socket
 
     from datapath.udp_source import UdpSource
-    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpRequester
+    from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
+    from testing.digest import DigestSink
     from tickwire.listen import Line, Listener
     from lab.moldserve import MoldDay, MoldServer
 
@@ -202,9 +204,9 @@ def test_tail_loss_recovered_from_end_of_session(gen_day):
     """The last data packet is lost: only End of Session's sequence number reveals the gap."""
     import numpy as np
 
-    from feedhandlers.mold_session import DigestSink
     from lab.moldserve import MoldDay
     from lab.sender import plan_packets
+    from testing.digest import DigestSink
 
     day = MoldDay.load(str(gen_day))
     npk = len(plan_packets(day.offs, 1400, True)) - 1

@@ -4,7 +4,7 @@ import struct
 import pytest
 
 from core import codes
-from feedhandlers.collect import CollectingSink
+from testing.collect import CollectingSink
 from feedhandlers.moldudp64 import MoldFramer, build_packet, split_packets
 
 S1 = b"SESSION001"

@@ -5,7 +5,7 @@ import pytest
 
 from core import codes
 from core.codes import FeedError
-from feedhandlers.collect import CollectingSink
+from testing.collect import CollectingSink
 from feedhandlers.moldudp64 import MoldFramer, build_packet
 from datapath.pcap_source import PcapSource, open_source, sniff_capture
 
@@ -281,3 +281,28 @@ def test_sequenced_capture_end_to_end(tmp_path, data_dir):
     assert fr.run_source(src, max_packets=50) == 50 and fr.packets == 50
     assert fr.run_source(src) == len(packets) - 50 and fr.messages == 995
     assert lost[:10] == b"S1".ljust(10)
+
+
+# ------------------------------------------------------------ the shared PacketSource layer ----
+def test_python_layer_comes_from_packet_source():
+    """recv / recv_held / release / drain / context manager / open_source live once on PacketSource."""
+    from datapath.batch import PacketSource
+    for name in ("recv", "recv_held", "release", "drain", "__enter__", "__exit__"):
+        assert name not in PcapSource.__dict__, name                  # inherited, not repeated
+    payloads = [build_packet(b"SESSION001", s, [b"S" + bytes(11)]) for s in (1, 2, 3)]
+    data = write_pcap([(udp_frame(p), 10**9 + i) for i, p in enumerate(payloads)])
+    with PcapSource(data=data) as src:
+        assert isinstance(src, PacketSource)
+        held = src.recv_held(2)
+        assert [p for p, _, _ in held] == payloads[:2]
+        src.release()
+        assert [p for p, _, _ in src.recv()] == payloads[2:]
+        with pytest.raises(EOFError, match="end of capture"):
+            src.recv()
+    from datapath.source_codes import KSRC_E_CLOSED, SourceError
+    with pytest.raises(SourceError) as e:                             # closed by __exit__
+        src.recv()
+    assert e.value.code == KSRC_E_CLOSED
+    st = PcapSource(data=data).drain()
+    assert (st["packets"], st["messages"], st["gaps"], st["rc"]) == (3, 3, 0, -3)     # ends with SRC_E_END
+    assert open_source.__func__ is PcapSource.open_source.__func__     # the module name the registry docs use

@@ -5,7 +5,7 @@ import pytest
 
 from core import codes
 from core.codes import FeedError
-from feedhandlers.collect import CollectingSink
+from testing.collect import CollectingSink
 from feedhandlers.reader import STATS_KEYS, open_feed, sniff_format
 
 SNIPPET = "itch50/12302019_SNIPPET.NASDAQ_ITCH50"

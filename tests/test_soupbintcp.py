@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedhandlers.mold_session import DigestSink
+from testing.digest import DigestSink
 from feedhandlers.soupbintcp import (SOUP_E_NOT_AUTHORIZED, SOUP_E_PEER_DEAD, SOUP_E_PROTOCOL,
                                      SOUP_E_SESSION_UNAVAILABLE, PacketReader, SoupClient, SoupError,
                                      login_accepted, login_request, packet, parse_login_accepted,

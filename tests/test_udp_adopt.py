@@ -67,7 +67,8 @@ def test_drain_walks_moldudp64_packets():
 
 def test_session_recovers_through_an_adopted_request_socket(tmp_path):
     """A lossy MoldUDP64 server on loopback; the listener reads the re-request answers with UdpSource.adopt."""
-    from feedhandlers.mold_session import DigestSink, MoldContext, MoldSession, UdpRequester
+    from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
+    from testing.digest import DigestSink
     from lab.daygen import generate_day
     from lab.moldserve import MoldDay, MoldServer
     from tickwire.listen import Listener, line

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from book import codes
-from book import itchgen as g
+from testing import itchgen as g
 from book.builder import DEBUG, BookBuilder
 from book.reference import ReferenceBook
 

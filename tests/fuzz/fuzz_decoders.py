@@ -18,7 +18,7 @@ import atheris
 
 with atheris.instrument_imports():
     from core.codes import FeedError
-    from feedhandlers.collect import CollectingSink
+    from testing.collect import CollectingSink
     from feedhandlers.itch import ItchFramer, decode_message
     from feedhandlers.moldudp64 import MoldFramer
     from datapath.pcap_source import PcapSource

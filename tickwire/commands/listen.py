@@ -108,7 +108,7 @@ def run(args) -> int:
     if args.source == "soup":
         return run_soup(args)
     from book.builder import BookBuilder
-    from feedhandlers.mold_session import DigestSink
+    from testing.digest import DigestSink
 
     books = BookBuilder()
     sink = DigestSink(books) if args.digest else books
@@ -189,7 +189,7 @@ def run(args) -> int:
 def run_soup(args) -> int:
     """--source soup: log in to a SoupBinTCP server and apply the sequenced ITCH messages to the books."""
     from book.builder import BookBuilder
-    from feedhandlers.mold_session import DigestSink
+    from testing.digest import DigestSink
     from feedhandlers.soupbintcp import SoupClient, SoupError
     from tickwire.hostport import parse_hostport
     from tickwire.summary import print_json, render, summarize
