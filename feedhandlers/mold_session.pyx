@@ -726,6 +726,3 @@ cdef class MoldSession:
     @property
     def recovered(self):
         return self.wins[LINE_RETRANS]
-
-
-@cython.final
