@@ -44,7 +44,6 @@ _STRICT = (
     ("replace_onto_live", "{:,} replaces onto a live reference"),
     ("zero_share_mods", "{:,} zero-share modifications"),
     ("locate_mismatches", "{:,} locate mismatches"),
-    ("sink_errors", "{:,} messages refused by the books"),
 )
 _STRICT_CAPTURE = (
     ("not_udp", "{:,} capture frames not IPv4/UDP"),
