@@ -16,6 +16,7 @@ cdef enum:
     ITCH_E_STOPPED = -105             # the framer stopped at an earlier error; feed a new framer
     ITCH_E_UNKNOWN_TYPE = -106        # decode_message: the type byte is not an ITCH 5.0 type
     ITCH_E_BAD_LENGTH = -107          # decode_message: length differs from the type's spec length
+    ITCH_E_LOST_FRAMING = -108        # a length prefix above the longest ITCH 5.0 message (50): framing lost
 
 # ---------------------------------------------------------- MoldUDP64 ----
 cdef enum:
@@ -37,3 +38,4 @@ cdef enum:
     READ_E_GZIP_TRUNCATED = -401      # the gzip stream ends before its end-of-stream marker
     READ_E_GZIP_BAD = -402            # corrupt gzip data
     READ_E_FORMAT = -403              # format not recognised / not supported
+    READ_E_NO_MESSAGES = -404         # a capture with frames but not one ITCH 5.0 message (Python layers)

@@ -14,6 +14,7 @@ ITCH_E_ZERO_LENGTH_UNKNOWN = -104
 ITCH_E_STOPPED = -105
 ITCH_E_UNKNOWN_TYPE = -106
 ITCH_E_BAD_LENGTH = -107
+ITCH_E_LOST_FRAMING = -108
 # MoldUDP64
 MOLD_E_SHORT = -201
 MOLD_E_TRUNCATED = -202
@@ -29,6 +30,7 @@ PCAP_E_EMPTY = -305
 READ_E_GZIP_TRUNCATED = -401
 READ_E_GZIP_BAD = -402
 READ_E_FORMAT = -403
+READ_E_NO_MESSAGES = -404
 
 #: code -> (NAME, message)
 CODES: dict[int, tuple[str, str]] = {
@@ -42,6 +44,8 @@ CODES: dict[int, tuple[str, str]] = {
     ITCH_E_STOPPED: ("ITCH_E_STOPPED", "the framer stopped at an earlier error"),
     ITCH_E_UNKNOWN_TYPE: ("ITCH_E_UNKNOWN_TYPE", "message type is not an ITCH 5.0 type"),
     ITCH_E_BAD_LENGTH: ("ITCH_E_BAD_LENGTH", "message length differs from the type's spec length"),
+    ITCH_E_LOST_FRAMING: ("ITCH_E_LOST_FRAMING",
+                          "length prefix above the longest ITCH 5.0 message (50 bytes): the framing is lost"),
     MOLD_E_SHORT: ("MOLD_E_SHORT", "packet shorter than the 20-byte MoldUDP64 header"),
     MOLD_E_TRUNCATED: ("MOLD_E_TRUNCATED", "MoldUDP64 message count announces more messages than the packet holds"),
     MOLD_E_DUPLICATE: ("MOLD_E_DUPLICATE", "every message of the MoldUDP64 packet was already delivered"),
@@ -54,6 +58,7 @@ CODES: dict[int, tuple[str, str]] = {
     READ_E_GZIP_TRUNCATED: ("READ_E_GZIP_TRUNCATED", "gzip stream truncated before its end-of-stream marker"),
     READ_E_GZIP_BAD: ("READ_E_GZIP_BAD", "corrupt gzip data"),
     READ_E_FORMAT: ("READ_E_FORMAT", "file format not recognised"),
+    READ_E_NO_MESSAGES: ("READ_E_NO_MESSAGES", "the capture has frames but not one ITCH 5.0 message"),
 }
 
 

@@ -15,6 +15,7 @@ from datapath.batch cimport Frame, PacketSource
 cdef enum:
     PCAP_MAX_IF = 64                # pcapng interfaces per section
     PCAP_MAX_RECORD = 262144        # larger captured lengths are corrupt records
+    PCAP_TOP_DEST = 8               # filtered destinations counted one by one (the rest: dest_other)
     FMT_PCAP = 1
     FMT_PCAPNG = 2
 
@@ -49,6 +50,16 @@ cdef class PcapSource(PacketSource):
     cdef readonly uint64_t records   # packet records/blocks read (before filtering)
     cdef readonly uint64_t other_blocks  # pcapng blocks that carry no packet (NRB, ISB, custom, ...)
     cdef readonly uint64_t dropped_linktype  # packets on an interface of an unsupported link type
+    # dropped_filter = dropped_linktype + dropped_not_udp + dropped_dest; dropped_snaplen is part of dropped_bad
+    cdef readonly uint64_t dropped_not_udp   # frames that are not IPv4 or not UDP
+    cdef readonly uint64_t dropped_dest      # UDP datagrams to another group/port than the filter's
+    cdef readonly uint64_t dropped_snaplen   # rejected frames whose record was cut (captured < original length)
+    cdef uint32_t orig_len                   # original length of the current record (pcapng SPB: its own)
+    cdef uint32_t dest_ip[PCAP_TOP_DEST]     # filtered destinations, first seen first, with their counts
+    cdef uint16_t dest_port[PCAP_TOP_DEST]
+    cdef uint64_t dest_n[PCAP_TOP_DEST]
+    cdef uint32_t n_dest
+    cdef uint64_t dest_other                 # filtered datagrams to a destination past the first PCAP_TOP_DEST
     cdef readonly int error          # sticky PCAP_E_* code (0 = none)
     cdef readonly uint64_t error_offset
     cdef uint64_t error_need, error_have
@@ -59,3 +70,5 @@ cdef class PcapSource(PacketSource):
     """Advance to the next packet record: 1 = packet, 0 = end of file, < 0 = PCAP_E_* (sticky)."""
     cdef int rx_burst(self, Frame *frames, int max_frames) noexcept nogil
     cdef void rx_release(self) noexcept nogil
+    cdef void note_dest(self, uint32_t ip, uint16_t port) noexcept nogil
+    """Count a datagram dropped by the group/port filter under its destination."""

@@ -5,8 +5,10 @@ Errors: a record or block whose header or body runs past the end of the file sto
 PCAP_E_TRUNCATED and its byte offset (the frames before it were handed out); an invalid pcapng
 block (length < 12, not a multiple of 4, trailing length mismatch) or a record larger than 256 KiB
 gives PCAP_E_BAD_BLOCK. ``rx_burst`` then returns SRC_E_IO and ``raise_error()`` raises FeedError.
-Frames that are not IPv4/UDP or not for the wanted group/port count in ``dropped_filter``;
-malformed headers in ``dropped_bad``.
+Frames that are not IPv4/UDP or not for the wanted group/port count in ``dropped_filter``
+(split into ``dropped_linktype``, ``dropped_not_udp``, ``dropped_dest``, with the filtered destinations
+in ``filtered_destinations()``); malformed headers in ``dropped_bad``, of which ``dropped_snaplen``
+are records cut by the capture's snaplen (captured length < original length).
 """
 import mmap
 import os
@@ -197,6 +199,7 @@ cdef class PcapSource(PacketSource):
                     return self.fail(PCAP_E_TRUNCATED, pos, 16 + <uint64_t>incl, remain)
                 self.position = pos + 16 + incl
                 self.records += 1
+                self.orig_len = tw_rd32(b + 12, self.swapped)
                 data[0] = b + 16
                 caplen[0] = incl
                 linktype[0] = self.linktype
@@ -262,6 +265,7 @@ cdef class PcapSource(PacketSource):
                     return self.fail(PCAP_E_BAD_BLOCK, pos, 28 + <uint64_t>incl + 4, blen)
                 ts = (<uint64_t>tw_rd32(b + 12, sw) << 32) | tw_rd32(b + 16, sw)
                 self.records += 1
+                self.orig_len = tw_rd32(b + 24, sw)
                 data[0] = b + 28
                 caplen[0] = incl
                 linktype[0] = self.if_linktype[ifid]
@@ -275,6 +279,7 @@ cdef class PcapSource(PacketSource):
                 if olen < incl:
                     incl = olen
                 self.records += 1
+                self.orig_len = olen
                 data[0] = b + 12
                 caplen[0] = incl
                 linktype[0] = self.if_linktype[0]
@@ -304,10 +309,16 @@ cdef class PcapSource(PacketSource):
             if rc == PKT_OK:
                 rc = udp_accept(&v, self.dst_ip, self.dst_port)
             if tw_unlikely(rc != PKT_OK):
-                if rc == PKT_E_FILTERED or rc == PKT_E_NOT_IPV4 or rc == PKT_E_NOT_UDP:
+                if rc == PKT_E_FILTERED:
                     self.dropped_filter += 1
+                    self.note_dest(v.dst_ip, v.dst_port)
+                elif rc == PKT_E_NOT_IPV4 or rc == PKT_E_NOT_UDP:
+                    self.dropped_filter += 1
+                    self.dropped_not_udp += 1
                 else:
                     self.dropped_bad += 1
+                    if self.orig_len > caplen:
+                        self.dropped_snaplen += 1
                 continue
             frames[k].data = v.payload
             frames[k].length = v.length
@@ -320,6 +331,21 @@ cdef class PcapSource(PacketSource):
 
     cdef void rx_release(self) noexcept nogil:
         pass                                                # frames point into the mmap: nothing to give back
+
+    cdef void note_dest(self, uint32_t ip, uint16_t port) noexcept nogil:
+        cdef uint32_t i
+        self.dropped_dest += 1
+        for i in range(self.n_dest):
+            if self.dest_ip[i] == ip and self.dest_port[i] == port:
+                self.dest_n[i] += 1
+                return
+        if self.n_dest < PCAP_TOP_DEST:
+            self.dest_ip[self.n_dest] = ip
+            self.dest_port[self.n_dest] = port
+            self.dest_n[self.n_dest] = 1
+            self.n_dest += 1
+        else:
+            self.dest_other += 1
 
     # ------------------------------------------------------------- Python ----
     @property
@@ -400,8 +426,19 @@ cdef class PcapSource(PacketSource):
     def counters(self):
         c = PacketSource.counters(self)
         c.update(records=self.records, other_blocks=self.other_blocks, dropped_linktype=self.dropped_linktype,
+                 dropped_not_udp=self.dropped_not_udp, dropped_dest=self.dropped_dest,
+                 dropped_snaplen=self.dropped_snaplen, filtered_destinations=self.filtered_destinations(),
                  position=self.position, size=self.size)
         return c
+
+    def filtered_destinations(self) -> list:
+        """[("group:port", datagrams), ...] of the filtered datagrams, most first (the first 8
+        destinations seen; datagrams to others are in ``("other", n)`` at the end)."""
+        out = sorted(((f"{socket.inet_ntoa(struct.pack('>I', self.dest_ip[i]))}:{self.dest_port[i]}", self.dest_n[i])
+                      for i in range(self.n_dest)), key=lambda kv: -kv[1])
+        if self.dest_other:
+            out.append(("other", self.dest_other))
+        return out
 
 
 open_source = PcapSource.open_source

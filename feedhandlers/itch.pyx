@@ -12,6 +12,10 @@ of exact spec length; the first one that is not stops the framer with ITCH_E_NOT
 length prefix there followed by a byte that is no ITCH 5.0 type is also ITCH_E_NOT_ITCH50 (that is
 what a MoldUDP64 capture or random bytes look like); followed by a known type it is
 ITCH_E_ZERO_LENGTH (or a recovery in ``recover_zero_lengths`` mode).
+
+Lost framing: past the probe window, a length prefix above the longest ITCH 5.0 message
+(``ITCH_MAX_LEN``, 50) stops the framer with ITCH_E_LOST_FRAMING and the frame's offset: skipping
+such a "frame" would walk on from an arbitrary byte and could resynchronise by chance on garbage.
 """
 cimport cython
 from libc.stdlib cimport malloc, free
@@ -19,7 +23,7 @@ from libc.string cimport memcpy, memset
 
 from core.compiler cimport tw_unlikely, tw_likely, tw_prefetch, TW_DEBUG
 from core.endian cimport tw_be16
-from feedhandlers.itch_wire cimport TW_ITCH_LEN
+from feedhandlers.itch_wire cimport TW_ITCH_LEN, ITCH_MAX_LEN
 from core.codes cimport *
 from feedhandlers.sink cimport MessageSink
 
@@ -45,13 +49,13 @@ def c_codes() -> dict:
         "ITCH_E_TRUNCATED": ITCH_E_TRUNCATED, "ITCH_E_ZERO_LENGTH": ITCH_E_ZERO_LENGTH,
         "ITCH_E_NOT_ITCH50": ITCH_E_NOT_ITCH50, "ITCH_E_ZERO_LENGTH_UNKNOWN": ITCH_E_ZERO_LENGTH_UNKNOWN,
         "ITCH_E_STOPPED": ITCH_E_STOPPED, "ITCH_E_UNKNOWN_TYPE": ITCH_E_UNKNOWN_TYPE,
-        "ITCH_E_BAD_LENGTH": ITCH_E_BAD_LENGTH,
+        "ITCH_E_BAD_LENGTH": ITCH_E_BAD_LENGTH, "ITCH_E_LOST_FRAMING": ITCH_E_LOST_FRAMING,
         "MOLD_E_SHORT": MOLD_E_SHORT, "MOLD_E_TRUNCATED": MOLD_E_TRUNCATED,
         "MOLD_E_DUPLICATE": MOLD_E_DUPLICATE, "MOLD_E_HELD": MOLD_E_HELD,
         "PCAP_E_BAD_MAGIC": PCAP_E_BAD_MAGIC, "PCAP_E_TRUNCATED": PCAP_E_TRUNCATED,
         "PCAP_E_BAD_BLOCK": PCAP_E_BAD_BLOCK, "PCAP_E_LINKTYPE": PCAP_E_LINKTYPE, "PCAP_E_EMPTY": PCAP_E_EMPTY,
         "READ_E_GZIP_TRUNCATED": READ_E_GZIP_TRUNCATED, "READ_E_GZIP_BAD": READ_E_GZIP_BAD,
-        "READ_E_FORMAT": READ_E_FORMAT,
+        "READ_E_FORMAT": READ_E_FORMAT, "READ_E_NO_MESSAGES": READ_E_NO_MESSAGES,
     }
 
 
@@ -62,8 +66,9 @@ cdef uint64_t FRAME_DETAIL = (<uint64_t>1) << 32
 cdef inline size_t frame_need(const uint8_t *p, size_t avail, bint recover) noexcept nogil:
     """Total bytes of the frame starting at ``p`` once known (0 = need more header bytes).
 
-    For a zero prefix that cannot be framed (no recovery, or an unknown type) it returns 3, so that
-    ``walk`` over those 3 bytes reports the error with the right code and offset.
+    For a zero prefix that cannot be framed (no recovery, or an unknown type) and for a prefix above
+    the longest message (lost framing) it returns 3, so that ``walk`` over those 3 bytes reports the
+    error with the right code and offset.
     """
     cdef uint16_t L
     cdef uint8_t spec
@@ -71,6 +76,8 @@ cdef inline size_t frame_need(const uint8_t *p, size_t avail, bint recover) noex
         return 0
     L = tw_be16(p)
     if tw_likely(L != 0):
+        if tw_unlikely(L > ITCH_MAX_LEN):
+            return 3 if avail >= 3 else 0
         return 2 + <size_t>L
     if avail < 3:
         return 0
@@ -131,7 +138,15 @@ cdef class ItchFramer:
         cdef int rc = 0
         while off + 2 <= n:
             L = tw_be16(buf + off)
-            if tw_unlikely(L == 0):
+            if tw_unlikely(L - 1 >= ITCH_MAX_LEN):          # 0 or above the longest message: one compare
+                if L != 0:
+                    if seq >= probe:
+                        rc = self.fail(ITCH_E_LOST_FRAMING, self.offset + off, L)
+                        break
+                    if off + 3 > n:
+                        break                               # the type byte goes into the not-ITCH-5.0 error
+                    rc = self.fail(ITCH_E_NOT_ITCH50, self.offset + off, FRAME_DETAIL | (<uint64_t>buf[off + 2] << 16) | L)
+                    break
                 if off + 3 > n:
                     break                                   # need the type byte to classify it
                 spec = TW_ITCH_LEN[buf[off + 2]]
@@ -253,6 +268,9 @@ cdef class ItchFramer:
         if self.error:
             raise self.exception()
         if self.carry_len:
+            if self.carry_len >= 2 and tw_be16(self.carry) > ITCH_MAX_LEN and self.frames >= <uint64_t>self.probe_frames:
+                self.fail(ITCH_E_LOST_FRAMING, self.offset, tw_be16(self.carry))
+                raise self.exception()
             total = frame_need(self.carry, self.carry_len, self.recover_zero_lengths)
             self.fail(ITCH_E_TRUNCATED, self.offset, total)
             raise self.exception()
@@ -275,6 +293,9 @@ cdef class ItchFramer:
         elif code == ITCH_E_ZERO_LENGTH:
             msg = (f"zero length prefix (followed by type byte {_tb(d)}); NASDAQ binaryFILE never has one. "
                    f"Open with recover_zero_lengths=True to frame by each type's spec length")
+        elif code == ITCH_E_LOST_FRAMING:
+            msg = (f"length prefix {d}: a {d}-byte frame, longer than any ITCH 5.0 message (at most "
+                   f"{ITCH_MAX_LEN} bytes); the framing is lost after frame {self.frames} (damaged file?)")
         elif code == ITCH_E_ZERO_LENGTH_UNKNOWN:
             msg = f"zero length prefix followed by {_tb(d)}, not an ITCH 5.0 type: cannot recover the framing"
         elif code == ITCH_E_NOT_ITCH50:
@@ -321,7 +342,8 @@ def iter_messages(buffer, *, bint recover_zero_lengths=False, bint strict=False)
     """Yield the decoded messages of a binaryFILE buffer (tools and tests; ~1 us/message).
 
     Unknown types and malformed lengths are skipped (``strict=True``: raise FeedError instead).
-    Raises FeedError on a zero length prefix (unless ``recover_zero_lengths``) and on truncation.
+    Raises FeedError on a zero length prefix (unless ``recover_zero_lengths``), on a length prefix above
+    the longest ITCH 5.0 message (ITCH_E_LOST_FRAMING) and on truncation.
     """
     cdef const uint8_t[::1] mv = buffer
     cdef size_t n = mv.shape[0], off = 0
@@ -341,6 +363,9 @@ def iter_messages(buffer, *, bint recover_zero_lengths=False, bint strict=False)
                 raise FeedError(ITCH_E_ZERO_LENGTH_UNKNOWN,
                                 f"zero length prefix at byte offset {off} followed by {_tb(mv[off + 2])}", off)
             L = spec
+        elif L > ITCH_MAX_LEN:
+            raise FeedError(ITCH_E_LOST_FRAMING, f"length prefix {L} at byte offset {off}: longer than any ITCH 5.0 "
+                                                 f"message (at most {ITCH_MAX_LEN} bytes)", off)
         if off + 2 + L > n:
             raise FeedError(ITCH_E_TRUNCATED, f"stream ends inside the frame at byte offset {off}: it needs "
                                               f"{2 + L} bytes, only {n - off} remain", off)

@@ -24,6 +24,9 @@ cdef extern from *:
     """
     const uint8_t TW_ITCH_LEN[256]
 
+cdef enum:
+    ITCH_MAX_LEN = 50             # the longest ITCH 5.0 message (NOII 'I'): a longer prefix is lost framing
+
 # ---------------------------------------------------------------- header ----
 # Every message: Type(1) @0, Stock Locate(2) @1, Tracking Number(2) @3, Timestamp(6) @5.
 cdef inline uint8_t msg_type(const uint8_t *m) noexcept nogil:

@@ -65,6 +65,7 @@ class PcapFeed:
         from datapath.pcap_source import PcapSource
         self.path = os.fspath(path)
         self.source = PcapSource(self.path, dst_port=dst_port, group=group)
+        self.filter = f"{group or '*'}:{dst_port or '*'}" if group or dst_port else "any"
         self.format = self.source.format
         self.expected_seq = expected_seq
         self.progress_every = progress_every
@@ -91,6 +92,7 @@ class PcapFeed:
         s["bytes"] = self.source.position
         s["bytes_total"] = self.source.size
         s["source"] = self.source.counters()
+        s["filter"] = self.filter
         s["elapsed_s"] = time.perf_counter() - t0
         return s
 

@@ -20,7 +20,7 @@ from conftest import DATA
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ITCH_CODES = {codes.ITCH_E_TRUNCATED, codes.ITCH_E_ZERO_LENGTH, codes.ITCH_E_NOT_ITCH50,
-              codes.ITCH_E_ZERO_LENGTH_UNKNOWN}
+              codes.ITCH_E_ZERO_LENGTH_UNKNOWN, codes.ITCH_E_LOST_FRAMING}
 PCAP_CODES = {codes.PCAP_E_BAD_MAGIC, codes.PCAP_E_TRUNCATED, codes.PCAP_E_BAD_BLOCK, codes.PCAP_E_LINKTYPE,
               codes.PCAP_E_EMPTY}
 
@@ -66,6 +66,8 @@ def ref_frame(buf: bytes, recover: bool):
             n = spec_length(buf[off + 2])
             if n == 0:
                 return out, unknown, malformed, codes.ITCH_E_ZERO_LENGTH_UNKNOWN, off
+        elif n > 50:                                       # longer than any ITCH 5.0 message
+            return out, unknown, malformed, codes.ITCH_E_LOST_FRAMING, off
         if off + 2 + n > len(buf):
             return out, unknown, malformed, codes.ITCH_E_TRUNCATED, off
         m = buf[off + 2:off + 2 + n]

@@ -79,7 +79,7 @@ def test_chunk_boundaries_do_not_matter(snippet):
 def test_counts_unknown_malformed_and_sink_errors(ritch):
     good = frames_of(ritch)[:20]
     unknown = b"Z" + bytes(20)                                   # not an ITCH 5.0 type
-    bad_len = good[10][:1] + bytes(50)                           # known type, wrong length
+    bad_len = good[10][:1] + bytes(44)                           # known type, wrong length (<= 50: not lost framing)
     stream = b"".join(frame(m) for m in good[:8]) + frame(unknown) + frame(bad_len) + frame(unknown) \
         + b"".join(frame(m) for m in good[8:])
     sink = CollectingSink(reject_type="P")

@@ -3,7 +3,8 @@
 ``summarize`` gathers decoder stats and book state into a plain dict (the ``--json`` output);
 ``render`` prints it for a person with rich tables. Keys promised to users (README):
 messages, by_type, malformed, unknown_refs, gaps, books, live_orders, crossed_books,
-elapsed_s, msgs_per_s, ns_per_msg.
+elapsed_s, msgs_per_s, ns_per_msg. A capture adds ``capture`` (its frames and drops,
+``tickwire.verdict.capture_counters``); `replay` and `book` add ``trusted`` and ``trust_reasons``.
 """
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def top_symbols(books, n: int = 5, levels: int = 5) -> list[dict[str, Any]]:
 def summarize(stats: dict[str, Any], books, elapsed_s: float, source: str, extra: dict | None = None,
               top: int = 5) -> dict[str, Any]:
     """One summary dict from the feed's stats and the books after the run."""
+    from tickwire.verdict import capture_counters
+
     counters = books.counters()
     messages = int(stats.get("messages", 0))
     summary: dict[str, Any] = {
@@ -63,8 +66,13 @@ def summarize(stats: dict[str, Any], books, elapsed_s: float, source: str, extra
         "duplicate_adds": int(counters.get("duplicate_adds", 0)),
         "over_executions": int(counters.get("over_executions", 0)),
         "rejected_adds": int(counters.get("rejected_adds", 0)),
+        **{k: int(counters.get(k, 0)) for k in ("over_cancels", "bad_refs", "bad_locates", "replace_onto_live",
+                                                "zero_share_mods", "locate_mismatches", "no_memory")},
+        "zero_length_recovered": int(stats.get("zero_length_recovered", 0)),
+        "sink_errors": int(stats.get("sink_errors", 0)),
         "gaps": int(stats.get("gaps", 0)),
-        "gap_messages": int(stats.get("gap_messages", 0)),
+        # the session layer says gap_messages, the one-line MoldFramer missing_messages
+        "gap_messages": int(stats.get("gap_messages", stats.get("missing_messages", 0))),
         "duplicates": int(stats.get("duplicates", 0)),
         "packets": int(stats.get("packets", 0)),
         "bytes": int(stats.get("bytes", 0)),
@@ -78,6 +86,9 @@ def summarize(stats: dict[str, Any], books, elapsed_s: float, source: str, extra
         "ns_per_msg": round(elapsed_s * 1e9 / messages, 2) if messages else 0.0,
         "most_active": top_symbols(books, top),
     }
+    cap = capture_counters(stats)
+    if cap is not None:
+        summary["capture"] = cap
     if extra:
         summary.update(extra)
     return summary
@@ -95,6 +106,11 @@ def render(summary: dict[str, Any], console=None) -> None:
 
     console = console or Console()
     console.print(f"[bold]tickwire[/bold] {summary['source']}")
+    if summary.get("trusted") is False:
+        from rich.markup import escape
+
+        console.print("[bold red]BOOKS NOT TRUSTWORTHY[/bold red]: " + escape("; ".join(summary["trust_reasons"])),
+                      highlight=False)
     head = Table(show_header=False, box=None, pad_edge=False)
     head.add_column(style="cyan")
     head.add_column(justify="right")
@@ -111,6 +127,13 @@ def render(summary: dict[str, Any], console=None) -> None:
                                          f"{summary['duplicates']:,}"),
         ("crossed books", f"{summary['crossed_books']:,}"),
     ]
+    cap = summary.get("capture")
+    if cap:
+        rows.append(("capture frames / delivered", f"{cap['frames']:,} / {cap['delivered']:,}"))
+        rows.append(("not UDP / bad len / snaplen / filtered",
+                     f"{cap['not_udp']:,} / {cap['bad_lengths']:,} / {cap['cut_by_snaplen']:,} / {cap['filtered']:,}"))
+        if cap["filtered_to"]:
+            rows.append(("filtered, most to", f"{cap['filtered_to'][0][0]} ({cap['filtered_to'][0][1]:,})"))
     if "gaps_recovered" in summary:  # live sessions (`tickwire listen`)
         rows.append(("recovered / unrecoverable / requests",
                      f"{summary['gaps_recovered']:,} / {summary.get('unrecoverable', 0):,} / "

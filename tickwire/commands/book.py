@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from tickwire.commands.replay import add_feed_options, feed_options, untrusted_line
+
 
 def register(sub) -> None:
     p = sub.add_parser("book", help="replay a file and print the final book of every symbol",
@@ -12,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("--csv", action="store_true",
                    help="CSV with header locate,symbol,side,level,price,shares,orders (the default output)")
     p.add_argument("--symbol", action="append", default=[], help="only these symbols (repeatable)")
+    add_feed_options(p)
     p.set_defaults(func=run)
 
 
@@ -35,14 +38,18 @@ def write_csv(books, levels: int, out, symbols: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
+    """Write the CSV; exit 0, 1 bad input (nothing written), 2 usage, 3 books not trustworthy (CSV written,
+    then the reasons on stderr)."""
     from core.codes import FeedError
     from tickwire.commands.replay import replay
+    from tickwire.summary import summarize
+    from tickwire.verdict import EXIT_UNTRUSTED, apply_verdict, describe_drops
 
     if args.levels < 1:
         print("tickwire book: --levels must be at least 1", file=sys.stderr)
         return 2
     try:
-        _stats, books, _elapsed = replay(args.path, track_bbo=False)
+        stats, books, elapsed = replay(args.path, track_bbo=False, **feed_options(args))
     except FeedError as e:
         print(f"tickwire book: {args.path}: {e}", file=sys.stderr)
         return 1
@@ -50,4 +57,11 @@ def run(args) -> int:
         print(f"tickwire book: {args.path}: no such file", file=sys.stderr)
         return 2
     write_csv(books, args.levels, sys.stdout, args.symbol)
+    summary = summarize(stats, books, elapsed, source=args.path, top=0)
+    cap = summary.get("capture")
+    if cap and cap["frames"] != cap["delivered"]:
+        print(f"tickwire book: {args.path}: capture {describe_drops(cap)}", file=sys.stderr)
+    if not apply_verdict(summary, args.strict):
+        print(untrusted_line("book", args.path, summary), file=sys.stderr)
+        return EXIT_UNTRUSTED
     return 0

@@ -1,4 +1,9 @@
-"""`tickwire replay PATH`: a binaryFILE (.gz too), pcap or pcapng through the decoder and the books."""
+"""`tickwire replay PATH`: a binaryFILE (.gz too), pcap or pcapng through the decoder and the books.
+
+Exit status: 0 done; 1 bad input (one line naming the reason; a file cut or whose framing is lost
+after some messages prints their summary first); 2 usage / no such file; 3 the books cannot be
+trusted (``tickwire.verdict``; with ``--strict``, any counted fault).
+"""
 from __future__ import annotations
 
 import os
@@ -18,7 +23,26 @@ def register(sub) -> None:
                    help="frame by each type's spec length when length prefixes are zero (damaged files)")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                    help="progress bar on stderr (auto: inputs over 64 MiB on a terminal)")
+    add_feed_options(p)
     p.set_defaults(func=run)
+
+
+def add_feed_options(p) -> None:
+    """Options `replay` and `book` share: the capture filter and --strict."""
+    p.add_argument("--group", default=None, help="capture: keep only UDP datagrams to this IPv4 group")
+    p.add_argument("--port", type=int, default=0, help="capture: keep only UDP datagrams to this port")
+    p.add_argument("--strict", action="store_true",
+                   help="any counted fault (malformed, unknown type or reference, gap, duplicate, book fault, "
+                        "capture drop) makes the books untrustworthy: exit 3")
+
+
+def feed_options(args) -> dict:
+    opts = {"recover_zero_lengths": True} if getattr(args, "recover_zero_lengths", False) else {}
+    if args.group:
+        opts["group"] = args.group
+    if args.port:
+        opts["dst_port"] = args.port
+    return opts
 
 
 def replay(path: str, track_bbo: bool = True, progress=None, **feed_opts):
@@ -26,8 +50,9 @@ def replay(path: str, track_bbo: bool = True, progress=None, **feed_opts):
     import time
 
     from book.builder import BookBuilder
-    from core.codes import FeedError
+    from core.codes import READ_E_NO_MESSAGES, FeedError
     from feedhandlers.reader import open_feed
+    from tickwire.verdict import no_messages_reason
 
     feed = open_feed(path, **feed_opts)
     books = BookBuilder()
@@ -40,12 +65,18 @@ def replay(path: str, track_bbo: bool = True, progress=None, **feed_opts):
         e.books, e.elapsed = books, time.perf_counter() - t0
         raise
     elapsed = time.perf_counter() - t0
+    reason = no_messages_reason(stats)
+    if reason is not None:                                  # frames, but nothing for the books
+        e = FeedError(READ_E_NO_MESSAGES, reason)
+        e.stats, e.books, e.elapsed = stats, books, elapsed
+        raise e
     return stats, books, elapsed
 
 
 def run(args) -> int:
     from core.codes import FeedError
     from tickwire.summary import print_json, render, summarize
+    from tickwire.verdict import EXIT_UNTRUSTED, apply_verdict
 
     if not os.path.exists(args.path):
         print(f"tickwire replay: {args.path}: no such file", file=sys.stderr)
@@ -53,7 +84,7 @@ def run(args) -> int:
     size = os.path.getsize(args.path)
     show = args.progress == "always" or (args.progress == "auto" and size >= PROGRESS_MIN_BYTES
                                          and sys.stderr.isatty())
-    opts = {"recover_zero_lengths": True} if args.recover_zero_lengths else {}
+    opts = feed_options(args)
     try:
         if show:
             from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
@@ -76,6 +107,7 @@ def run(args) -> int:
     else:
         error = None
     summary = summarize(stats, books, elapsed, source=args.path, top=args.top)
+    trusted = apply_verdict(summary, args.strict)
     if error is not None:
         summary["error"] = {"code": error.code, "name": error.name, "offset": error.offset, "message": str(error)}
     if args.json:
@@ -85,4 +117,13 @@ def run(args) -> int:
     if error is not None:
         print(f"tickwire replay: {args.path}: {error}", file=sys.stderr)
         return 1
+    if not trusted:
+        print(untrusted_line("replay", args.path, summary), file=sys.stderr)
+        return EXIT_UNTRUSTED
     return 0
+
+
+def untrusted_line(command: str, path: str, summary: dict) -> str:
+    """The one stderr line of a run whose books cannot be trusted (exit 3)."""
+    how = " (--strict)" if summary.get("strict") else ""
+    return f"tickwire {command}: {path}: books not trustworthy{how}: " + "; ".join(summary["trust_reasons"])
