@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import struct
 
-from tickwire.daygen import generate_day
+from lab.daygen import generate_day
 from tickwire.pcapwrite import GLOBAL_HEADER, HEADERS_LEN
 
 PCAP_GLOBAL = 24
