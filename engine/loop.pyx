@@ -6,6 +6,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 import numpy as np
 
 from core.compiler cimport TW_DEBUG, tw_unlikely
+from core.codes import TickwireError
 from messaging.records import code_message, code_name
 from messaging.records cimport *
 from engine.matching cimport MatchingEngine, command_ptr
@@ -59,7 +60,7 @@ def monotonic_ns():
     return _mono_ns()
 
 
-class LoopStopped(Exception):
+class LoopStopped(TickwireError):
     """The engine loop stopped because a ``JournalHook.commit()`` failed; raised by the Python layer only.
 
     Attributes
@@ -77,10 +78,11 @@ class LoopStopped(Exception):
         self.name = code_name(code)
         self.fatal = fatal = int(fatal)
         self.events = None
-        msg = f"{self.name} ({code}): {code_message(code)}"
+        self.message = code_message(code)
         if code != fatal:
-            msg += f" (after {code_name(fatal)} ({fatal}): {code_message(fatal)})"
-        super().__init__(msg)
+            self.message += f" (after {code_name(fatal)} ({fatal}): {code_message(fatal)})"
+        self.offset = None
+        Exception.__init__(self, self._text())
 
 
 # ---------------------------------------------------------------- loop ----

@@ -40,7 +40,7 @@ def spec_length(t) -> int:
 
 
 def c_codes() -> dict:
-    """The result codes as the C side sees them (tests compare with core.codes)."""
+    """The feed-side result codes (ITCH, MOLD, PCAP, READ) as the C side sees them (tests compare with core.codes)."""
     return {
         "ITCH_E_TRUNCATED": ITCH_E_TRUNCATED, "ITCH_E_ZERO_LENGTH": ITCH_E_ZERO_LENGTH,
         "ITCH_E_NOT_ITCH50": ITCH_E_NOT_ITCH50, "ITCH_E_ZERO_LENGTH_UNKNOWN": ITCH_E_ZERO_LENGTH_UNKNOWN,
@@ -48,6 +48,9 @@ def c_codes() -> dict:
         "ITCH_E_BAD_LENGTH": ITCH_E_BAD_LENGTH,
         "MOLD_E_SHORT": MOLD_E_SHORT, "MOLD_E_TRUNCATED": MOLD_E_TRUNCATED,
         "MOLD_E_DUPLICATE": MOLD_E_DUPLICATE, "MOLD_E_HELD": MOLD_E_HELD,
+        "MOLD_E_WRONG_SESSION": MOLD_E_WRONG_SESSION, "MOLD_E_OVERFLOW": MOLD_E_OVERFLOW,
+        "MOLD_E_UNRECOVERABLE": MOLD_E_UNRECOVERABLE, "MOLD_E_REQUEST_IO": MOLD_E_REQUEST_IO,
+        "MOLD_E_IMPLAUSIBLE_SEQ": MOLD_E_IMPLAUSIBLE_SEQ,
         "PCAP_E_BAD_MAGIC": PCAP_E_BAD_MAGIC, "PCAP_E_TRUNCATED": PCAP_E_TRUNCATED,
         "PCAP_E_BAD_BLOCK": PCAP_E_BAD_BLOCK, "PCAP_E_LINKTYPE": PCAP_E_LINKTYPE, "PCAP_E_EMPTY": PCAP_E_EMPTY,
         "READ_E_GZIP_TRUNCATED": READ_E_GZIP_TRUNCATED, "READ_E_GZIP_BAD": READ_E_GZIP_BAD,
