@@ -16,6 +16,7 @@ A result code is a negative int: hot paths return it, Python layers turn it into
     MOLD      -800..-899       MOLD_E_*               MoldUDP64 framer and live session
     BOOK      -900..-999       BOOK_*                 book builder (counted faults, never fatal)
     SOUP      -1000..-1099     SOUP_E_*               SoupBinTCP client
+    GEN       -1100..-1199     GEN_E_*                ITCH day generator (tickwire/daygen)
 
 Format (``core/codes.py`` parses this file: it is the single source of the Python table and of
 docs/codes.md): one ``cdef enum`` per area under a banner ``# ==== AREA lo..hi: what ====``, one
@@ -208,3 +209,8 @@ cdef enum:
     SOUP_E_DISCONNECTED = -1005       # connection closed by the peer
     SOUP_E_CONNECT = -1006            # cannot connect to the server
     SOUP_E_RECONNECTS = -1007         # gave up after the maximum number of re-logins
+
+# ==== GEN -1100..-1199: ITCH day generator (DayGen.err) ====
+cdef enum:
+    GEN_E_NOMEM = -1101               # out of memory while growing the live-order arrays
+    GEN_E_INVARIANT = -1102           # internal invariant broken (crossed book or dead reference); this is a generator bug, please report the seed

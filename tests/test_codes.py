@@ -20,7 +20,7 @@ def test_areas_are_disjoint_and_every_code_is_inside_its_area():
         a = codes.AREAS[c.area]
         assert a.hi <= c.value <= a.lo, c
         assert codes.area_of(c.value) == a
-    assert codes.area_of(0) is None and codes.area_of(-1100) is None
+    assert codes.area_of(0) is None and codes.area_of(-1200) is None
 
 
 def test_every_code_is_defined_once_with_a_message():
@@ -88,11 +88,12 @@ def test_one_error_base_class_and_one_format():
     from engine.loop import LoopStopped
     from engine.risk import RiskError
     from feedhandlers.soupbintcp import SoupError
+    from tickwire.daygen import GenError
     errors = [codes.FeedError(codes.ITCH_E_TRUNCATED, "it ends", 42), BookError(codes.BOOK_ZERO_REF),
               SourceError(codes.KSRC_E_BIND, "bind eth0", 98), RiskError(codes.RISK_BUYING_POWER),
               SoupError(codes.SOUP_E_PROTOCOL, "zero-length packet"), JournalError(codes.JOURNAL_LOCKED, "/x"),
               JournalCorruption(codes.JOURNAL_CORRUPT, "/x/j", 184), RowError(codes.RC_MALFORMED, "bad cell"),
-              LoopStopped(codes.RC_LOOP_STOPPED, codes.JOURNAL_FSYNC)]
+              LoopStopped(codes.RC_LOOP_STOPPED, codes.JOURNAL_FSYNC), GenError(codes.GEN_E_NOMEM)]
     for e in errors:
         assert isinstance(e, codes.TickwireError)
         where = f" at byte offset {e.offset}" if e.offset is not None else ""
