@@ -18,9 +18,9 @@ from typing import Iterable, Iterator, TextIO
 
 import numpy as np
 
-from core.codes import (RC_INVALID_ACTION, RC_INVALID_PRICE, RC_INVALID_QTY, RC_INVALID_SIDE, RC_INVALID_STP,
-                        RC_INVALID_TIF, RC_INVALID_TYPE, RC_MALFORMED, RC_PRICE_NOT_ON_TICK, RC_UNKNOWN_SYMBOL,
-                        TickwireError)
+from core.codes import (RC_INVALID_ACTION, RC_INVALID_DISPLAY_QTY, RC_INVALID_PRICE, RC_INVALID_QTY, RC_INVALID_SIDE,
+                        RC_INVALID_STP, RC_INVALID_TIF, RC_INVALID_TYPE, RC_MALFORMED, RC_PRICE_NOT_ON_TICK,
+                        RC_UNKNOWN_SYMBOL, TickwireError)
 from messaging.records import (COMMAND_DTYPE, CODES, PRICE_SCALE, SYMBOL_ANY, Action, EventKind, Flag, OrdType, Side,
                                Stp, Tif, code_name)
 
@@ -177,7 +177,7 @@ def row_to_command(row: dict, rec, symbols: SymbolTable, engine, line: int) -> N
         flags = Flag.POST_ONLY if post in TRUE else 0
         if g("display_qty"):
             flags |= Flag.ICEBERG
-            rec["display_qty"] = _int(g("display_qty"), "display_qty", U32, -10)
+            rec["display_qty"] = _int(g("display_qty"), "display_qty", U32, RC_INVALID_DISPLAY_QTY)
         rec["flags"] = flags
         rec["expire_ns"] = _int(g("expire_ns"), "expire_ns", (1 << 63) - 1)
     if g("qty"):

@@ -42,6 +42,9 @@ cdef enum:
     FSYNC_COMMIT = 3                    # group commit: one fdatasync per commit() (per loop batch)
 
     JR_OK = 0                           # the negative results are core/codes.pxd's JOURNAL_* (-210..)
+    # JOURNAL_WRITE / JOURNAL_FSYNC / JOURNAL_PREALLOCATE leave the errno in last_errno; a failed write
+    # or fsync is sticky (``failed``); read/open errors (-220..) are raised as JournalCorruption with
+    # file and offset.
 
 
 # ----------------------------------------------------------- Journal ----
