@@ -140,7 +140,7 @@ cdef class RiskEngine(RiskHook):      # the loop's risk hook itself (no forwardi
     cdef readonly uint64_t checked
     cdef readonly uint64_t rejected
     cdef readonly uint64_t debug_violations   # TW_DEBUG build: negative working / open counts seen (must stay 0)
-    cdef uint64_t rej_counts[32]      # index -code - 100
+    cdef uint64_t rej_counts[32]      # index -code - 100; RC_DUPLICATE_ORDER_ID counts in RISK_DUP_SLOT
     cdef public Positions positions   # optional: ACT_SET_REFERENCE_PRICE marks are forwarded to it
     cdef readonly object config       # the engine.riskconfig.RiskConfig it was built from
 
