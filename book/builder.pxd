@@ -14,32 +14,21 @@ Memory layout (all plain C arrays, grown geometrically, no allocation per messag
 - sides: per book and side a sorted array of keys + level handles, BEST AT THE BACK (bid key = price,
   ask key = ~price), so both sides scan from the back where activity clusters.
 
-Result codes of ``on_message`` (>= 0 applied, < 0 a counted fault; table with messages in
-``book/codes.py``) are the ``TW_BOOK_*`` enum below.
+Result codes of ``on_message``: >= 0 applied, < 0 a counted fault, one of the ``BOOK_*`` codes of
+``core/codes.pxd`` (``book/codes.py`` maps each to the counter that counts it).
 """
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 
 from feedhandlers.sink cimport MessageSink
+from core.codes cimport (BOOK_UNKNOWN_REF, BOOK_DUPLICATE_ADD, BOOK_OVER_EXECUTION, BOOK_OVER_CANCEL, BOOK_ZERO_SHARES,
+                         BOOK_ZERO_PRICE, BOOK_BAD_SIDE, BOOK_REF_OUT_OF_RANGE, BOOK_LOCATE_OUT_OF_RANGE,
+                         BOOK_REPLACE_ONTO_LIVE, BOOK_ZERO_SHARES_MOD, BOOK_NO_MEMORY, BOOK_BAD_MESSAGE, BOOK_ZERO_REF)
 
 
 # ---------------------------------------------------------------- result codes ----
 cdef enum:
-    TW_BOOK_OK = 0
-    TW_BOOK_UNKNOWN_REF = -1          # E/C/X/D/U of a reference not live: ignored
-    TW_BOOK_DUPLICATE_ADD = -2        # A/F of a live reference: stale order removed, new one added
-    TW_BOOK_OVER_EXECUTION = -3       # E/C for more than remaining: clamped, order removed
-    TW_BOOK_OVER_CANCEL = -4          # X for more than remaining: clamped, order removed
-    TW_BOOK_ZERO_SHARES = -5          # A/F/U with 0 shares: rejected (U leaves the original alone)
-    TW_BOOK_ZERO_PRICE = -6           # A/F/U with price 0: rejected
-    TW_BOOK_BAD_SIDE = -7             # A/F with Buy/Sell not 'B'/'S': rejected
-    TW_BOOK_REF_OUT_OF_RANGE = -8     # reference above max_ref: rejected / ignored
-    TW_BOOK_LOCATE_OUT_OF_RANGE = -9  # A/F with locate 0, or any message with locate >= max_locates
-    TW_BOOK_REPLACE_ONTO_LIVE = -10   # U whose new reference is live: stale order removed, replace applied
-    TW_BOOK_ZERO_SHARES_MOD = -11     # E/C/X of 0 shares: ignored
-    TW_BOOK_NO_MEMORY = -12           # an allocation failed: message dropped, book unchanged
-    TW_BOOK_BAD_MESSAGE = -13         # apply_message: unknown type or length != spec length
-    TW_BOOK_ZERO_REF = -14            # A/F/U with order reference 0 (never a valid ITCH reference): rejected
+    BOOK_OK = 0
 
 # Event kinds.
 cdef enum:
@@ -244,7 +233,7 @@ cdef class BookBuilder(MessageSink):
     # on_message(msg, length, seq) is inherited from MessageSink (the virtual entry used by framers):
     # it applies the message (_apply), pushes events to Python subscribers if any, returns the code.
     cdef int _apply(self, const uint8_t *m, uint64_t seq) noexcept nogil
-    """Apply one validated message (switch on the type byte). Returns TW_BOOK_OK or a TW_BOOK_* code."""
+    """Apply one validated message (switch on the type byte). Returns BOOK_OK or a BOOK_* code."""
     cdef size_t _apply_binaryfile(self, const uint8_t *buf, size_t n, size_t off, uint64_t limit) noexcept nogil
     """Walk binaryFILE frames from ``off`` (at most ``limit`` frames if > 0), prefetching ahead.
 

@@ -26,14 +26,14 @@ assert EVENT_DTYPE.itemsize == sizeof(tw_event) == 64
 DEBUG = bool(TW_DEBUG)
 """True in the TW_DEBUG build (crossed-book checks after every book-changing message)."""
 
-# The TW_BOOK_* enum as seen by C (tests check book.codes against it).
+# The BOOK_* codes as seen by C (tests check them against core.codes / book.codes).
 C_CODES = {
-    "OK": TW_BOOK_OK, "UNKNOWN_REF": TW_BOOK_UNKNOWN_REF, "DUPLICATE_ADD": TW_BOOK_DUPLICATE_ADD,
-    "OVER_EXECUTION": TW_BOOK_OVER_EXECUTION, "OVER_CANCEL": TW_BOOK_OVER_CANCEL,
-    "ZERO_SHARES": TW_BOOK_ZERO_SHARES, "ZERO_PRICE": TW_BOOK_ZERO_PRICE, "BAD_SIDE": TW_BOOK_BAD_SIDE,
-    "REF_OUT_OF_RANGE": TW_BOOK_REF_OUT_OF_RANGE, "LOCATE_OUT_OF_RANGE": TW_BOOK_LOCATE_OUT_OF_RANGE,
-    "REPLACE_ONTO_LIVE": TW_BOOK_REPLACE_ONTO_LIVE, "ZERO_SHARES_MOD": TW_BOOK_ZERO_SHARES_MOD,
-    "NO_MEMORY": TW_BOOK_NO_MEMORY, "BAD_MESSAGE": TW_BOOK_BAD_MESSAGE, "ZERO_REF": TW_BOOK_ZERO_REF,
+    "BOOK_OK": BOOK_OK, "BOOK_UNKNOWN_REF": BOOK_UNKNOWN_REF, "BOOK_DUPLICATE_ADD": BOOK_DUPLICATE_ADD,
+    "BOOK_OVER_EXECUTION": BOOK_OVER_EXECUTION, "BOOK_OVER_CANCEL": BOOK_OVER_CANCEL,
+    "BOOK_ZERO_SHARES": BOOK_ZERO_SHARES, "BOOK_ZERO_PRICE": BOOK_ZERO_PRICE, "BOOK_BAD_SIDE": BOOK_BAD_SIDE,
+    "BOOK_REF_OUT_OF_RANGE": BOOK_REF_OUT_OF_RANGE, "BOOK_LOCATE_OUT_OF_RANGE": BOOK_LOCATE_OUT_OF_RANGE,
+    "BOOK_REPLACE_ONTO_LIVE": BOOK_REPLACE_ONTO_LIVE, "BOOK_ZERO_SHARES_MOD": BOOK_ZERO_SHARES_MOD,
+    "BOOK_NO_MEMORY": BOOK_NO_MEMORY, "BOOK_BAD_MESSAGE": BOOK_BAD_MESSAGE, "BOOK_ZERO_REF": BOOK_ZERO_REF,
 }
 EV_BBO = TW_EV_BBO
 EV_TRADE = TW_EV_TRADE
@@ -219,17 +219,17 @@ cdef class BookBuilder(MessageSink):
         cdef uint32_t lh
         cdef uint64_t ref, ref2
         cdef uint8_t s, sc = 0
-        cdef int rc = TW_BOOK_OK
+        cdef int rc = BOOK_OK
 
         self.messages += 1
         self.tcounts[t] += 1
         if tw_unlikely(loc >= self.max_locates):
             self.bad_locates += 1
-            return TW_BOOK_LOCATE_OUT_OF_RANGE
+            return BOOK_LOCATE_OUT_OF_RANGE
         if tw_unlikely(loc >= self.nbooks):
             if self._grow_books(loc) != 0:
                 self.no_memory += 1
-                return TW_BOOK_NO_MEMORY
+                return BOOK_NO_MEMORY
         self.books[loc].msgs += 1
 
         if t == T_ADD or t == T_ADD_MPID:
@@ -239,23 +239,23 @@ cdef class BookBuilder(MessageSink):
             price = tw_be32(m + 32)
             if tw_unlikely(loc == 0):
                 self.bad_locates += 1
-                return TW_BOOK_LOCATE_OUT_OF_RANGE
+                return BOOK_LOCATE_OUT_OF_RANGE
             if tw_unlikely(sc != 66 and sc != 83):
                 self.rejected_adds += 1
-                return TW_BOOK_BAD_SIDE
+                return BOOK_BAD_SIDE
             if tw_unlikely(shares == 0):
                 self.rejected_adds += 1
-                return TW_BOOK_ZERO_SHARES
+                return BOOK_ZERO_SHARES
             if tw_unlikely(price == 0):
                 self.rejected_adds += 1
-                return TW_BOOK_ZERO_PRICE
+                return BOOK_ZERO_PRICE
             if tw_unlikely(ref == 0):
                 # Reference 0 is never issued by NASDAQ; accepting it would let any later 0 hit it.
                 self.rejected_adds += 1
-                return TW_BOOK_ZERO_REF
+                return BOOK_ZERO_REF
             if tw_unlikely(ref > self.max_ref):
                 self.bad_refs += 1
-                return TW_BOOK_REF_OUT_OF_RANGE
+                return BOOK_REF_OUT_OF_RANGE
             b = &self.books[loc]
             if tw_unlikely(not b.has_symbol):
                 self._set_symbol(loc, m + 24)
@@ -264,7 +264,7 @@ cdef class BookBuilder(MessageSink):
             if tw_unlikely(h != 0):
                 # Duplicate add: the stale order is removed (it can no longer be referenced anyway).
                 self.duplicate_adds += 1
-                rc = TW_BOOK_DUPLICATE_ADD
+                rc = BOOK_DUPLICATE_ADD
                 stale = True
                 o = &self.orders[h]
                 h2 = o.locate
@@ -273,7 +273,7 @@ cdef class BookBuilder(MessageSink):
             lh = self._insert(b, <uint16_t>loc, s, ref, shares, price)
             if tw_unlikely(lh == 0):
                 self.no_memory += 1
-                rc = TW_BOOK_NO_MEMORY
+                rc = BOOK_NO_MEMORY
             if tw_unlikely(stale) and (h2 != loc or sc != s):
                 # Events describe the book after the whole message: the stale side is checked here.
                 self._touch(&self.books[h2], <uint16_t>h2, sc, m, seq)
@@ -291,9 +291,9 @@ cdef class BookBuilder(MessageSink):
             if tw_unlikely(h == 0):
                 if ref > self.max_ref:
                     self.bad_refs += 1
-                    return TW_BOOK_REF_OUT_OF_RANGE
+                    return BOOK_REF_OUT_OF_RANGE
                 self.unknown_refs += 1
-                return TW_BOOK_UNKNOWN_REF
+                return BOOK_UNKNOWN_REF
             o = &self.orders[h]
             h2 = o.locate
             s = o.side
@@ -308,16 +308,16 @@ cdef class BookBuilder(MessageSink):
                 q = tw_be32(m + 19)
                 if tw_unlikely(q == 0):
                     self.zero_share_mods += 1
-                    return TW_BOOK_ZERO_SHARES_MOD
+                    return BOOK_ZERO_SHARES_MOD
                 price = o.price
                 done = self._reduce(h, q)
                 if tw_unlikely(done != q):
                     if t == T_CANCEL:
                         self.over_cancels += 1
-                        rc = TW_BOOK_OVER_CANCEL
+                        rc = BOOK_OVER_CANCEL
                     else:
                         self.over_executions += 1
-                        rc = TW_BOOK_OVER_EXECUTION
+                        rc = BOOK_OVER_EXECUTION
                 if t == T_EXEC:
                     self._trade(<uint16_t>h2, 66 if s == TW_BID else 83, price, done, tw_be64(m + 23), m, seq)
                 elif t == T_EXEC_PX and m[31] == 89:
@@ -339,22 +339,22 @@ cdef class BookBuilder(MessageSink):
             if tw_unlikely(h == 0):
                 if ref > self.max_ref:
                     self.bad_refs += 1
-                    return TW_BOOK_REF_OUT_OF_RANGE
+                    return BOOK_REF_OUT_OF_RANGE
                 self.unknown_refs += 1
-                return TW_BOOK_UNKNOWN_REF
+                return BOOK_UNKNOWN_REF
             # Validate the whole replace before touching the original: a bad U changes nothing.
             if tw_unlikely(ref2 > self.max_ref):
                 self.bad_refs += 1
-                return TW_BOOK_REF_OUT_OF_RANGE
+                return BOOK_REF_OUT_OF_RANGE
             if tw_unlikely(shares == 0):
                 self.rejected_adds += 1
-                return TW_BOOK_ZERO_SHARES
+                return BOOK_ZERO_SHARES
             if tw_unlikely(price == 0):
                 self.rejected_adds += 1
-                return TW_BOOK_ZERO_PRICE
+                return BOOK_ZERO_PRICE
             if tw_unlikely(ref2 == 0):
                 self.rejected_adds += 1
-                return TW_BOOK_ZERO_REF
+                return BOOK_ZERO_REF
             o = &self.orders[h]
             loc = o.locate
             s = o.side
@@ -363,14 +363,14 @@ cdef class BookBuilder(MessageSink):
             h2 = self._lookup(ref2)
             if tw_unlikely(h2 != 0):
                 self.replace_onto_live += 1
-                rc = TW_BOOK_REPLACE_ONTO_LIVE
+                rc = BOOK_REPLACE_ONTO_LIVE
                 o = &self.orders[h2]
                 h = o.locate
                 sc = o.side
                 self._remove(h2)
             if tw_unlikely(self._insert(b, <uint16_t>loc, s, ref2, shares, price) == 0):
                 self.no_memory += 1
-                rc = TW_BOOK_NO_MEMORY
+                rc = BOOK_NO_MEMORY
             if tw_unlikely(h2 != 0) and (h != loc or sc != s):
                 self._touch(&self.books[h], <uint16_t>h, sc, m, seq)
             self._touch(b, <uint16_t>loc, s, m, seq)
@@ -383,20 +383,20 @@ cdef class BookBuilder(MessageSink):
             if tw_unlikely(not self.books[loc].has_symbol):
                 self._set_symbol(loc, m + 24)
             self._trade(<uint16_t>loc, m[19], tw_be32(m + 32), tw_be32(m + 20), tw_be64(m + 36), m, seq)
-            return TW_BOOK_OK
+            return BOOK_OK
 
         elif t == T_CROSS:
             if tw_unlikely(not self.books[loc].has_symbol):
                 self._set_symbol(loc, m + 11 + 8)
             if tw_unlikely(tw_be64(m + 11) == 0):
                 self.empty_crosses += 1             # a cross with no volume is a price, not a print
-                return TW_BOOK_OK
+                return BOOK_OK
             self._trade(<uint16_t>loc, 0, tw_be32(m + 27), tw_be64(m + 11), tw_be64(m + 31), m, seq)
-            return TW_BOOK_OK
+            return BOOK_OK
 
         elif t == T_BROKEN:
             self.broken_trades += 1
-            return TW_BOOK_OK
+            return BOOK_OK
 
         # ---- cold messages: directory, states, auctions ----
         inf = &self.infos[loc]
@@ -474,7 +474,7 @@ cdef class BookBuilder(MessageSink):
             self.mwcb_level3 = tw_be64(m + 27)
         elif t == T_MWCB_STATUS:
             self.mwcb_breached = m[11]
-        return TW_BOOK_OK
+        return BOOK_OK
 
     cdef inline uint32_t *_ref_slot(self, const uint8_t *m) noexcept nogil:
         # Index slot of the order an E/C/X/D/U names, or NULL (prefetch helper: no side effects).
@@ -911,7 +911,7 @@ cdef class BookBuilder(MessageSink):
         cdef size_t n = msg.shape[0]
         if n == 0 or TW_ITCH_LEN[msg[0]] != n:
             self.bad_messages += 1
-            return TW_BOOK_BAD_MESSAGE
+            return BOOK_BAD_MESSAGE
         return self.on_message(&msg[0], <uint32_t>n, seq)
 
     def reserve(self, uint64_t orders, uint64_t levels=0):

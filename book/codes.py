@@ -1,67 +1,49 @@
-"""Result codes of ``BookBuilder.on_message`` / ``apply_message`` (twins of the TW_BOOK_* enum in builder.pxd).
+"""Book result codes: the BOOK_* codes of ``core/codes.pxd`` and the counter that counts each.
 
 >= 0: applied. < 0: a fault, counted in a public counter, never fatal; the message says what the
-book did about it (some faults are applied with a repair, e.g. a duplicate add).
+book did about it (some faults are applied with a repair, e.g. a duplicate add). Values, names
+and messages come from ``core.codes``; this module adds the book's own knowledge, the counters.
 """
+from core import codes as _codes
+from core.codes import (BOOK_BAD_MESSAGE, BOOK_BAD_SIDE, BOOK_DUPLICATE_ADD, BOOK_LOCATE_OUT_OF_RANGE,
+                        BOOK_NO_MEMORY, BOOK_OVER_CANCEL, BOOK_OVER_EXECUTION, BOOK_REF_OUT_OF_RANGE,
+                        BOOK_REPLACE_ONTO_LIVE, BOOK_UNKNOWN_REF, BOOK_ZERO_PRICE, BOOK_ZERO_REF, BOOK_ZERO_SHARES,
+                        BOOK_ZERO_SHARES_MOD, TickwireError)
 
-OK = 0
-UNKNOWN_REF = -1
-DUPLICATE_ADD = -2
-OVER_EXECUTION = -3
-OVER_CANCEL = -4
-ZERO_SHARES = -5
-ZERO_PRICE = -6
-BAD_SIDE = -7
-REF_OUT_OF_RANGE = -8
-LOCATE_OUT_OF_RANGE = -9
-REPLACE_ONTO_LIVE = -10
-ZERO_SHARES_MOD = -11
-NO_MEMORY = -12
-BAD_MESSAGE = -13
-ZERO_REF = -14
+BOOK_OK = OK = 0
+# Short aliases (the reference book and tests use them).
+UNKNOWN_REF, DUPLICATE_ADD, OVER_EXECUTION, OVER_CANCEL = (BOOK_UNKNOWN_REF, BOOK_DUPLICATE_ADD, BOOK_OVER_EXECUTION,
+                                                           BOOK_OVER_CANCEL)
+ZERO_SHARES, ZERO_PRICE, BAD_SIDE, REF_OUT_OF_RANGE = BOOK_ZERO_SHARES, BOOK_ZERO_PRICE, BOOK_BAD_SIDE, BOOK_REF_OUT_OF_RANGE
+LOCATE_OUT_OF_RANGE, REPLACE_ONTO_LIVE, ZERO_SHARES_MOD = (BOOK_LOCATE_OUT_OF_RANGE, BOOK_REPLACE_ONTO_LIVE,
+                                                           BOOK_ZERO_SHARES_MOD)
+NO_MEMORY, BAD_MESSAGE, ZERO_REF = BOOK_NO_MEMORY, BOOK_BAD_MESSAGE, BOOK_ZERO_REF
+
+#: BookBuilder counter that counts each fault
+COUNTERS = {
+    BOOK_UNKNOWN_REF: "unknown_refs", BOOK_DUPLICATE_ADD: "duplicate_adds",
+    BOOK_OVER_EXECUTION: "over_executions", BOOK_OVER_CANCEL: "over_cancels",
+    BOOK_ZERO_SHARES: "rejected_adds", BOOK_ZERO_PRICE: "rejected_adds", BOOK_BAD_SIDE: "rejected_adds",
+    BOOK_ZERO_REF: "rejected_adds", BOOK_REF_OUT_OF_RANGE: "bad_refs", BOOK_LOCATE_OUT_OF_RANGE: "bad_locates",
+    BOOK_REPLACE_ONTO_LIVE: "replace_onto_live", BOOK_ZERO_SHARES_MOD: "zero_share_mods",
+    BOOK_NO_MEMORY: "no_memory", BOOK_BAD_MESSAGE: "bad_messages",
+}
 
 #: code -> (NAME, message, counter that counts it)
-CODES = {
-    OK: ("OK", "applied", None),
-    UNKNOWN_REF: ("UNKNOWN_REF", "order reference is not live in any book (E/C/X/D/U): message ignored",
-                  "unknown_refs"),
-    DUPLICATE_ADD: ("DUPLICATE_ADD", "add of a reference that is already live: the stale order was removed "
-                    "and the new one added", "duplicate_adds"),
-    OVER_EXECUTION: ("OVER_EXECUTION", "executed shares exceed the order's remaining shares: clamped to the "
-                     "remainder, order removed", "over_executions"),
-    OVER_CANCEL: ("OVER_CANCEL", "cancelled shares exceed the order's remaining shares: clamped to the "
-                  "remainder, order removed", "over_cancels"),
-    ZERO_SHARES: ("ZERO_SHARES", "add or replace with 0 shares: rejected (a replace leaves the original order)",
-                  "rejected_adds"),
-    ZERO_PRICE: ("ZERO_PRICE", "add or replace with price 0: rejected (a replace leaves the original order)",
-                 "rejected_adds"),
-    BAD_SIDE: ("BAD_SIDE", "add with a Buy/Sell indicator other than 'B' or 'S': rejected", "rejected_adds"),
-    REF_OUT_OF_RANGE: ("REF_OUT_OF_RANGE", "order reference above max_ref: rejected / ignored", "bad_refs"),
-    LOCATE_OUT_OF_RANGE: ("LOCATE_OUT_OF_RANGE", "stock locate 0 on an add, or >= max_locates: rejected",
-                          "bad_locates"),
-    REPLACE_ONTO_LIVE: ("REPLACE_ONTO_LIVE", "replace whose new reference is already live: the stale order "
-                        "was removed and the replace applied", "replace_onto_live"),
-    ZERO_SHARES_MOD: ("ZERO_SHARES_MOD", "execute or cancel of 0 shares: ignored", "zero_share_mods"),
-    NO_MEMORY: ("NO_MEMORY", "an allocation failed: message dropped, book unchanged", "no_memory"),
-    BAD_MESSAGE: ("BAD_MESSAGE", "not an ITCH 5.0 message type, or length differs from the spec length",
-                  "bad_messages"),
-    ZERO_REF: ("ZERO_REF", "add or replace with order reference 0 (not a valid ITCH reference): rejected "
-               "(a replace leaves the original order)", "rejected_adds"),
-}
+CODES = {BOOK_OK: ("BOOK_OK", "applied", None)}
+CODES.update({c.value: (c.name, c.message, COUNTERS[c.value]) for c in _codes.CODES.values() if c.area == "BOOK"})
 
 
 def describe(code: int) -> tuple[str, str]:
-    """(NAME, message) of a result code; unknown codes are described as such."""
-    if code > 0:
-        return ("OK", "applied")
-    name, msg, _ = CODES.get(code, (f"UNKNOWN_CODE_{code}", f"result code {code} is not a book code", None))
-    return name, msg
+    """(NAME, message) of a result code (``core.codes``'s format for a code it does not know)."""
+    if code >= 0:
+        return CODES[BOOK_OK][:2]
+    return _codes.describe(code)
 
 
-class BookError(Exception):
-    """A book result code as an exception (for Python layers that prefer raising)."""
+class BookError(TickwireError):
+    """A book result code as an exception (for Python layers that prefer raising); ``reason`` is ``message``."""
 
-    def __init__(self, code: int):
-        self.code = code
-        self.name, self.reason = describe(code)
-        super().__init__(f"{self.name} ({code}): {self.reason}")
+    def __init__(self, code: int, message: str | None = None, offset: int | None = None):
+        super().__init__(code, message, offset)
+        self.reason = self.message

@@ -1,41 +1,216 @@
 # cython: language_level=3
-"""Result codes of the feed handlers (C side). Header-only: nothing to import at run time.
+"""Every result code of tickwire, once (C side). Header-only: nothing to import at run time.
 
-Every code is negative; ``core/codes.py`` maps each to (NAME, message) for the Python
-layers (``FeedError``), and tests check that both lists agree. Ranges: -1xx ITCH framing and
-decoding, -2xx MoldUDP64 packets, -3xx pcap/pcapng files, -4xx file readers (gzip, sniffing).
+A result code is a negative int: hot paths return it, Python layers turn it into a
+``core.codes.TickwireError`` subclass or print its NAME. Each area owns one disjoint range:
+
+    area      range            names                  who returns them
+    ORDER     -1..-99          RC_*                   matching / validation (Event.reason, CSV, README)
+    RISK      -100..-199       RISK_*                 pre-trade risk (Event.reason)
+    LOOP      -200..-299       RC_*, JOURNAL_*        engine loop (-200..-209) and journal (-210..)
+    PCAP      -300..-399       PCAP_E_*               pcap / pcapng files
+    READ      -400..-499       READ_E_*               file readers (gzip, format sniffing)
+    ITCH      -500..-599       ITCH_E_*               ITCH framing and decoding
+    DATAPATH  -600..-699       KSRC_E_*, SRC_E_*, PKT_E_*   opening sources, rx_burst, packet parsing
+    DPDK      -700..-799       EAL_E_*, PORT_E_*      DPDK bindings
+    MOLD      -800..-899       MOLD_E_*               MoldUDP64 framer and live session
+    BOOK      -900..-999       BOOK_*                 book builder (counted faults, never fatal)
+    SOUP      -1000..-1099     SOUP_E_*               SoupBinTCP client
+    GEN       -1100..-1199     GEN_E_*                ITCH day generator (tickwire/daygen)
+
+Format (``core/codes.py`` parses this file: it is the single source of the Python table and of
+docs/codes.md): one ``cdef enum`` per area under a banner ``# ==== AREA lo..hi: what ====``, one
+code per line, ``NAME = value  # message`` (the message Python layers print). Event.reason is
+int16: engine codes (ORDER, RISK, LOOP) must stay above -32768.
 """
 
-# ------------------------------------------------------------ ITCH framing ----
+# ==== ORDER -1..-99: engine validation and matching rejects ====
+cdef enum:
+    RC_INVALID_QTY = -1               # quantity must be a positive integer
+    RC_PRICE_NOT_ON_TICK = -2         # price is not a multiple of the symbol's tick size
+    RC_UNKNOWN_SYMBOL = -3            # symbol is not configured
+    RC_UNKNOWN_ORDER = -4             # order id is not known
+    RC_DUPLICATE_ORDER_ID = -5        # order id was already used
+    RC_ORDER_NOT_OPEN = -6            # order is already filled, cancelled or expired
+    RC_POST_ONLY_WOULD_CROSS = -7     # post-only order would take liquidity
+    RC_FOK_NOT_FILLABLE = -8          # fill-or-kill order cannot be filled completely now
+    RC_MARKET_NO_LIQUIDITY = -9       # market order found no liquidity on the opposite side
+    RC_INVALID_DISPLAY_QTY = -10      # iceberg display quantity must be positive and not above the quantity
+    RC_INVALID_TIF_TYPE = -11         # time in force, order type and flags do not combine
+    RC_GTD_WITHOUT_EXPIRY = -12       # good-till-date order needs expire_ns
+    RC_GTD_EXPIRED = -13              # good-till-date expiry is not after the command time
+    RC_INVALID_PRICE = -14            # limit price must be positive; market and stop orders take no limit price
+    RC_INVALID_STOP_PRICE = -15       # stop orders need a positive stop price
+    RC_INVALID_SIDE = -16             # side must be buy or sell
+    RC_INVALID_TYPE = -17             # order type must be limit, market, stop or stop_limit
+    RC_INVALID_TIF = -18              # time in force must be day, gtc, ioc, fok or gtd
+    RC_INVALID_ACTION = -19           # action is not known
+    RC_NOT_OWNER = -20                # order belongs to another account
+    RC_MODIFY_INVALID = -21           # modify not allowed on a pending (untriggered) stop order
+    RC_POOL_EXHAUSTED = -22           # order pool is full
+    RC_MALFORMED = -23                # record is malformed
+    RC_INVALID_STP = -24              # self-trade prevention mode is not known
+    RC_INVALID_FLAGS = -25            # unknown flag bits
+    RC_INVALID_LINK = -26             # OCO link must name an open, unlinked order of the same account
+
+# ==== RISK -100..-199: pre-trade risk rejects (a duplicate order id is RC_DUPLICATE_ORDER_ID) ====
+cdef enum:
+    RISK_UNKNOWN_ACCOUNT = -100       # account is not configured or its id is beyond max_accounts
+    RISK_UNKNOWN_SYMBOL = -101        # symbol id is beyond the risk table's max_symbols
+    RISK_UNKNOWN_FIRM = -102          # firm id is beyond max_firms
+    RISK_FIRM_MISMATCH = -103         # command firm_id differs from the account's configured firm
+    RISK_KILL_SWITCH = -104           # kill switch is engaged for the account or its firm
+    RISK_RESTRICTED_SYMBOL = -105     # symbol is restricted
+    RISK_NOT_PERMITTED = -106         # account is not permitted to trade this symbol on this side
+    RISK_SHORT_SALE = -107            # sell could open a short position and the account may not sell short
+    RISK_MAX_ORDER_QTY = -109         # order quantity is above the maximum order quantity
+    RISK_MAX_ORDER_NOTIONAL = -110    # order notional (price x quantity) is above the maximum
+    RISK_NO_REFERENCE_PRICE = -111    # no reference price is known for the collar or the market order
+    RISK_PRICE_COLLAR = -112          # limit price is outside the collar around the reference price
+    RISK_MAX_OPEN_ORDERS = -113       # account has the maximum number of open orders
+    RISK_NET_POSITION = -114          # worst-case net position in the symbol would exceed the limit
+    RISK_GROSS_POSITION = -115        # worst-case gross position of the account would exceed the limit
+    RISK_CONCENTRATION = -116         # symbol's share of the account's gross exposure would exceed the limit
+    RISK_BUYING_POWER = -117          # margin requirement would exceed the account's buying power
+    RISK_ORDER_RATE = -118            # account's order rate throttle
+    RISK_MESSAGE_RATE = -119          # account's message rate throttle
+    RISK_FIRM_OPEN_ORDERS = -120      # firm has the maximum number of open orders
+    RISK_FIRM_GROSS_POSITION = -121   # worst-case gross position of the firm would exceed the limit
+    RISK_FIRM_BUYING_POWER = -122     # margin requirement would exceed the firm's buying power
+    RISK_FIRM_ORDER_RATE = -123       # firm's order rate throttle
+    RISK_FIRM_MESSAGE_RATE = -124     # firm's message rate throttle
+    RISK_COD_DISABLED = -125          # session has cancel-on-disconnect off: its orders stay open
+    RISK_ORDER_TABLE_FULL = -126      # risk order table is full (raise sizes.max_orders)
+
+# ==== LOOP -200..-299: engine loop (-200..-209) and command journal (-210..) ====
+cdef enum:
+    RC_SEQ_OUT_OF_ORDER = -200        # sequence number is not above the previous one
+    RC_JOURNAL_FAILED = -201          # journal append failed; command not applied
+    RC_LOOP_STOPPED = -202            # engine loop stopped by a failed journal commit; nothing more is run
+    JOURNAL_CLOSED = -210             # journal is closed
+    JOURNAL_FAILED_STICKY = -211      # an earlier write or fsync failed; the journal refuses appends
+    JOURNAL_BAD_LENGTH = -212         # payload is empty or longer than max_payload
+    JOURNAL_SEQ_NOT_INCREASING = -213 # sequence number is not above the last appended one
+    JOURNAL_WRITE = -214              # write to the journal segment failed
+    JOURNAL_FSYNC = -215              # fdatasync of the journal failed; durability of recent records is unknown
+    JOURNAL_PREALLOCATE = -216        # could not preallocate the journal segment (disk full?)
+    JOURNAL_SEGMENT = -217            # could not create the next journal segment file
+    JOURNAL_LOCKED = -218             # another process is writing this journal directory
+    JOURNAL_BAD_HEADER = -220         # segment header has a bad magic, version or CRC
+    JOURNAL_CORRUPT = -221            # bad record (CRC or length) followed by valid records: mid-journal corruption
+    JOURNAL_SEQ_ORDER = -222          # records do not have increasing sequence numbers
+    JOURNAL_SEGMENT_GAP = -223        # a segment after a torn segment holds records
+
+# ==== PCAP -300..-399: pcap and pcapng files ====
+cdef enum:
+    PCAP_E_BAD_MAGIC = -301           # not a pcap or pcapng file (unknown magic number)
+    PCAP_E_TRUNCATED = -302           # truncated capture: a record runs past the end of the file
+    PCAP_E_BAD_BLOCK = -303           # invalid pcapng block
+    PCAP_E_LINKTYPE = -304            # unsupported link type (supported: Ethernet, raw IPv4, Linux SLL/SLL2, BSD null)
+    PCAP_E_EMPTY = -305               # file too short for a capture header
+
+# ==== READ -400..-499: file readers ====
+cdef enum:
+    READ_E_GZIP_TRUNCATED = -401      # gzip stream truncated before its end-of-stream marker
+    READ_E_GZIP_BAD = -402            # corrupt gzip data
+    READ_E_FORMAT = -403              # file format not recognised
+    READ_E_NO_MESSAGES = -404         # the capture has frames but not one ITCH 5.0 message
+
+# ==== ITCH -500..-599: ITCH 5.0 framing and decoding ====
 cdef enum:
     ITCH_OK = 0
-    ITCH_E_TRUNCATED = -101           # the stream ends inside a frame (length prefix or message body)
-    ITCH_E_ZERO_LENGTH = -102         # a 2-byte length prefix is 0 (never in a NASDAQ binaryFILE)
-    ITCH_E_NOT_ITCH50 = -103          # the first frames are not ITCH 5.0 messages of spec length
-    ITCH_E_ZERO_LENGTH_UNKNOWN = -104 # recovery mode: the type after a zero prefix is not ITCH 5.0
-    ITCH_E_STOPPED = -105             # the framer stopped at an earlier error; feed a new framer
-    ITCH_E_UNKNOWN_TYPE = -106        # decode_message: the type byte is not an ITCH 5.0 type
-    ITCH_E_BAD_LENGTH = -107          # decode_message: length differs from the type's spec length
-    ITCH_E_LOST_FRAMING = -108        # a length prefix above the longest ITCH 5.0 message (50): framing lost
+    ITCH_E_TRUNCATED = -501           # stream ends inside an ITCH frame (truncated file or packet)
+    ITCH_E_ZERO_LENGTH = -502         # zero length prefix (not valid binaryFILE framing; recover_zero_lengths=True frames by type)
+    ITCH_E_NOT_ITCH50 = -503          # not an ITCH 5.0 stream: the first frames are not ITCH 5.0 message types of spec length
+    ITCH_E_ZERO_LENGTH_UNKNOWN = -504 # zero length prefix followed by a byte that is not an ITCH 5.0 type: cannot recover
+    ITCH_E_STOPPED = -505             # the framer stopped at an earlier error
+    ITCH_E_UNKNOWN_TYPE = -506        # message type is not an ITCH 5.0 type
+    ITCH_E_BAD_LENGTH = -507          # message length differs from the type's spec length
+    ITCH_E_LOST_FRAMING = -508        # length prefix above the longest ITCH 5.0 message (50 bytes): the framing is lost
 
-# ---------------------------------------------------------- MoldUDP64 ----
+# ==== DATAPATH -600..-699: opening kernel-path sources (-601..), rx_burst (-620..), packet parsing (-640..) ====
 cdef enum:
-    MOLD_E_SHORT = -201               # packet shorter than the 20-byte MoldUDP64 header
-    MOLD_E_TRUNCATED = -202           # message count announces more than the packet holds: dropped
-    MOLD_E_DUPLICATE = -203           # every message of the packet was already delivered: dropped
-    MOLD_E_HELD = -204                # on_gap() asked to hold the packet (session layer recovers)
+    KSRC_E_NO_INTERFACE = -601        # no such network interface in this network namespace
+    KSRC_E_SOCKET = -602              # socket() failed (AF_PACKET and AF_XDP need CAP_NET_RAW / root)
+    KSRC_E_BIND = -603                # bind() failed
+    KSRC_E_JOIN = -604                # multicast join (IP_ADD_MEMBERSHIP) failed
+    KSRC_E_SOCKOPT = -605             # setsockopt() failed
+    KSRC_E_RING = -606                # could not set up the TPACKET_V3 receive ring (PACKET_RX_RING / mmap)
+    KSRC_E_FANOUT = -607              # PACKET_FANOUT failed (group in use with another mode, or bad mode)
+    KSRC_E_FILTER = -608              # could not attach the classic BPF filter
+    KSRC_E_BAD_OPTION = -609          # invalid source option
+    KSRC_E_XDP_PROGRAM = -610         # could not build, load or attach the XDP program
+    KSRC_E_XSK_BUSY = -611            # the interface queue still has an AF_XDP socket bound (EBUSY past the retry deadline)
+    KSRC_E_XSK = -612                 # xsk_socket__create failed
+    KSRC_E_UMEM = -613                # could not create the AF_XDP UMEM
+    KSRC_E_CLOSED = -615              # the source is closed
+    SRC_E_CLOSED = -620               # source not open, or closed
+    SRC_E_IO = -621                   # the kernel or driver reported an error (errno in source.last_errno)
+    SRC_E_END = -622                  # a finite source (file) is exhausted
+    PKT_E_SHORT = -641                # frame shorter than the headers it announces
+    PKT_E_NOT_IPV4 = -642             # ethertype is not IPv4 (after up to two VLAN tags)
+    PKT_E_NOT_UDP = -643              # IPv4 protocol is not UDP
+    PKT_E_FRAGMENT = -644             # IPv4 fragment (MoldUDP64 packets are never fragmented on a sane feed)
+    PKT_E_BAD_IP = -645               # IPv4 version, IHL or total length inconsistent with the frame
+    PKT_E_BAD_UDP = -646              # UDP length inconsistent with the IPv4 payload
+    PKT_E_FILTERED = -647             # valid UDP but not the wanted destination (group/port)
 
-# ---------------------------------------------------------- pcap/pcapng ----
+# ==== DPDK -700..-799: EAL (-701..) and ethdev ports (-711..) ====
 cdef enum:
-    PCAP_E_BAD_MAGIC = -301           # not a pcap (a1b2c3d4 / a1b23c4d) or pcapng file
-    PCAP_E_TRUNCATED = -302           # a record/block header or body runs past the end of the file
-    PCAP_E_BAD_BLOCK = -303           # pcapng block length/structure invalid
-    PCAP_E_LINKTYPE = -304            # link type not supported (Ethernet, raw IPv4, SLL, SLL2, null)
-    PCAP_E_EMPTY = -305               # file too short for a pcap global header / pcapng section
+    EAL_E_INIT = -701                 # rte_eal_init failed
+    EAL_E_ALREADY = -702              # the EAL is already initialised with other arguments; it can be initialised once per process
+    EAL_E_CLEANED = -703              # the EAL was cleaned up in this process and cannot be initialised again
+    EAL_E_NOT_INIT = -704             # the EAL is not initialised: call dpdk_bindings.eal.init() first
+    EAL_E_BAD_CONFIG = -705           # invalid EAL configuration
+    EAL_E_PROBE = -706                # a device given to the EAL failed to probe
+    PORT_E_NO_PORT = -711             # no such DPDK port
+    PORT_E_CONFIGURE = -712           # rte_eth_dev_configure failed
+    PORT_E_QUEUE = -713               # queue setup failed
+    PORT_E_START = -714               # rte_eth_dev_start failed
+    PORT_E_MEMPOOL = -715             # mbuf pool creation failed
+    PORT_E_STATE = -716               # invalid port state for this call
+    PORT_E_CALL = -717                # ethdev call failed
 
-# ---------------------------------------------------------- readers ----
+# ==== MOLD -800..-899: MoldUDP64 packets (framer and live session) ====
 cdef enum:
-    READ_E_GZIP_TRUNCATED = -401      # the gzip stream ends before its end-of-stream marker
-    READ_E_GZIP_BAD = -402            # corrupt gzip data
-    READ_E_FORMAT = -403              # format not recognised / not supported
-    READ_E_NO_MESSAGES = -404         # a capture with frames but not one ITCH 5.0 message (Python layers)
+    MOLD_E_SHORT = -801               # packet shorter than the 20-byte MoldUDP64 header
+    MOLD_E_TRUNCATED = -802           # a message block runs past the end of the MoldUDP64 packet
+    MOLD_E_DUPLICATE = -803           # every message of the MoldUDP64 packet was already delivered
+    MOLD_E_HELD = -804                # packet held by the session layer after a gap
+    MOLD_E_WRONG_SESSION = -805       # packet of another MoldUDP64 session
+    MOLD_E_OVERFLOW = -806            # messages beyond the reorder buffer window (recovered by request later)
+    MOLD_E_UNRECOVERABLE = -807       # gap given up after the maximum number of requests
+    MOLD_E_REQUEST_IO = -808          # the request sender failed
+    MOLD_E_IMPLAUSIBLE_SEQ = -809     # sequence number too far beyond the highest seen (corrupt or foreign packet)
+
+# ==== BOOK -900..-999: book builder faults (counted, never fatal) ====
+cdef enum:
+    BOOK_UNKNOWN_REF = -901           # order reference is not live in any book (E/C/X/D/U): message ignored
+    BOOK_DUPLICATE_ADD = -902         # add of a reference that is already live: the stale order was removed and the new one added
+    BOOK_OVER_EXECUTION = -903        # executed shares exceed the order's remaining shares: clamped to the remainder, order removed
+    BOOK_OVER_CANCEL = -904           # cancelled shares exceed the order's remaining shares: clamped to the remainder, order removed
+    BOOK_ZERO_SHARES = -905           # add or replace with 0 shares: rejected (a replace leaves the original order)
+    BOOK_ZERO_PRICE = -906            # add or replace with price 0: rejected (a replace leaves the original order)
+    BOOK_BAD_SIDE = -907              # add with a Buy/Sell indicator other than 'B' or 'S': rejected
+    BOOK_REF_OUT_OF_RANGE = -908      # order reference above max_ref: rejected / ignored
+    BOOK_LOCATE_OUT_OF_RANGE = -909   # stock locate 0 on an add, or >= max_locates: rejected
+    BOOK_REPLACE_ONTO_LIVE = -910     # replace whose new reference is already live: the stale order was removed and the replace applied
+    BOOK_ZERO_SHARES_MOD = -911       # execute or cancel of 0 shares: ignored
+    BOOK_NO_MEMORY = -912             # an allocation failed: message dropped, book unchanged
+    BOOK_BAD_MESSAGE = -913           # not an ITCH 5.0 message type, or length differs from the spec length
+    BOOK_ZERO_REF = -914              # add or replace with order reference 0 (not a valid ITCH reference): rejected (a replace leaves the original order)
+
+# ==== SOUP -1000..-1099: SoupBinTCP client ====
+cdef enum:
+    SOUP_E_NOT_AUTHORIZED = -1001     # login rejected: not authorized (bad user or password)
+    SOUP_E_SESSION_UNAVAILABLE = -1002  # login rejected: requested session not available
+    SOUP_E_PEER_DEAD = -1003          # peer silent longer than the timeout (no heartbeat)
+    SOUP_E_PROTOCOL = -1004           # protocol violation
+    SOUP_E_DISCONNECTED = -1005       # connection closed by the peer
+    SOUP_E_CONNECT = -1006            # cannot connect to the server
+    SOUP_E_RECONNECTS = -1007         # gave up after the maximum number of re-logins
+
+# ==== GEN -1100..-1199: ITCH day generator (DayGen.err) ====
+cdef enum:
+    GEN_E_NOMEM = -1101               # out of memory while growing the live-order arrays
+    GEN_E_INVARIANT = -1102           # internal invariant broken (crossed book or dead reference); this is a generator bug, please report the seed

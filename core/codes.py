@@ -1,97 +1,165 @@
-"""Result codes of the feed handlers: code -> (NAME, message), and the one exception class.
+"""Every result code of tickwire (Python side), read from ``core/codes.pxd``, and the one error base class.
 
-The Cython hot paths return these negative integers (``core/codes.pxd``); only the Python
-layers (``ItchFramer.feed``, readers, ``decode_message``) turn them into :class:`FeedError`.
-Ranges: -1xx ITCH framing/decoding, -2xx MoldUDP64, -3xx pcap/pcapng, -4xx readers.
+The Cython hot paths return negative result codes (``core/codes.pxd``, the single definition of
+every code, its area and its message); the Python layers turn them into a :class:`TickwireError`
+subclass or print their NAME. This module parses that file (shipped as package data), so it
+cannot drift from what the compiled modules see; ``tests/test_codes.py`` checks both agree.
+
+``python -m core.codes --markdown`` prints the table docs/codes.md holds.
 """
 from __future__ import annotations
 
-# ITCH framing / decoding
-ITCH_E_TRUNCATED = -101
-ITCH_E_ZERO_LENGTH = -102
-ITCH_E_NOT_ITCH50 = -103
-ITCH_E_ZERO_LENGTH_UNKNOWN = -104
-ITCH_E_STOPPED = -105
-ITCH_E_UNKNOWN_TYPE = -106
-ITCH_E_BAD_LENGTH = -107
-ITCH_E_LOST_FRAMING = -108
-# MoldUDP64
-MOLD_E_SHORT = -201
-MOLD_E_TRUNCATED = -202
-MOLD_E_DUPLICATE = -203
-MOLD_E_HELD = -204
-# pcap / pcapng
-PCAP_E_BAD_MAGIC = -301
-PCAP_E_TRUNCATED = -302
-PCAP_E_BAD_BLOCK = -303
-PCAP_E_LINKTYPE = -304
-PCAP_E_EMPTY = -305
-# readers
-READ_E_GZIP_TRUNCATED = -401
-READ_E_GZIP_BAD = -402
-READ_E_FORMAT = -403
-READ_E_NO_MESSAGES = -404
+import re
+import sys
+from pathlib import Path
+from typing import NamedTuple
 
-#: code -> (NAME, message)
-CODES: dict[int, tuple[str, str]] = {
-    ITCH_E_TRUNCATED: ("ITCH_E_TRUNCATED", "stream ends inside an ITCH frame (truncated file or packet)"),
-    ITCH_E_ZERO_LENGTH: ("ITCH_E_ZERO_LENGTH",
-                         "zero length prefix (not valid binaryFILE framing; recover_zero_lengths=True frames by type)"),
-    ITCH_E_NOT_ITCH50: ("ITCH_E_NOT_ITCH50",
-                        "not an ITCH 5.0 stream: the first frames are not ITCH 5.0 message types of spec length"),
-    ITCH_E_ZERO_LENGTH_UNKNOWN: ("ITCH_E_ZERO_LENGTH_UNKNOWN",
-                                 "zero length prefix followed by a byte that is not an ITCH 5.0 type: cannot recover"),
-    ITCH_E_STOPPED: ("ITCH_E_STOPPED", "the framer stopped at an earlier error"),
-    ITCH_E_UNKNOWN_TYPE: ("ITCH_E_UNKNOWN_TYPE", "message type is not an ITCH 5.0 type"),
-    ITCH_E_BAD_LENGTH: ("ITCH_E_BAD_LENGTH", "message length differs from the type's spec length"),
-    ITCH_E_LOST_FRAMING: ("ITCH_E_LOST_FRAMING",
-                          "length prefix above the longest ITCH 5.0 message (50 bytes): the framing is lost"),
-    MOLD_E_SHORT: ("MOLD_E_SHORT", "packet shorter than the 20-byte MoldUDP64 header"),
-    MOLD_E_TRUNCATED: ("MOLD_E_TRUNCATED", "MoldUDP64 message count announces more messages than the packet holds"),
-    MOLD_E_DUPLICATE: ("MOLD_E_DUPLICATE", "every message of the MoldUDP64 packet was already delivered"),
-    MOLD_E_HELD: ("MOLD_E_HELD", "packet held by the session layer after a gap"),
-    PCAP_E_BAD_MAGIC: ("PCAP_E_BAD_MAGIC", "not a pcap or pcapng file (unknown magic number)"),
-    PCAP_E_TRUNCATED: ("PCAP_E_TRUNCATED", "truncated capture: a record runs past the end of the file"),
-    PCAP_E_BAD_BLOCK: ("PCAP_E_BAD_BLOCK", "invalid pcapng block"),
-    PCAP_E_LINKTYPE: ("PCAP_E_LINKTYPE", "unsupported link type (supported: Ethernet, raw IPv4, Linux SLL/SLL2, BSD null)"),
-    PCAP_E_EMPTY: ("PCAP_E_EMPTY", "file too short for a capture header"),
-    READ_E_GZIP_TRUNCATED: ("READ_E_GZIP_TRUNCATED", "gzip stream truncated before its end-of-stream marker"),
-    READ_E_GZIP_BAD: ("READ_E_GZIP_BAD", "corrupt gzip data"),
-    READ_E_FORMAT: ("READ_E_FORMAT", "file format not recognised"),
-    READ_E_NO_MESSAGES: ("READ_E_NO_MESSAGES", "the capture has frames but not one ITCH 5.0 message"),
-}
+PXD = Path(__file__).with_name("codes.pxd")
+
+
+class Area(NamedTuple):
+    """A range of codes owned by one part of tickwire (``lo`` is the code nearest zero)."""
+    name: str
+    lo: int
+    hi: int
+    what: str
+
+
+class Code(NamedTuple):
+    """One result code: NAME, the message Python layers print, value and area name
+    (``code[:2]`` is the ``(NAME, message)`` pair the older per-area tables held)."""
+    name: str
+    message: str
+    value: int
+    area: str
+
+
+_AREA = re.compile(r"^# ==== (\w+) (-\d+)\.\.(-\d+): (.*?) ====$")
+_CODE = re.compile(r"^    ([A-Z][A-Z0-9_]*) = (-?\d+)\s*#\s*(.+?)\s*$")
+
+
+def _parse(text: str) -> tuple[dict[str, Area], dict[int, Code]]:
+    """Areas and codes of ``core/codes.pxd`` (values >= 0, the *_OK constants, are not codes)."""
+    areas: dict[str, Area] = {}
+    codes: dict[int, Code] = {}
+    area = None
+    for line in text.splitlines():
+        m = _AREA.match(line)
+        if m:
+            area = Area(m[1], int(m[2]), int(m[3]), m[4])
+            areas[area.name] = area
+            continue
+        m = _CODE.match(line)
+        if m and int(m[2]) < 0:
+            if area is None:
+                raise ValueError(f"core/codes.pxd: {m[1]} is outside an area banner")
+            value = int(m[2])
+            if value in codes:
+                raise ValueError(f"core/codes.pxd: {m[1]} and {codes[value].name} are both {value}")
+            codes[value] = Code(m[1], m[3], value, area.name)
+    return areas, codes
+
+
+AREAS, CODES = _parse(PXD.read_text())
+#: NAME -> value
+BY_NAME: dict[str, int] = {c.name: c.value for c in CODES.values()}
+globals().update(BY_NAME)       # every NAME is a module attribute: ``from core.codes import SRC_E_END``
 
 
 def code_name(code: int) -> str:
-    """NAME of a code (``"UNKNOWN(-999)"`` for a code not in the table)."""
-    return CODES.get(code, (f"UNKNOWN({code})", ""))[0]
+    """NAME of a code; ``UNKNOWN(<code>)`` for a code not in the table."""
+    c = CODES.get(int(code))
+    return c.name if c else f"UNKNOWN({int(code)})"
 
 
 def code_message(code: int) -> str:
-    """Default message of a code."""
-    return CODES.get(code, ("", f"unknown result code {code}"))[1]
+    """Message of a code; ``unknown result code <code>`` for a code not in the table."""
+    c = CODES.get(int(code))
+    return c.message if c else f"unknown result code {int(code)}"
 
 
-class FeedError(Exception):
-    """A fatal feed-handling error, raised by the Python layers only.
+def describe(code: int) -> tuple[str, str]:
+    """``(NAME, message)`` of a code (the unknown-code format of :func:`code_name` / :func:`code_message`)."""
+    return code_name(code), code_message(code)
+
+
+def area_of(code: int) -> Area | None:
+    """The area whose range holds ``code`` (None outside every range)."""
+    for a in AREAS.values():
+        if a.hi <= code <= a.lo:
+            return a
+    return None
+
+
+class TickwireError(Exception):
+    """Base of every tickwire error that carries a result code.
+
+    ``str()`` is ``NAME (code)[ at byte offset N]: message``.
 
     Attributes
     ----------
-    code : int      negative result code (see ``CODES``)
+    code : int      negative result code (``CODES``)
     name : str      its NAME, e.g. ``"ITCH_E_TRUNCATED"``
-    message : str   what went wrong, specific to this occurrence
-    offset : int | None  byte offset in the stream/file where it happened (None when not applicable)
-    stats : dict | None  reader statistics up to the error (set by ``reader.open_feed(...).run``)
+    message : str   what went wrong, specific to this occurrence (the code's message by default)
+    offset : int | None  byte offset in the stream or file where it happened (None when not applicable)
     """
 
     def __init__(self, code: int, message: str | None = None, offset: int | None = None):
-        self.code = code
-        self.name = code_name(code)
-        self.message = message or code_message(code)
+        self.code = int(code)
+        self.name = code_name(self.code)
+        self.message = message or code_message(self.code)
         self.offset = offset
-        self.stats = None
-        where = f" at byte offset {offset}" if offset is not None else ""
-        super().__init__(f"{self.name} ({code}){where}: {self.message}")
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f" at byte offset {self.offset}" if self.offset is not None else ""
+        return f"{self.name} ({self.code}){where}: {self.message}"
 
     def __reduce__(self):
-        return (FeedError, (self.code, self.message, self.offset))
+        return (type(self), (self.code, self.message, self.offset))
+
+
+class FeedError(TickwireError):
+    """A fatal feed-handling error (ITCH, MoldUDP64, pcap, readers), raised by the Python layers only.
+
+    ``stats`` holds reader statistics up to the error (set by ``reader.open_feed(...).run``), else None.
+    """
+
+    def __init__(self, code: int, message: str | None = None, offset: int | None = None):
+        super().__init__(code, message, offset)
+        self.stats = None
+
+
+def markdown() -> str:
+    """docs/codes.md: the area table and every code (generated; tests compare)."""
+    out = ["# Result codes", "",
+           "Generated from `core/codes.pxd` by `python -m core.codes --markdown > docs/codes.md`; do not edit.",
+           "Every code is negative and belongs to exactly one area. Python layers raise a",
+           "`core.codes.TickwireError` subclass whose `str()` is `NAME (code)[ at byte offset N]: message`;",
+           f"a code not in the table is named `{code_name(-12345)}` with the message `{code_message(-12345)}`.",
+           "Engine events (`Event.reason`) and CSV output name an `RC_*` code without its prefix (`INVALID_QTY`).",
+           "", "| area | range | what |", "|---|---|---|"]
+    out += [f"| {a.name} | {a.lo}..{a.hi} | {a.what} |" for a in AREAS.values()]
+    for a in AREAS.values():
+        out += ["", f"## {a.name} ({a.lo}..{a.hi})", "", "| code | name | message |", "|---|---|---|"]
+        out += [f"| {c.value} | `{c.name}` | {c.message} |"
+                for c in sorted(CODES.values(), key=lambda c: -c.value) if c.area == a.name]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.codes [--markdown]``: the table as markdown, or one ``value NAME message`` line per code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--markdown"]:
+        sys.stdout.write(markdown())
+        return 0
+    if argv:
+        print("usage: python -m core.codes [--markdown]", file=sys.stderr)
+        return 2
+    for c in sorted(CODES.values(), key=lambda c: -c.value):
+        print(f"{c.value:6d} {c.name:28s} {c.message}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,9 @@ Ethernet/IPv4/UDP with datapath/packet.pxd before handing frames out, and count 
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
+# rx_burst's negative results (values, messages: core/codes.pxd)
+from core.codes cimport SRC_E_CLOSED, SRC_E_IO, SRC_E_END
+
 # ------------------------------------------------------------- constants ----
 cdef enum:
     BURST_SIZE = 32          # frames per burst, as DPDK l2fwd
@@ -16,9 +19,6 @@ cdef enum:
 # ----------------------------------------------------------- result codes ----
 cdef enum:
     SRC_OK = 0
-    SRC_E_CLOSED = -1        # source not open, or closed
-    SRC_E_IO = -2            # the kernel / driver reported an error (errno in source.last_errno)
-    SRC_E_END = -3           # a finite source (file) is exhausted
 
 # ------------------------------------------------------------------ frame ----
 cdef struct Frame:

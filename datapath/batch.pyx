@@ -84,3 +84,15 @@ cdef class PacketSource:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# The DATAPATH rx and parse codes as seen by C (tests/test_codes.py compares them with core.codes).
+from core.codes cimport (PKT_E_SHORT, PKT_E_NOT_IPV4, PKT_E_NOT_UDP, PKT_E_FRAGMENT, PKT_E_BAD_IP, PKT_E_BAD_UDP,
+                         PKT_E_FILTERED)
+
+C_CODES = {
+    "SRC_E_CLOSED": SRC_E_CLOSED, "SRC_E_IO": SRC_E_IO, "SRC_E_END": SRC_E_END,
+    "PKT_E_SHORT": PKT_E_SHORT, "PKT_E_NOT_IPV4": PKT_E_NOT_IPV4, "PKT_E_NOT_UDP": PKT_E_NOT_UDP,
+    "PKT_E_FRAGMENT": PKT_E_FRAGMENT, "PKT_E_BAD_IP": PKT_E_BAD_IP, "PKT_E_BAD_UDP": PKT_E_BAD_UDP,
+    "PKT_E_FILTERED": PKT_E_FILTERED,
+}

@@ -14,7 +14,7 @@ from dpdk_bindings.ethdev cimport Port
 
 # ----------------------------------------------------------- constants ----
 cdef enum:
-    NREASONS = 8            # drop-reason counters, indexed by -PKT_E_* (datapath/packet.pxd)
+    NREASONS = 8            # drop-reason counters, indexed by PKT_E_SHORT + 1 - PKT_E_* (core/codes.pxd)
 
 # ------------------------------------------------------------ clock ----
 cdef struct TscClock:

@@ -69,7 +69,7 @@ cdef extern from *:
     int tw_install_quit() noexcept nogil
     void tw_restore_quit() noexcept nogil
 
-# Drop reasons by -PKT_E_* (index 0 unused).
+# Drop reasons by PKT_E_SHORT + 1 - PKT_E_* (index 0 unused).
 REASONS = ("", "short", "not_ipv4", "not_udp", "fragment", "bad_ip", "bad_udp", "filtered")
 
 
@@ -175,7 +175,7 @@ cdef class DpdkSource(PacketSource):
                 nbytes += v.length
                 k += 1
             else:
-                self.reasons[-rc] += 1
+                self.reasons[PKT_E_SHORT + 1 - rc] += 1
                 if rc == PKT_E_FILTERED or rc == PKT_E_NOT_IPV4 or rc == PKT_E_NOT_UDP:
                     self.dropped_filter += 1
                 else:

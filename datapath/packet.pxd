@@ -8,17 +8,13 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t
 
 from core.compiler cimport tw_unlikely
 from core.endian cimport tw_be16, tw_be32
+# udp_parse's negative results (values, messages: core/codes.pxd)
+from core.codes cimport (PKT_E_SHORT, PKT_E_NOT_IPV4, PKT_E_NOT_UDP, PKT_E_FRAGMENT, PKT_E_BAD_IP,
+                         PKT_E_BAD_UDP, PKT_E_FILTERED)
 
 # ----------------------------------------------------------- result codes ----
 cdef enum:
     PKT_OK = 0
-    PKT_E_SHORT = -1        # frame shorter than the headers it announces
-    PKT_E_NOT_IPV4 = -2     # ethertype is not IPv4 (after up to two VLAN tags)
-    PKT_E_NOT_UDP = -3      # IPv4 protocol is not UDP
-    PKT_E_FRAGMENT = -4     # IPv4 fragment (MoldUDP64 packets are never fragmented on a sane feed)
-    PKT_E_BAD_IP = -5       # IPv4 version/IHL/total length inconsistent with the frame
-    PKT_E_BAD_UDP = -6      # UDP length inconsistent with the IPv4 payload
-    PKT_E_FILTERED = -7     # valid UDP but not the wanted destination (group/port)
 
 # ------------------------------------------------------------ parsed view ----
 cdef struct UdpView:

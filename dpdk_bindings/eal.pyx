@@ -30,41 +30,31 @@ from dpdk_bindings.rte cimport (
 )
 
 # ----------------------------------------------------------- result codes ----
-# Codes of this module's errors (EalError.code). Below -700: the datapath source codes use -6xx.
-EAL_E_INIT = -701           # rte_eal_init failed (bad arguments, no memory, device probe failed)
-EAL_E_ALREADY = -702        # the EAL is already up with other arguments (it cannot be re-initialised)
-EAL_E_CLEANED = -703        # the EAL was cleaned up in this process: it cannot come back
-EAL_E_NOT_INIT = -704       # a DPDK call needs the EAL, which is not initialised
-EAL_E_BAD_CONFIG = -705     # the config dict has an unknown key or a bad value
-EAL_E_PROBE = -706          # the EAL came up but a device it was given (--vdev, -a) failed to probe
+# EAL_E_* (-701..) of this module and PORT_E_* (-711..) of ethdev: values and messages in core/codes.pxd.
+from core import codes as _codes
+from core.codes import EAL_E_INIT, EAL_E_ALREADY, EAL_E_CLEANED, EAL_E_NOT_INIT, EAL_E_BAD_CONFIG, EAL_E_PROBE
 
 #: code -> (NAME, message)
-CODES = {
-    EAL_E_INIT: ("EAL_E_INIT", "rte_eal_init failed"),
-    EAL_E_ALREADY: ("EAL_E_ALREADY", "the EAL is already initialised with other arguments; it can be initialised once per process"),
-    EAL_E_CLEANED: ("EAL_E_CLEANED", "the EAL was cleaned up in this process and cannot be initialised again"),
-    EAL_E_NOT_INIT: ("EAL_E_NOT_INIT", "the EAL is not initialised: call dpdk_bindings.eal.init() first"),
-    EAL_E_BAD_CONFIG: ("EAL_E_BAD_CONFIG", "invalid EAL configuration"),
-    EAL_E_PROBE: ("EAL_E_PROBE", "a device given to the EAL failed to probe"),
-}
+CODES = {c.value: (c.name, c.message) for c in _codes.CODES.values() if c.name.startswith("EAL_E_")}
 
 
-class DpdkError(RuntimeError):
+class DpdkError(_codes.TickwireError, RuntimeError):
     """A DPDK call failed. ``code``: a module code (EAL_E_*, PORT_E_*) ; ``errno``: DPDK's errno (or 0);
-    ``name``: the code's NAME; ``detail``: rte_strerror and the EAL's own output where there is one."""
+    ``name``: the code's NAME; ``detail``: rte_strerror and the EAL's own output where there is one.
+    ``str()``: ``NAME (code): message [ERRNO: strerror]: detail``."""
 
-    def __init__(self, code, detail="", err=0, name=None, message=None):
-        self.code = code
+    def __init__(self, code, detail="", err=0):
         self.errno = err
-        self.name = name or CODES.get(code, ("DPDK_E_UNKNOWN", ""))[0]
-        base = message or CODES.get(code, ("", "DPDK error"))[1]
         self.detail = detail
-        text = f"{self.name}: {base}"
+        text = _codes.code_message(code)
         if err:
             text += f" [{_errno.errorcode.get(err, err)}: {strerror(err)}]"
         if detail:
             text += f": {detail}"
-        super().__init__(text)
+        super().__init__(code, text)
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.detail, self.errno))
 
 
 class EalError(DpdkError):

@@ -31,32 +31,17 @@ from dpdk_bindings import eal as _eal
 from dpdk_bindings.eal import DpdkError, strerror
 
 # ----------------------------------------------------------- result codes ----
-PORT_E_NO_PORT = -711       # no ethdev port of that name / id (lists the ports there are)
-PORT_E_CONFIGURE = -712     # rte_eth_dev_configure failed
-PORT_E_QUEUE = -713         # rte_eth_rx/tx_queue_setup failed
-PORT_E_START = -714         # rte_eth_dev_start failed
-PORT_E_MEMPOOL = -715       # rte_pktmbuf_pool_create failed (ENOMEM: raise -m / hugepages, or fewer mbufs)
-PORT_E_STATE = -716         # call not valid in the port's state (start before configure, use after close)
-PORT_E_CALL = -717          # another ethdev call failed (stats, promiscuous, MAC, link, info)
+# PORT_E_* (-711..): values and messages in core/codes.pxd.
+from core import codes as _codes
+from core.codes import (PORT_E_NO_PORT, PORT_E_CONFIGURE, PORT_E_QUEUE, PORT_E_START, PORT_E_MEMPOOL, PORT_E_STATE,
+                        PORT_E_CALL)
 
 #: code -> (NAME, message)
-CODES = {
-    PORT_E_NO_PORT: ("PORT_E_NO_PORT", "no such DPDK port"),
-    PORT_E_CONFIGURE: ("PORT_E_CONFIGURE", "rte_eth_dev_configure failed"),
-    PORT_E_QUEUE: ("PORT_E_QUEUE", "queue setup failed"),
-    PORT_E_START: ("PORT_E_START", "rte_eth_dev_start failed"),
-    PORT_E_MEMPOOL: ("PORT_E_MEMPOOL", "mbuf pool creation failed"),
-    PORT_E_STATE: ("PORT_E_STATE", "invalid port state for this call"),
-    PORT_E_CALL: ("PORT_E_CALL", "ethdev call failed"),
-}
+CODES = {c.value: (c.name, c.message) for c in _codes.CODES.values() if c.name.startswith("PORT_E_")}
 
 
 class PortError(DpdkError):
     """An ethdev / mempool call failed (codes PORT_E_*)."""
-
-    def __init__(self, code, detail="", err=0):
-        name, message = CODES.get(code, ("PORT_E_UNKNOWN", "ethdev error"))
-        super().__init__(code, detail, err, name=name, message=message)
 
 
 cdef inline int _check(int rc, int code, str what) except -1:

@@ -18,6 +18,9 @@ from typing import TextIO
 
 import numpy as np
 
+from core.codes import (RC_INVALID_ACTION, RC_INVALID_DISPLAY_QTY, RC_INVALID_PRICE, RC_INVALID_QTY, RC_INVALID_SIDE,
+                        RC_INVALID_STP, RC_INVALID_TIF, RC_INVALID_TYPE, RC_MALFORMED, RC_PRICE_NOT_ON_TICK,
+                        RC_UNKNOWN_SYMBOL, TickwireError)
 from messaging.records import (COMMAND_DTYPE, CODES, PRICE_SCALE, SYMBOL_ANY, Action, EventKind, Flag, OrdType, Side,
                                Stp, Tif, code_name)
 
@@ -41,20 +44,22 @@ SIDE_NAMES = {0: "", 1: "buy", 2: "sell"}
 TRUE = {"1", "true", "yes", "y"}
 FALSE = {"", "0", "false", "no", "n"}
 
-RC_INVALID_QTY, RC_PRICE_NOT_ON_TICK, RC_UNKNOWN_SYMBOL = -1, -2, -3
-RC_INVALID_PRICE, RC_INVALID_SIDE, RC_INVALID_TYPE, RC_INVALID_TIF, RC_INVALID_ACTION = -14, -16, -17, -18, -19
-RC_MALFORMED, RC_INVALID_STP = -23, -24
 U32, U64 = (1 << 32) - 1, (1 << 64) - 1
 _PRICE = re.compile(r"^(\d+)(?:\.(\d+))?$")
 
 
-class RowError(ValueError):
-    """A CSV cell that cannot become a command field: ``code`` (records.CODES) and a detail."""
+class RowError(TickwireError, ValueError):
+    """A CSV cell that cannot become a command field: ``code`` (named as records.CODES names it) and a detail."""
 
     def __init__(self, code: int, detail: str):
-        super().__init__(f"{code_name(code)}: {detail}")
-        self.code = code
-        self.detail = detail
+        self.code = int(code)
+        self.name = code_name(self.code)
+        self.message = self.detail = detail
+        self.offset = None
+        Exception.__init__(self, self._text())
+
+    def __reduce__(self):
+        return (RowError, (self.code, self.detail))
 
 
 def parse_price(text: str, column: str = "price") -> int:
@@ -172,7 +177,7 @@ def row_to_command(row: dict, rec, symbols: SymbolTable, engine, line: int) -> N
         flags = Flag.POST_ONLY if post in TRUE else 0
         if g("display_qty"):
             flags |= Flag.ICEBERG
-            rec["display_qty"] = _int(g("display_qty"), "display_qty", U32, -10)
+            rec["display_qty"] = _int(g("display_qty"), "display_qty", U32, RC_INVALID_DISPLAY_QTY)
         rec["flags"] = flags
         rec["expire_ns"] = _int(g("expire_ns"), "expire_ns", (1 << 63) - 1)
     if g("qty"):

@@ -24,6 +24,9 @@ Record (little-endian, unaligned)::
     @20 payload length bytes (a messaging.records Command)
     @20+length crc u32  CRC32C of bytes 0 .. 20+length-1 (header + payload)
 """
+from core.codes cimport (JOURNAL_CLOSED, JOURNAL_FAILED_STICKY, JOURNAL_BAD_LENGTH, JOURNAL_SEQ_NOT_INCREASING,
+                         JOURNAL_WRITE, JOURNAL_FSYNC, JOURNAL_PREALLOCATE, JOURNAL_SEGMENT, JOURNAL_LOCKED,
+                         JOURNAL_BAD_HEADER, JOURNAL_CORRUPT, JOURNAL_SEQ_ORDER, JOURNAL_SEGMENT_GAP)
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 
@@ -38,22 +41,10 @@ cdef enum:
     FSYNC_BATCH = 2                     # fdatasync every N records or T microseconds, whichever first
     FSYNC_COMMIT = 3                    # group commit: one fdatasync per commit() (per loop batch)
 
-    # Result codes (negative; range -210..-239 of messaging/records.pxd's -200..-255 journal/loop block).
-    JR_OK = 0
-    JR_CLOSED = -210                    # journal closed (or never opened)
-    JR_FAILED = -211                    # an earlier write/fsync failed: the journal refuses appends (sticky)
-    JR_TOO_LARGE = -212                 # payload longer than max_payload
-    JR_SEQ_NOT_INCREASING = -213        # explicit seq not above the last appended one
-    JR_WRITE = -214                     # write() failed or was short (errno in last_errno)
-    JR_FSYNC = -215                     # fdatasync failed (errno in last_errno); data may be lost: fatal
-    JR_PREALLOCATE = -216               # posix_fallocate failed (disk full?)
-    JR_SEGMENT = -217                   # could not create the next segment file
-    JR_LOCKED = -218                    # another writer holds the journal directory's lock
-    # Read / open errors (raised as JournalCorruption with file and offset):
-    JR_BAD_HEADER = -220                # segment header: bad magic, version or CRC
-    JR_CORRUPT = -221                   # bad record (CRC/length) followed by valid records: mid-journal corruption
-    JR_SEQ_ORDER = -222                 # valid records whose seq does not increase (or segment first_seq mismatch)
-    JR_SEGMENT_GAP = -223               # a segment after a torn one holds records
+    JR_OK = 0                           # the negative results are core/codes.pxd's JOURNAL_* (-210..)
+    # JOURNAL_WRITE / JOURNAL_FSYNC / JOURNAL_PREALLOCATE leave the errno in last_errno; a failed write
+    # or fsync is sticky (``failed``); read/open errors (-220..) are raised as JournalCorruption with
+    # file and offset.
 
 
 # ----------------------------------------------------------- Journal ----
@@ -80,7 +71,7 @@ cdef class Journal:
     cdef uint64_t wcap                  # capacity of wbuf
     cdef uint64_t flushed               # file offset up to which records have been written
     cdef readonly bint buffered         # write-behind until commit() / sync() / a full buffer
-    cdef readonly int failed            # sticky JR_* once a write/fsync failed, else 0
+    cdef readonly int failed            # sticky JOURNAL_* once a write/fsync failed, else 0
     cdef readonly int last_errno
     # counters
     cdef readonly uint64_t appends
@@ -95,17 +86,17 @@ cdef class Journal:
 
     Returns
     -------
-    int64 : the record's seq (> 0), or a JR_* code (< 0); nothing is written on error.
+    int64 : the record's seq (> 0), or a JOURNAL_* code (< 0); nothing is written on error.
     """
     cdef int sync(self) noexcept nogil
-    """fdatasync the open segment now. Returns JR_OK or JR_FSYNC (sticky)."""
+    """fdatasync the open segment now. Returns JR_OK or JOURNAL_FSYNC (sticky)."""
     cdef int poll(self) noexcept nogil
     """FSYNC_BATCH: fdatasync if the oldest unsynced record is older than the interval (call when idle)."""
     cdef int commit(self) noexcept nogil
     """End of a loop batch, before its events are released: writes buffered records, then
     FSYNC_COMMIT syncs, FSYNC_BATCH polls."""
     cdef int flush_buffer(self) noexcept nogil
-    """Buffered mode: write the buffered records (one pwrite). JR_OK or JR_WRITE (sticky)."""
+    """Buffered mode: write the buffered records (one pwrite). JR_OK or JOURNAL_WRITE (sticky)."""
     cdef int _roll(self, uint64_t first_seq) noexcept nogil
     cdef int _extend(self, uint64_t need) noexcept nogil
     cdef int _abandon_segment(self, uint64_t first_seq, int code) noexcept nogil

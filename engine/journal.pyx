@@ -12,6 +12,8 @@ import os
 import mmap
 
 import numpy as np
+
+from core import codes as _codes
 cimport numpy as cnp
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
@@ -99,32 +101,21 @@ SEGMENT_HEADER = JOURNAL_SEGMENT_HEADER
 RECORD_OVERHEAD = JOURNAL_RECORD_OVERHEAD
 POLICIES = {"never": FSYNC_NEVER, "always": FSYNC_ALWAYS, "batch": FSYNC_BATCH, "commit": FSYNC_COMMIT}
 
-#: code -> (NAME, message); also registered into messaging.records.CODES.
-CODES = {
-    JR_CLOSED: ("JOURNAL_CLOSED", "journal is closed"),
-    JR_FAILED: ("JOURNAL_FAILED_STICKY", "an earlier write or fsync failed; the journal refuses appends"),
-    JR_TOO_LARGE: ("JOURNAL_BAD_LENGTH", "payload is empty or longer than max_payload"),
-    JR_SEQ_NOT_INCREASING: ("JOURNAL_SEQ_NOT_INCREASING", "sequence number is not above the last appended one"),
-    JR_WRITE: ("JOURNAL_WRITE", "write to the journal segment failed"),
-    JR_FSYNC: ("JOURNAL_FSYNC", "fdatasync of the journal failed; durability of recent records is unknown"),
-    JR_PREALLOCATE: ("JOURNAL_PREALLOCATE", "could not preallocate the journal segment (disk full?)"),
-    JR_SEGMENT: ("JOURNAL_SEGMENT", "could not create the next journal segment file"),
-    JR_LOCKED: ("JOURNAL_LOCKED", "another process is writing this journal directory"),
-    JR_BAD_HEADER: ("JOURNAL_BAD_HEADER", "segment header has a bad magic, version or CRC"),
-    JR_CORRUPT: ("JOURNAL_CORRUPT", "bad record (CRC or length) followed by valid records: mid-journal corruption"),
-    JR_SEQ_ORDER: ("JOURNAL_SEQ_ORDER", "records do not have increasing sequence numbers"),
-    JR_SEGMENT_GAP: ("JOURNAL_SEGMENT_GAP", "a segment after a torn segment holds records"),
-}
+#: code -> (NAME, message) of the JOURNAL_* codes (core/codes.pxd; messaging.records.CODES holds them too).
+CODES = {c.value: (c.name, c.message) for c in _codes.CODES.values() if c.name.startswith("JOURNAL_")}
 
 
-class JournalError(Exception):
-    """A journal result code as an exception: ``code``, ``name``, ``reason``."""
+class JournalError(_codes.TickwireError):
+    """A journal result code as an exception: ``code``, ``name``, ``reason`` (the code's message),
+    ``message`` (the reason and the detail of this occurrence)."""
 
-    def __init__(self, code, detail=""):
-        self.code = int(code)
-        self.name, self.reason = CODES.get(self.code, (f"CODE_{self.code}", "unknown journal code"))
-        msg = f"{self.name} ({self.code}): {self.reason}"
-        super().__init__(msg + (f": {detail}" if detail else ""))
+    def __init__(self, code, detail="", offset=None):
+        self.reason = _codes.code_message(code)
+        self.detail = detail
+        super().__init__(code, self.reason + (f": {detail}" if detail else ""), offset)
+
+    def __reduce__(self):
+        return (JournalError, (self.code, self.detail, self.offset))
 
 
 class JournalCorruption(JournalError):
@@ -132,8 +123,11 @@ class JournalCorruption(JournalError):
 
     def __init__(self, code, path, offset, detail=""):
         self.path = str(path)
-        self.offset = int(offset)
-        super().__init__(code, f"{path} at offset {offset}" + (f" ({detail})" if detail else ""))
+        self.corruption = detail
+        super().__init__(code, f"{path} at offset {offset}" + (f" ({detail})" if detail else ""), int(offset))
+
+    def __reduce__(self):
+        return (JournalCorruption, (self.code, self.path, self.offset, self.corruption))
 
 
 def crc32c(data, uint32_t crc=0):
@@ -186,9 +180,9 @@ cdef struct ScanResult:
     uint64_t end            # offset just after the last valid record
     uint64_t last_seq       # seq of the last valid record (the input prev when none)
     uint64_t count          # valid records
-    int status              # 0 clean end, 1 torn tail at bad_offset, or JR_CORRUPT / JR_SEQ_ORDER
+    int status              # 0 clean end, 1 torn tail at bad_offset, or JOURNAL_CORRUPT / JOURNAL_SEQ_ORDER
     uint64_t bad_offset     # first byte of the bad region (torn / corrupt)
-    uint64_t resync_offset  # JR_CORRUPT: offset of the valid record found after the bad region
+    uint64_t resync_offset  # JOURNAL_CORRUPT: offset of the valid record found after the bad region
     uint64_t last_off       # offset of the last valid record (when count > 0)
 
 
@@ -241,7 +235,7 @@ cdef ScanResult _scan(const uint8_t *b, uint64_t size, uint64_t start, uint64_t 
         k = _record_at(b, size, off, r.last_seq, max_payload, &seq, &nxt)
         if k == 1:
             if r.count == 0 and first_seq and seq != first_seq:
-                r.status = JR_SEQ_ORDER
+                r.status = JOURNAL_SEQ_ORDER
                 r.bad_offset = off
                 break
             r.last_seq = seq
@@ -250,7 +244,7 @@ cdef ScanResult _scan(const uint8_t *b, uint64_t size, uint64_t start, uint64_t 
             off = nxt
             continue
         if k == 2:
-            r.status = JR_SEQ_ORDER
+            r.status = JOURNAL_SEQ_ORDER
             r.bad_offset = off
             break
         if _all_zero(b, off, size):
@@ -263,7 +257,7 @@ cdef ScanResult _scan(const uint8_t *b, uint64_t size, uint64_t start, uint64_t 
             cand = tw_le64(b + y + 4)
             if cand > r.last_seq and cand - r.last_seq < SEQ_WINDOW:
                 if _record_at(b, size, y, r.last_seq, max_payload, &s2, &n2) == 1:
-                    r.status = JR_CORRUPT
+                    r.status = JOURNAL_CORRUPT
                     r.resync_offset = y
                     break
             y += 1
@@ -306,7 +300,7 @@ cdef _Segment _scan_file(str path, uint64_t prev_seq, uint32_t max_payload):
             s.status = 1
             s.bad_offset = 0
             if not _all_zero(&v[0], JOURNAL_SEGMENT_HEADER, s.size):
-                s.status = JR_BAD_HEADER        # records behind a bad header: never drop them silently
+                s.status = JOURNAL_BAD_HEADER        # records behind a bad header: never drop them silently
             return s
         s.header_ok = True
         s.first_seq = tw_le64(&v[16])
@@ -347,14 +341,14 @@ def scan_journal(path, bint repair=False, uint32_t max_payload=1 << 20):
     for i, (name_seq, p) in enumerate(segs):
         s = _scan_file(p, prev, max_payload)
         if s.header_ok and s.first_seq != name_seq:
-            raise JournalCorruption(JR_BAD_HEADER, p, 16, f"header first_seq {s.first_seq} != file name")
-        if s.status == JR_CORRUPT:
-            raise JournalCorruption(JR_CORRUPT, p, s.bad_offset,
+            raise JournalCorruption(JOURNAL_BAD_HEADER, p, 16, f"header first_seq {s.first_seq} != file name")
+        if s.status == JOURNAL_CORRUPT:
+            raise JournalCorruption(JOURNAL_CORRUPT, p, s.bad_offset,
                                     f"valid record follows at offset {s.resync_offset}")
-        if s.status == JR_SEQ_ORDER:
-            raise JournalCorruption(JR_SEQ_ORDER, p, s.bad_offset)
-        if s.status == JR_BAD_HEADER:
-            raise JournalCorruption(JR_BAD_HEADER, p, 0, "segment body holds data")
+        if s.status == JOURNAL_SEQ_ORDER:
+            raise JournalCorruption(JOURNAL_SEQ_ORDER, p, s.bad_offset)
+        if s.status == JOURNAL_BAD_HEADER:
+            raise JournalCorruption(JOURNAL_BAD_HEADER, p, 0, "segment body holds data")
         scanned.append(s)
         prev = s.last_seq
         if s.status == 1:
@@ -367,7 +361,7 @@ def scan_journal(path, bint repair=False, uint32_t max_payload=1 << 20):
         for _, p in later:   # any record after a torn region means records were lost in the middle
             t = _scan_file(p, 0, max_payload)
             if t.count:
-                raise JournalCorruption(JR_SEGMENT_GAP if s.header_ok else JR_BAD_HEADER, s.path,
+                raise JournalCorruption(JOURNAL_SEGMENT_GAP if s.header_ok else JOURNAL_BAD_HEADER, s.path,
                                         s.bad_offset, f"{p} holds {t.count} records")
         torn = {"path": s.path, "offset": int(s.bad_offset if s.header_ok else 0),
                 "discarded_bytes": 0, "removed_segments": [p for _, p in later]}
@@ -477,7 +471,7 @@ def read_records(path, from_seq=1, to_seq=None, record_size=None, uint32_t max_p
         lens = raw[offs_arr[:, None] + np.arange(4)].view("<u4").ravel()
         size = int(lens[0]) if record_size is None else int(record_size)
         if (lens != size).any():
-            raise JournalError(JR_TOO_LARGE, f"{p}: payload lengths differ from record_size {size}")
+            raise JournalError(JOURNAL_BAD_LENGTH, f"{p}: payload lengths differ from record_size {size}")
         seqs.append(raw[offs_arr[:, None] + np.arange(4, 12)].copy().view("<u8").ravel())
         tss.append(raw[offs_arr[:, None] + np.arange(12, 20)].copy().view("<i8").ravel())
         pays.append(raw[offs_arr[:, None] + np.arange(20, 20 + size)])
@@ -548,7 +542,7 @@ cdef class Journal:
         except BlockingIOError:
             close(self.dir_fd)
             self.dir_fd = -1
-            raise JournalError(JR_LOCKED, self.path) from None
+            raise JournalError(JOURNAL_LOCKED, self.path) from None
         info = scan_journal(self.path, repair=True, max_payload=self.max_payload)
         self.recovery = info
         self.last_seq = info["last_seq"]
@@ -580,15 +574,15 @@ cdef class Journal:
         cdef uint64_t rec = JOURNAL_RECORD_OVERHEAD + length, now
         cdef unsigned char *dst
         if self.dir_fd < 0:
-            return JR_CLOSED
+            return JOURNAL_CLOSED
         if self.failed:
-            return JR_FAILED
+            return JOURNAL_FAILED_STICKY
         if length == 0 or length > self.max_payload:
-            return JR_TOO_LARGE
+            return JOURNAL_BAD_LENGTH
         if seq == 0:
             seq = self.last_seq + 1
         elif seq <= self.last_seq:
-            return JR_SEQ_NOT_INCREASING
+            return JOURNAL_SEQ_NOT_INCREASING
         if self.fd < 0 or (self.offset + rec > self.segment_bytes and self.offset > JOURNAL_SEGMENT_HEADER):
             rc = self._roll(seq)
             if rc < 0:
@@ -614,8 +608,8 @@ cdef class Journal:
             rc = tw_pwrite_all(self.fd, dst, rec, self.offset)
             if rc:
                 self.last_errno = rc
-                self.failed = JR_WRITE     # a partial record may be on disk: reopen truncates it as torn
-                return JR_WRITE
+                self.failed = JOURNAL_WRITE     # a partial record may be on disk: reopen truncates it as torn
+                return JOURNAL_WRITE
             self.flushed = self.offset + rec
         self.offset += rec
         self.last_seq = seq
@@ -645,8 +639,8 @@ cdef class Journal:
             rc = tw_pwrite_all(self.fd, self.wbuf, self.offset - self.flushed, self.flushed)
             if rc:
                 self.last_errno = rc
-                self.failed = JR_WRITE
-                return JR_WRITE
+                self.failed = JOURNAL_WRITE
+                return JOURNAL_WRITE
             self.flushed = self.offset
         return JR_OK
 
@@ -661,8 +655,8 @@ cdef class Journal:
         if rc:
             # After a failed fsync the kernel may have dropped the dirty pages: never retry (fsyncgate).
             self.last_errno = rc
-            self.failed = JR_FSYNC
-            return JR_FSYNC
+            self.failed = JOURNAL_FSYNC
+            return JOURNAL_FSYNC
         self.syncs += 1
         self.unsynced = 0
         return JR_OK
@@ -696,7 +690,7 @@ cdef class Journal:
             # Not sticky here: nothing was written, so a later retry (space freed) is safe. A failure
             # while creating a segment is made sticky by _roll.
             self.last_errno = rc
-            return JR_PREALLOCATE
+            return JOURNAL_PREALLOCATE
         self.allocated = size
         return JR_OK
 
@@ -719,8 +713,8 @@ cdef class Journal:
         fd = tw_open_segment(self.dir_fd, first_seq)
         if fd < 0:
             self.last_errno = tw_errno()
-            self.failed = JR_SEGMENT
-            return JR_SEGMENT
+            self.failed = JOURNAL_SEGMENT
+            return JOURNAL_SEGMENT
         memset(hdr, 0, 64)
         memcpy(hdr, TW_JMAGIC, 8)
         tw_put32(hdr + 8, JOURNAL_VERSION)
@@ -739,7 +733,7 @@ cdef class Journal:
         rc = tw_pwrite_all(fd, hdr, 64, 0)
         if rc:
             self.last_errno = rc
-            return self._abandon_segment(first_seq, JR_WRITE)
+            return self._abandon_segment(first_seq, JOURNAL_WRITE)
         if self.policy != FSYNC_NEVER:
             # The new file and its directory entry must be durable before records in it are acknowledged.
             rc = tw_fdatasync(fd)
@@ -747,7 +741,7 @@ cdef class Journal:
                 rc = tw_fsync(self.dir_fd)
             if rc:
                 self.last_errno = rc
-                return self._abandon_segment(first_seq, JR_FSYNC)
+                return self._abandon_segment(first_seq, JOURNAL_FSYNC)
         self.seg_first_seq = first_seq
         self.segments_created += 1
         return JR_OK
@@ -768,7 +762,7 @@ cdef class Journal:
         cdef const uint8_t[::1] v = memoryview(payload).cast("B")
         cdef int64_t r
         if v.shape[0] == 0:
-            raise JournalError(JR_TOO_LARGE, "empty payload")
+            raise JournalError(JOURNAL_BAD_LENGTH, "empty payload")
         r = self.append(&v[0], v.shape[0], seq, ts_ns)
         if r < 0:
             raise JournalError(r, os.strerror(self.last_errno) if self.last_errno else "")
@@ -887,14 +881,3 @@ def open_hook(path, fsync="batch", buffered=True, **kw):
     """
     from engine.hooks import JournalAdapter
     return JournalAdapter(Journal(path, fsync=fsync, buffered=buffered, **kw))
-
-
-def _register():
-    try:
-        from messaging.records import register_codes
-        register_codes(CODES)
-    except Exception:   # records module absent in a partial build: codes still in CODES here
-        pass
-
-
-_register()

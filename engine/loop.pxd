@@ -7,10 +7,10 @@ methods; every call is a vtable call with a C pointer, no Python object, no GIL 
 - ``JournalHook.append(cmd)`` before a command is applied (write-ahead); ``< 0`` -> the command is
   rejected with RC_JOURNAL_FAILED and not applied (the loop goes on). ``JournalHook.commit()`` once per
   batch, before ``EngineLoop.run`` returns (i.e. before its events are released to the caller); ``< 0``
-  (a journal code, -200..-255) -> the batch's events are withheld and the loop stops: ``fatal`` holds the
+  (a journal code, -200..-299) -> the batch's events are withheld and the loop stops: ``fatal`` holds the
   code and every later run is refused with RC_LOOP_STOPPED.
 - ``RiskHook.check(cmd)`` after the journal, before matching; ``0`` accept, ``< 0`` a risk reject code
-  (-100..-199, register its table with ``messaging.records.register_codes``). Every command is
+  (-100..-199, core/codes.pxd; other codes are registered with ``messaging.records.register_codes``). Every command is
   offered (control actions too: a risk engine may latch its own kill switch on ACT_KILL_SWITCH).
 - ``RiskHook.on_event(ev)`` for every event the matching produced (acks, fills, cancels, expiries),
   so open-order exposure stays exact.
@@ -53,7 +53,7 @@ cdef class JournalHook:
     """Append ``cmd`` to the journal before it is applied; 0 ok, < 0 failure (command refused)."""
     cdef int commit(self) noexcept nogil
     """Make the batch's appends durable (flush / fsync policy) before events are released; 0 ok, < 0 a
-    journal code (-200..-255): the loop withholds the batch's events and stops."""
+    journal code (-200..-299): the loop withholds the batch's events and stops."""
 
 
 # ---------------------------------------------------------------- loop ----

@@ -5,6 +5,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 import numpy as np
 
 from core.compiler cimport TW_DEBUG, tw_unlikely
+from core.codes import TickwireError
 from messaging.records import code_message, code_name
 from messaging.records cimport *
 from engine.matching cimport MatchingEngine, command_ptr
@@ -47,7 +48,7 @@ cdef class JournalHook:
         return 0
 
 
-class LoopStopped(Exception):
+class LoopStopped(TickwireError):
     """The engine loop stopped because a ``JournalHook.commit()`` failed; raised by the Python layer only.
 
     Attributes
@@ -65,10 +66,11 @@ class LoopStopped(Exception):
         self.name = code_name(code)
         self.fatal = fatal = int(fatal)
         self.events = None
-        msg = f"{self.name} ({code}): {code_message(code)}"
+        self.message = code_message(code)
         if code != fatal:
-            msg += f" (after {code_name(fatal)} ({fatal}): {code_message(fatal)})"
-        super().__init__(msg)
+            self.message += f" (after {code_name(fatal)} ({fatal}): {code_message(fatal)})"
+        self.offset = None
+        Exception.__init__(self, self._text())
 
 
 # ---------------------------------------------------------------- loop ----

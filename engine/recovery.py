@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.codes import JOURNAL_SEQ_ORDER
 from engine import journal as jr
 from engine.journal import Journal, crc32c, read_records
 from messaging.records import COMMAND_DTYPE, EVENT_DTYPE
@@ -248,7 +249,7 @@ def journal_commands(journal_dir, from_seq: int = 1, to_seq: int | None = None) 
     seqs, ts, pay = read_records(journal_dir, from_seq, to_seq, record_size=COMMAND_DTYPE.itemsize)
     cmds = pay.view(COMMAND_DTYPE).reshape(-1)
     if len(cmds) and not np.array_equal(cmds["seq"], seqs):
-        raise jr.JournalError(jr.JR_SEQ_ORDER, "journal record seq differs from the command's seq")
+        raise jr.JournalError(JOURNAL_SEQ_ORDER, "journal record seq differs from the command's seq")
     return cmds
 
 

@@ -14,6 +14,14 @@ cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 from messaging.records cimport Command, Event
+from core.codes cimport (RISK_UNKNOWN_ACCOUNT, RISK_UNKNOWN_SYMBOL, RISK_UNKNOWN_FIRM, RISK_FIRM_MISMATCH,
+                         RISK_KILL_SWITCH, RISK_RESTRICTED_SYMBOL, RISK_NOT_PERMITTED, RISK_SHORT_SALE,
+                         RISK_MAX_ORDER_QTY, RISK_MAX_ORDER_NOTIONAL, RISK_NO_REFERENCE_PRICE,
+                         RISK_PRICE_COLLAR, RISK_MAX_OPEN_ORDERS, RISK_NET_POSITION, RISK_GROSS_POSITION,
+                         RISK_CONCENTRATION, RISK_BUYING_POWER, RISK_ORDER_RATE, RISK_MESSAGE_RATE,
+                         RISK_FIRM_OPEN_ORDERS, RISK_FIRM_GROSS_POSITION, RISK_FIRM_BUYING_POWER,
+                         RISK_FIRM_ORDER_RATE, RISK_FIRM_MESSAGE_RATE, RISK_COD_DISABLED,
+                         RISK_ORDER_TABLE_FULL, RC_DUPLICATE_ORDER_ID)
 from engine.positions cimport Positions
 from engine.loop cimport RiskHook
 
@@ -21,34 +29,8 @@ from engine.loop cimport RiskHook
 # ------------------------------------------------------------- codes ----
 cdef enum:
     RISK_OK = 0
-    RISK_UNKNOWN_ACCOUNT = -100       # account id not configured (strict) or beyond max_accounts
-    RISK_UNKNOWN_SYMBOL = -101        # symbol id beyond max_symbols
-    RISK_UNKNOWN_FIRM = -102          # firm id beyond max_firms
-    RISK_FIRM_MISMATCH = -103         # command firm_id differs from the account's configured firm
-    RISK_KILL_SWITCH = -104           # kill switch engaged for the account or its firm
-    RISK_RESTRICTED_SYMBOL = -105     # symbol on the restricted list
-    RISK_NOT_PERMITTED = -106         # account has no permission to buy / sell this symbol
-    RISK_SHORT_SALE = -107            # sell could open a short position; account may not sell short
-    RISK_DUPLICATE_ORDER_ID = -108    # client order id already used today
-    RISK_MAX_ORDER_QTY = -109         # order quantity above the limit (account or firm)
-    RISK_MAX_ORDER_NOTIONAL = -110    # price x quantity above the limit (account or firm)
-    RISK_NO_REFERENCE_PRICE = -111    # collar / market-order notional needs a reference price, none known
-    RISK_PRICE_COLLAR = -112          # limit price too far from the reference price
-    RISK_MAX_OPEN_ORDERS = -113       # account's open-order count at its limit
-    RISK_NET_POSITION = -114          # worst-case net position in the symbol above the limit
-    RISK_GROSS_POSITION = -115        # worst-case gross position (all symbols) above the account limit
-    RISK_CONCENTRATION = -116         # one symbol's share of the account's gross exposure above the limit
-    RISK_BUYING_POWER = -117          # margin requirement above the account's buying power
-    RISK_ORDER_RATE = -118            # account's order-entry throttle
-    RISK_MESSAGE_RATE = -119          # account's message throttle (every command counts)
-    RISK_FIRM_OPEN_ORDERS = -120      # firm's open-order count at its limit
-    RISK_FIRM_GROSS_POSITION = -121   # firm's worst-case gross position above its limit
-    RISK_FIRM_BUYING_POWER = -122     # firm's margin requirement above its buying power
-    RISK_FIRM_ORDER_RATE = -123       # firm's order-entry throttle
-    RISK_FIRM_MESSAGE_RATE = -124     # firm's message throttle
-    RISK_COD_DISABLED = -125          # session disconnect without cancel-on-disconnect: orders stay open
-    RISK_ORDER_TABLE_FULL = -126      # risk order table at capacity (max_orders)
-    RISK_CODE_MIN = -126
+    RISK_CODE_MIN = RISK_ORDER_TABLE_FULL   # lowest risk code
+    RISK_DUP_SLOT = 8                 # rej_counts slot of RC_DUPLICATE_ORDER_ID (the retired -108's)
 
     # order table entry states
     OE_EMPTY = 0
@@ -158,7 +140,7 @@ cdef class RiskEngine(RiskHook):      # the loop's risk hook itself (no forwardi
     cdef readonly uint64_t checked
     cdef readonly uint64_t rejected
     cdef readonly uint64_t debug_violations   # TW_DEBUG build: negative working / open counts seen (must stay 0)
-    cdef uint64_t rej_counts[32]      # index -code - 100
+    cdef uint64_t rej_counts[32]      # index -code - 100; RC_DUPLICATE_ORDER_ID counts in RISK_DUP_SLOT
     cdef public Positions positions   # optional: ACT_SET_REFERENCE_PRICE marks are forwarded to it
     cdef readonly object config       # the engine.riskconfig.RiskConfig it was built from
 

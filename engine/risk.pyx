@@ -8,6 +8,9 @@ before, so a risk-reducing order is always accepted even when the account is ove
 """
 import numpy as np
 
+from core import codes as _codes
+from messaging import records as _records
+
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
@@ -64,36 +67,9 @@ cdef extern from *:
     int64_t *tw_pick(int64_t *first, int second) noexcept nogil
     const int64_t INT64_MAX
 
-#: code -> (NAME, message): every RISK_* reject (registered into messaging.records.CODES).
-CODES = {
-    RISK_UNKNOWN_ACCOUNT: ("RISK_UNKNOWN_ACCOUNT", "account is not configured or its id is beyond max_accounts"),
-    RISK_UNKNOWN_SYMBOL: ("RISK_UNKNOWN_SYMBOL", "symbol id is beyond the risk table's max_symbols"),
-    RISK_UNKNOWN_FIRM: ("RISK_UNKNOWN_FIRM", "firm id is beyond max_firms"),
-    RISK_FIRM_MISMATCH: ("RISK_FIRM_MISMATCH", "command firm_id differs from the account's configured firm"),
-    RISK_KILL_SWITCH: ("RISK_KILL_SWITCH", "kill switch is engaged for the account or its firm"),
-    RISK_RESTRICTED_SYMBOL: ("RISK_RESTRICTED_SYMBOL", "symbol is restricted"),
-    RISK_NOT_PERMITTED: ("RISK_NOT_PERMITTED", "account is not permitted to trade this symbol on this side"),
-    RISK_SHORT_SALE: ("RISK_SHORT_SALE", "sell could open a short position and the account may not sell short"),
-    RISK_DUPLICATE_ORDER_ID: ("RISK_DUPLICATE_ORDER_ID", "client order id was already used today"),
-    RISK_MAX_ORDER_QTY: ("RISK_MAX_ORDER_QTY", "order quantity is above the maximum order quantity"),
-    RISK_MAX_ORDER_NOTIONAL: ("RISK_MAX_ORDER_NOTIONAL", "order notional (price x quantity) is above the maximum"),
-    RISK_NO_REFERENCE_PRICE: ("RISK_NO_REFERENCE_PRICE", "no reference price is known for the collar or the market order"),
-    RISK_PRICE_COLLAR: ("RISK_PRICE_COLLAR", "limit price is outside the collar around the reference price"),
-    RISK_MAX_OPEN_ORDERS: ("RISK_MAX_OPEN_ORDERS", "account has the maximum number of open orders"),
-    RISK_NET_POSITION: ("RISK_NET_POSITION", "worst-case net position in the symbol would exceed the limit"),
-    RISK_GROSS_POSITION: ("RISK_GROSS_POSITION", "worst-case gross position of the account would exceed the limit"),
-    RISK_CONCENTRATION: ("RISK_CONCENTRATION", "symbol's share of the account's gross exposure would exceed the limit"),
-    RISK_BUYING_POWER: ("RISK_BUYING_POWER", "margin requirement would exceed the account's buying power"),
-    RISK_ORDER_RATE: ("RISK_ORDER_RATE", "account's order rate throttle"),
-    RISK_MESSAGE_RATE: ("RISK_MESSAGE_RATE", "account's message rate throttle"),
-    RISK_FIRM_OPEN_ORDERS: ("RISK_FIRM_OPEN_ORDERS", "firm has the maximum number of open orders"),
-    RISK_FIRM_GROSS_POSITION: ("RISK_FIRM_GROSS_POSITION", "worst-case gross position of the firm would exceed the limit"),
-    RISK_FIRM_BUYING_POWER: ("RISK_FIRM_BUYING_POWER", "margin requirement would exceed the firm's buying power"),
-    RISK_FIRM_ORDER_RATE: ("RISK_FIRM_ORDER_RATE", "firm's order rate throttle"),
-    RISK_FIRM_MESSAGE_RATE: ("RISK_FIRM_MESSAGE_RATE", "firm's message rate throttle"),
-    RISK_COD_DISABLED: ("RISK_COD_DISABLED", "session has cancel-on-disconnect off: its orders stay open"),
-    RISK_ORDER_TABLE_FULL: ("RISK_ORDER_TABLE_FULL", "risk order table is full (raise sizes.max_orders)"),
-}
+#: code -> (NAME, message): every RISK_* reject (core/codes.pxd; messaging.records.CODES holds them too).
+#: A duplicate order id is rejected with matching's RC_DUPLICATE_ORDER_ID (-5), not a risk code.
+CODES = {c.value: (c.name, c.message) for c in _codes.CODES.values() if c.area == "RISK"}
 CODE_BY_NAME = {name: code for code, (name, _) in CODES.items()}
 
 # NumPy mirrors of the C structs (validate_internal_state); offsets checked at import below.
@@ -111,24 +87,12 @@ KILL_RELEASE = KILL_RELEASE_FLAG
 STATE_VERSION = 1
 
 
-class RiskError(Exception):
-    """A risk code as an exception (``code``, ``name``, ``reason``)."""
+class RiskError(_codes.TickwireError):
+    """A risk code as an exception (``code``, ``name``, ``message``; ``reason`` is ``message``)."""
 
-    def __init__(self, code):
-        self.code = int(code)
-        self.name, self.reason = CODES.get(self.code, (f"CODE_{self.code}", "unknown risk code"))
-        super().__init__(f"{self.name} ({self.code}): {self.reason}")
-
-
-def _register():
-    try:
-        from messaging.records import register_codes
-        register_codes(CODES)
-    except ImportError:
-        pass
-
-
-_register()
+    def __init__(self, code, message=None, offset=None):
+        super().__init__(code, message, offset)
+        self.reason = self.message
 
 
 cdef inline int64_t _abs(int64_t x) noexcept nogil:
@@ -356,7 +320,7 @@ cdef inline int _check_order_c(RiskEngine self, const Command *c, OrderEntry *ol
     if old == NULL:
         e = _ot_probe(self, c.order_id, &slot)
         if e != NULL:
-            return self._rej(RISK_DUPLICATE_ORDER_ID)
+            return self._rej(RC_DUPLICATE_ORDER_ID)
         if not _gcra(&A.order_tat, c.ts_ns, AL.order_interval_ns, AL.order_tolerance_ns):
             return self._rej(RISK_ORDER_RATE)
         if not _gcra(&F.order_tat, c.ts_ns, FL.order_interval_ns, FL.order_tolerance_ns):
@@ -712,7 +676,7 @@ cdef class RiskEngine(RiskHook):
 
     cdef int _rej(self, int code) noexcept nogil:
         self.rejected += 1
-        self.rej_counts[-code - 100] += 1
+        self.rej_counts[-code - 100 if code != RC_DUPLICATE_ORDER_ID else RISK_DUP_SLOT] += 1
         return code
 
     # ------------------------------------------------------------ events ----
@@ -888,8 +852,8 @@ cdef class RiskEngine(RiskHook):
         """{NAME: count} of the rejects so far."""
         cdef int idx
         out = {}
-        for code, (name, _) in CODES.items():
-            idx = -code - 100
+        for code, (name, _) in [*CODES.items(), (RC_DUPLICATE_ORDER_ID, _records.CODES[RC_DUPLICATE_ORDER_ID])]:
+            idx = -code - 100 if code != RC_DUPLICATE_ORDER_ID else RISK_DUP_SLOT
             if self.rej_counts[idx]:
                 out[name] = int(self.rej_counts[idx])
         return out

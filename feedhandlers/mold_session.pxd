@@ -52,16 +52,12 @@ cdef enum:
     REQ_SENT = 2                 # request sent, waiting for the answer until the deadline
 
 # ----------------------------------------------------------- result codes ----
-# ``on_packet`` returns >= 0 (messages applied now, including any drained from the ring) or one of:
-cdef enum:
-    MS_E_SHORT = -1              # packet shorter than the 20-byte header: dropped
-    MS_E_TRUNCATED = -2          # a message block runs past the packet's end: messages before it kept
-    MS_E_WRONG_SESSION = -3      # session name is not the followed one (pinned, or the previous session)
-    MS_E_DUPLICATE = -4          # every message already seen (the other line's copy, or a late answer)
-    MS_E_OVERFLOW = -5           # messages beyond the ring window: dropped, recovered later by request
-    MS_E_UNRECOVERABLE = -6      # (poll) a gap was given up after max_attempts requests
-    MS_E_REQUEST_IO = -7         # (poll) the request sender failed (exception or short send)
-    MS_E_IMPLAUSIBLE_SEQ = -8    # sequence number beyond high_seq + max_jump (or wrapping): dropped
+# ``on_packet`` returns >= 0 (messages applied now, including any drained from the ring) or a MOLD_E_*
+# code of core/codes.pxd: SHORT, TRUNCATED (messages before the bad block kept), WRONG_SESSION,
+# DUPLICATE, OVERFLOW (recovered later by request), IMPLAUSIBLE_SEQ (dropped); ``poll`` also
+# UNRECOVERABLE and REQUEST_IO.
+from core.codes cimport (MOLD_E_SHORT, MOLD_E_TRUNCATED, MOLD_E_WRONG_SESSION, MOLD_E_DUPLICATE, MOLD_E_OVERFLOW,
+                         MOLD_E_UNRECOVERABLE, MOLD_E_REQUEST_IO, MOLD_E_IMPLAUSIBLE_SEQ)
 
 # ------------------------------------------------------------------ slots ----
 cdef struct MoldSlot:
@@ -129,7 +125,7 @@ cdef class MoldSession:
     cdef readonly uint64_t messages              # messages applied to the sink
     cdef uint64_t type_counts[256]               # messages applied, per type byte
     cdef readonly uint64_t bad_messages          # unknown type / length != spec length (seq consumed)
-    cdef readonly uint64_t bad_packets           # MS_E_SHORT / MS_E_TRUNCATED
+    cdef readonly uint64_t bad_packets           # MOLD_E_SHORT / MOLD_E_TRUNCATED
     cdef readonly uint64_t wrong_session
     cdef readonly uint64_t session_changes
     cdef readonly uint64_t heartbeats
@@ -142,14 +138,14 @@ cdef class MoldSession:
     cdef readonly uint64_t overflow              # messages dropped beyond the ring window
     cdef readonly uint64_t sink_errors           # on_message returned < 0
     cdef readonly uint64_t trailing_bytes        # packets with bytes after the last message (not TWTS)
-    cdef readonly uint64_t implausible_seq       # packets dropped with MS_E_IMPLAUSIBLE_SEQ
+    cdef readonly uint64_t implausible_seq       # packets dropped with MOLD_E_IMPLAUSIBLE_SEQ
     cdef readonly uint64_t late_join_skipped     # messages before a late join too far back to recover
     cdef readonly uint64_t buffered_peak
     cdef readonly uint64_t invariant_violations  # TW_DEBUG builds only: ring slot collisions, bad counts
 
     # ------------------------------------------------------------- calls ----
     cdef int on_packet(self, const uint8_t *pkt, uint32_t n, uint64_t rx_ns, int line) noexcept nogil
-    """Feed one MoldUDP64 packet from ``line``; returns messages applied (>= 0) or an MS_E_* code."""
+    """Feed one MoldUDP64 packet from ``line``; returns messages applied (>= 0) or a MOLD_E_* code."""
     cdef int on_burst(self, Frame *frames, int n, int line) noexcept nogil
     """Feed a burst of frames from one line; returns messages applied."""
     cdef int _apply_run(self, const uint8_t *p, const uint8_t *end, uint64_t seq, uint32_t count,

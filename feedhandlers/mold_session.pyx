@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from core import codes as _codes
+
 
 # run_slice return codes (>= 0; a negative value is a source's SRC_E_* code).
 cdef enum:
@@ -31,24 +33,15 @@ RUN_POLL = C_RUN_POLL
 RUN_LATENCY = C_RUN_LATENCY
 
 
-# Result codes -> (NAME, message), for the Python layers (mold_session.pxd documents each).
-MOLD_CODES = {
-    MS_E_SHORT: ("MS_E_SHORT", "packet shorter than the 20-byte MoldUDP64 header"),
-    MS_E_TRUNCATED: ("MS_E_TRUNCATED", "a message block runs past the end of the packet"),
-    MS_E_WRONG_SESSION: ("MS_E_WRONG_SESSION", "packet of another MoldUDP64 session"),
-    MS_E_DUPLICATE: ("MS_E_DUPLICATE", "every message of the packet was already received"),
-    MS_E_OVERFLOW: ("MS_E_OVERFLOW", "messages beyond the reorder buffer window (recovered by request later)"),
-    MS_E_UNRECOVERABLE: ("MS_E_UNRECOVERABLE", "gap given up after the maximum number of requests"),
-    MS_E_REQUEST_IO: ("MS_E_REQUEST_IO", "the request sender failed"),
-    MS_E_IMPLAUSIBLE_SEQ: ("MS_E_IMPLAUSIBLE_SEQ", "sequence number too far beyond the highest seen (corrupt or foreign packet)"),
-}
+# MOLD_E_* code -> (NAME, message), for the Python layers (values and messages: core/codes.pxd).
+MOLD_CODES = {c.value: (c.name, c.message) for c in _codes.CODES.values() if c.area == "MOLD"}
 
 
 def describe(int code):
-    """``(NAME, message)`` of an MS_E_* result code; ("OK", ...) for codes >= 0."""
+    """``(NAME, message)`` of a result code; ("OK", ...) for codes >= 0."""
     if code >= 0:
         return ("OK", f"{code} messages applied")
-    return MOLD_CODES.get(code, ("UNKNOWN", f"unknown result code {code}"))
+    return _codes.describe(code)
 
 
 def request_packet(bytes session, uint64_t seq, uint32_t count):
@@ -175,7 +168,7 @@ cdef class MoldSession:
         cdef uint32_t count
         if tw_unlikely(n < MOLD_HEADER_LEN):
             self.bad_packets += 1
-            return MS_E_SHORT
+            return MOLD_E_SHORT
         seq = tw_be64(pkt + 10)
         count = tw_be16(pkt + 18)
         if tw_unlikely(not self.has_session):
@@ -184,17 +177,17 @@ cdef class MoldSession:
         elif tw_unlikely(memcmp(pkt, self.session, MOLD_SESSION_LEN) != 0):
             if self.pinned or (self.has_prev_session and memcmp(pkt, self.prev_session, MOLD_SESSION_LEN) == 0):
                 self.wrong_session += 1
-                return MS_E_WRONG_SESSION
+                return MOLD_E_WRONG_SESSION
             self._change_session(pkt, seq)
         if tw_unlikely(self.next_seq == 0):
             self._reset_sequence(self.start_seq if self.start_seq != 0 else (seq if seq != 0 else 1))
         if tw_unlikely(seq + count < seq):
             self.implausible_seq += 1
-            return MS_E_IMPLAUSIBLE_SEQ
+            return MOLD_E_IMPLAUSIBLE_SEQ
         if tw_unlikely(seq > self.high_seq and seq - self.high_seq > self.max_jump):
             if not self.fresh:
                 self.implausible_seq += 1
-                return MS_E_IMPLAUSIBLE_SEQ
+                return MOLD_E_IMPLAUSIBLE_SEQ
             # First packet after joining, too far ahead to recover by request: join here (late join).
             self.late_join_skipped += seq - self.next_seq
             self._reset_sequence(seq)
@@ -222,7 +215,7 @@ cdef class MoldSession:
                 return self._apply_run(pkt + MOLD_HEADER_LEN, pkt + n, seq, count, rx_ns, line)
             self.dup_packets[line] += 1
             self.dup_messages[line] += count
-            return MS_E_DUPLICATE
+            return MOLD_E_DUPLICATE
         # Beyond the next expected sequence number: a new gap or a fill inside a known one.
         if seq > self.high_seq:
             self.gaps += 1
@@ -247,11 +240,11 @@ cdef class MoldSession:
         for i in range(count):
             if tw_unlikely(p + 2 > end):
                 self.bad_packets += 1
-                return MS_E_TRUNCATED if applied == 0 else applied
+                return MOLD_E_TRUNCATED if applied == 0 else applied
             length = tw_be16(p)
             if tw_unlikely(p + 2 + length > end):
                 self.bad_packets += 1
-                return MS_E_TRUNCATED if applied == 0 else applied
+                return MOLD_E_TRUNCATED if applied == 0 else applied
             if s < self.next_seq:
                 self.dup_messages[line] += 1
             else:
@@ -290,11 +283,11 @@ cdef class MoldSession:
         for i in range(count):
             if tw_unlikely(p + 2 > end):
                 self.bad_packets += 1
-                return MS_E_TRUNCATED if stored == 0 else 0
+                return MOLD_E_TRUNCATED if stored == 0 else 0
             length = tw_be16(p)
             if tw_unlikely(p + 2 + length > end):
                 self.bad_packets += 1
-                return MS_E_TRUNCATED if stored == 0 else 0
+                return MOLD_E_TRUNCATED if stored == 0 else 0
             last = NULL
             if tw_unlikely(s >= limit):
                 self.overflow += 1
@@ -330,9 +323,9 @@ cdef class MoldSession:
             self.trailing_bytes += 1
         if stored == 0:
             if overflow:
-                return MS_E_OVERFLOW
+                return MOLD_E_OVERFLOW
             self.dup_packets[line] += 1
-            return MS_E_DUPLICATE
+            return MOLD_E_DUPLICATE
         return 0
 
     cdef int _drain(self) noexcept nogil:
@@ -398,7 +391,7 @@ cdef class MoldSession:
 
     # ---------------------------------------------------------- Python entry ----
     def feed(self, const uint8_t[::1] packet, uint64_t rx_ns=0, int line=LINE_A):
-        """Feed one packet (bytes-like); returns messages applied or an MS_E_* code (see ``describe``)."""
+        """Feed one packet (bytes-like); returns messages applied or an MOLD_E_* code (see ``describe``)."""
         if line < 0 or line >= NLINES:
             raise ValueError(f"line must be 0 (A), 1 (B) or 2 (retransmission), not {line}")
         if packet.shape[0] == 0:
@@ -511,7 +504,7 @@ cdef class MoldSession:
             self.request_errors += 1
             if self.on_gap_event is not None:
                 self.on_gap_event("request_error", lo, lo + count, repr(exc))
-            return MS_E_REQUEST_IO
+            return MOLD_E_REQUEST_IO
         self.requests_sent += 1
         return 0
 

@@ -28,33 +28,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from core import codes as _codes
+from core.codes import (SOUP_E_CONNECT, SOUP_E_DISCONNECTED, SOUP_E_NOT_AUTHORIZED, SOUP_E_PEER_DEAD,
+                        SOUP_E_PROTOCOL, SOUP_E_RECONNECTS, SOUP_E_SESSION_UNAVAILABLE)
+
 # ----------------------------------------------------------------- result codes ----
-SOUP_E_NOT_AUTHORIZED = -1     # login rejected, reason 'A'
-SOUP_E_SESSION_UNAVAILABLE = -2  # login rejected, reason 'S'
-SOUP_E_PEER_DEAD = -3          # nothing received for timeout_s
-SOUP_E_PROTOCOL = -4           # a packet that makes no sense here (bad length, unknown type, login twice)
-SOUP_E_DISCONNECTED = -5       # the peer closed the connection (before End of Session)
-SOUP_E_CONNECT = -6            # TCP connect failed
-SOUP_E_RECONNECTS = -7         # gave up re-logging in after max_reconnects
-
-SOUP_CODES = {
-    SOUP_E_NOT_AUTHORIZED: ("SOUP_E_NOT_AUTHORIZED", "login rejected: not authorized (bad user or password)"),
-    SOUP_E_SESSION_UNAVAILABLE: ("SOUP_E_SESSION_UNAVAILABLE", "login rejected: requested session not available"),
-    SOUP_E_PEER_DEAD: ("SOUP_E_PEER_DEAD", "peer silent longer than the timeout (no heartbeat)"),
-    SOUP_E_PROTOCOL: ("SOUP_E_PROTOCOL", "protocol violation"),
-    SOUP_E_DISCONNECTED: ("SOUP_E_DISCONNECTED", "connection closed by the peer"),
-    SOUP_E_CONNECT: ("SOUP_E_CONNECT", "cannot connect to the server"),
-    SOUP_E_RECONNECTS: ("SOUP_E_RECONNECTS", "gave up after the maximum number of re-logins"),
-}
-
-
-class SoupError(RuntimeError):
-    """A SoupBinTCP failure with a SOUP_E_* code; str() = 'NAME: message (detail)'."""
+# SOUP_E_* (-1001..), imported above: values and messages in core/codes.pxd.
+class SoupError(_codes.TickwireError, RuntimeError):
+    """A SoupBinTCP failure with a SOUP_E_* code; str() = 'NAME (code): message (detail)'."""
 
     def __init__(self, code: int, detail: str = ""):
-        self.code = code
-        self.name, self.reason = SOUP_CODES.get(code, ("SOUP_E_UNKNOWN", "unknown error"))
-        super().__init__(f"{self.name}: {self.reason}" + (f" ({detail})" if detail else ""))
+        self.reason = _codes.code_message(code)
+        self.detail = detail
+        super().__init__(code, self.reason + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self):
+        return (SoupError, (self.code, self.detail))
 
 
 # ---------------------------------------------------------------------- packets ----

@@ -21,11 +21,11 @@ cdef enum:
     Y_LEN = 20
     MAX_RECORD = 2048      # room `fill` keeps for one step (a flushed pcap packet + a message)
 
-# Result codes (negative; `ERRORS` in daygen.pyx maps code -> (NAME, message)).
+# Result codes: GEN_OK, or a GEN_E_* code of core/codes.pxd (`ERRORS` in daygen.pyx maps code -> (NAME, message)).
+from core.codes cimport GEN_E_NOMEM, GEN_E_INVARIANT
+
 cdef enum:
     GEN_OK = 0
-    GEN_ENOMEM = -1        # an order array could not grow
-    GEN_EINVARIANT = -2    # TW_DEBUG only: a crossed book or a bad reference was about to be written
 
 
 cdef class DayGen:

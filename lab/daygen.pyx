@@ -19,6 +19,8 @@ import os
 import struct
 import time
 
+from core import codes as _codes
+
 cdef extern from *:
     """
     #include <stdint.h>
@@ -47,12 +49,12 @@ cdef extern from *:
     uint16_t tw_fold(uint32_t s) noexcept nogil
 
 # ------------------------------------------------------------- codes ----
-ERRORS = {
-    GEN_ENOMEM: ("TW_GEN_ENOMEM", "out of memory while growing the live-order arrays"),
-    GEN_EINVARIANT: ("TW_GEN_EINVARIANT", "internal invariant broken (crossed book or dead reference); "
-                                          "this is a generator bug, please report the seed"),
-}
-"""Result code -> (NAME, message) of `DayGen.err`."""
+ERRORS = {c.value: (c.name, c.message) for c in _codes.CODES.values() if c.area == "GEN"}
+"""Result code -> (NAME, message) of `DayGen.err` (GEN_E_* of core/codes.pxd)."""
+
+
+class GenError(_codes.TickwireError, RuntimeError):
+    """``DayGen.fill`` stopped on a GEN_E_* code (a RuntimeError too, as before)."""
 
 # ----------------------------------------------------------- the day ----
 cdef uint64_t NS = 1000000000
@@ -433,8 +435,7 @@ cdef class DayGen:
                 self._step()
         self.out = NULL
         if self.err:
-            name, text = ERRORS.get(self.err, ("TW_GEN_UNKNOWN", "unknown error"))
-            raise RuntimeError(f"{name}: {text}")
+            raise GenError(self.err)
         return self.out_pos
 
     @property
@@ -515,7 +516,7 @@ cdef class DayGen:
             if (side == 0 and self.best[2 * s + 1] >= 0 and idx >= self.best[2 * s + 1]) or \
                (side == 1 and self.best[2 * s] >= 0 and idx <= self.best[2 * s]) or idx < 0 or idx >= GRID_W \
                or sh == 0:
-                self.err = GEN_EINVARIANT
+                self.err = GEN_E_INVARIANT
                 return -1
         if self.nfree:
             self.nfree -= 1
@@ -528,7 +529,7 @@ cdef class DayGen:
                         and _grow(<void **>&self.o_side, ncap, 1) and _grow(<void **>&self.o_prev, ncap, 4)
                         and _grow(<void **>&self.o_next, ncap, 4) and _grow(<void **>&self.o_pos, ncap, 4)
                         and _grow(<void **>&self.freel, ncap, 4)):
-                    self.err = GEN_ENOMEM
+                    self.err = GEN_E_NOMEM
                     return -1
                 self.ocap = ncap
             slot = self.onext
@@ -562,7 +563,7 @@ cdef class DayGen:
             ncap = 64 if cap == 0 else cap * 2
             grown = <int32_t *>realloc(self.live[s], ncap * 4)
             if grown == NULL:
-                self.err = GEN_ENOMEM
+                self.err = GEN_E_NOMEM
                 return -1
             self.live[s] = grown
             self.live_cap[s] = ncap

@@ -84,39 +84,21 @@ cdef extern from *:
     const uint32_t SYMBOL_ANY "TW_SYMBOL_ANY"  # mass cancel over all symbols
 
 
+# Reject codes of the engine (ORDER -1..-99 and the loop's -200..; values and messages in core/codes.pxd).
+from core.codes cimport (RC_INVALID_QTY, RC_PRICE_NOT_ON_TICK, RC_UNKNOWN_SYMBOL, RC_UNKNOWN_ORDER,
+                         RC_DUPLICATE_ORDER_ID, RC_ORDER_NOT_OPEN, RC_POST_ONLY_WOULD_CROSS,
+                         RC_FOK_NOT_FILLABLE, RC_MARKET_NO_LIQUIDITY, RC_INVALID_DISPLAY_QTY,
+                         RC_INVALID_TIF_TYPE, RC_GTD_WITHOUT_EXPIRY, RC_GTD_EXPIRED, RC_INVALID_PRICE,
+                         RC_INVALID_STOP_PRICE, RC_INVALID_SIDE, RC_INVALID_TYPE, RC_INVALID_TIF,
+                         RC_INVALID_ACTION, RC_NOT_OWNER, RC_MODIFY_INVALID, RC_POOL_EXHAUSTED, RC_MALFORMED,
+                         RC_INVALID_STP, RC_INVALID_FLAGS, RC_INVALID_LINK, RC_SEQ_OUT_OF_ORDER,
+                         RC_JOURNAL_FAILED, RC_LOOP_STOPPED)
+
+
 # ----------------------------------------------------------- reasons ----
 cdef enum:
     RC_OK = 0
-    # ---- rejects (negative): matching / validation, -1..-99
-    RC_INVALID_QTY = -1               # qty is zero (or negative in the source)
-    RC_PRICE_NOT_ON_TICK = -2         # price or stop_price not a multiple of the symbol's tick
-    RC_UNKNOWN_SYMBOL = -3            # symbol_id not configured
-    RC_UNKNOWN_ORDER = -4             # order_id never seen (cancel / modify)
-    RC_DUPLICATE_ORDER_ID = -5        # order_id already used today
-    RC_ORDER_NOT_OPEN = -6            # cancel / modify of an order already filled, cancelled or expired
-    RC_POST_ONLY_WOULD_CROSS = -7     # post-only order would take liquidity
-    RC_FOK_NOT_FILLABLE = -8          # fill-or-kill cannot fill completely now
-    RC_MARKET_NO_LIQUIDITY = -9       # market order with an empty opposite side
-    RC_INVALID_DISPLAY_QTY = -10      # iceberg display_qty zero or above qty
-    RC_INVALID_TIF_TYPE = -11         # combination refused (market+GTC/GTD, stop+FOK, post-only/iceberg not on a DAY/GTC/GTD limit)
-    RC_GTD_WITHOUT_EXPIRY = -12       # TIF GTD with expire_ns == 0
-    RC_GTD_EXPIRED = -13              # TIF GTD with expire_ns <= ts_ns
-    RC_INVALID_PRICE = -14            # limit price <= 0, or price given on a market/stop order
-    RC_INVALID_STOP_PRICE = -15       # stop_price <= 0 on stop/stop-limit
-    RC_INVALID_SIDE = -16             # side not buy/sell
-    RC_INVALID_TYPE = -17             # ord_type unknown
-    RC_INVALID_TIF = -18              # tif unknown
-    RC_INVALID_ACTION = -19           # action unknown
-    RC_NOT_OWNER = -20                # cancel / modify by an account that does not own the order
-    RC_MODIFY_INVALID = -21           # modify of a pending (untriggered) stop order
-    RC_POOL_EXHAUSTED = -22           # order pool full (configured capacity)
-    RC_MALFORMED = -23                # source row / record malformed (CSV reader), order_id 0
-    RC_INVALID_STP = -24              # stp mode unknown
-    RC_INVALID_FLAGS = -25            # unknown flag bits
-    RC_INVALID_LINK = -26             # OCO link_id not an open, unlinked order of the same account
-    RC_SEQ_OUT_OF_ORDER = -200        # loop: seq not above the last one
-    RC_JOURNAL_FAILED = -201          # loop: journal append failed, command not applied
-    RC_LOOP_STOPPED = -202            # loop: stopped by a failed journal commit; run refused
+    # rejects (negative, RC_*): cimported from core/codes.pxd below
 
     # ---- cancel / expire reasons (positive)
     CR_REQUESTED = 1                  # cancel command

@@ -6,15 +6,17 @@ compares them with ``offsetof`` from the compiled engine. Build a command batch
 with ``np.zeros(n, COMMAND_DTYPE)`` and hand it to ``engine.loop.EngineLoop``.
 
 ``CODES`` maps every reason code to ``(NAME, message)`` so Python layers print
-clear errors. Ranges: -1..-99 matching/validation, -100..-199 pre-trade risk
-(the risk module adds its own with ``register_codes``), -200..-255 loop/journal,
-positive values are cancel/expire reasons.
+clear errors: the negative ones come from ``core/codes.pxd`` (-1..-99 matching and
+validation, -100..-199 pre-trade risk, -200..-299 loop and journal), positive values
+are cancel/expire reasons.
 """
 from __future__ import annotations
 
 from enum import IntEnum
 
 import numpy as np
+
+from core import codes as _codes
 
 # ------------------------------------------------------------------ dtypes ----
 COMMAND_DTYPE = np.dtype({
@@ -103,37 +105,13 @@ class EventKind(IntEnum):
 
 
 # ------------------------------------------------------------------- codes ----
-CODES: dict[int, tuple[str, str]] = {
-    0: ("OK", "ok"),
-    -1: ("INVALID_QTY", "quantity must be a positive integer"),
-    -2: ("PRICE_NOT_ON_TICK", "price is not a multiple of the symbol's tick size"),
-    -3: ("UNKNOWN_SYMBOL", "symbol is not configured"),
-    -4: ("UNKNOWN_ORDER", "order id is not known"),
-    -5: ("DUPLICATE_ORDER_ID", "order id was already used"),
-    -6: ("ORDER_NOT_OPEN", "order is already filled, cancelled or expired"),
-    -7: ("POST_ONLY_WOULD_CROSS", "post-only order would take liquidity"),
-    -8: ("FOK_NOT_FILLABLE", "fill-or-kill order cannot be filled completely now"),
-    -9: ("MARKET_NO_LIQUIDITY", "market order found no liquidity on the opposite side"),
-    -10: ("INVALID_DISPLAY_QTY", "iceberg display quantity must be positive and not above the quantity"),
-    -11: ("INVALID_TIF_TYPE", "time in force, order type and flags do not combine"),
-    -12: ("GTD_WITHOUT_EXPIRY", "good-till-date order needs expire_ns"),
-    -13: ("GTD_EXPIRED", "good-till-date expiry is not after the command time"),
-    -14: ("INVALID_PRICE", "limit price must be positive; market and stop orders take no limit price"),
-    -15: ("INVALID_STOP_PRICE", "stop orders need a positive stop price"),
-    -16: ("INVALID_SIDE", "side must be buy or sell"),
-    -17: ("INVALID_TYPE", "order type must be limit, market, stop or stop_limit"),
-    -18: ("INVALID_TIF", "time in force must be day, gtc, ioc, fok or gtd"),
-    -19: ("INVALID_ACTION", "action is not known"),
-    -20: ("NOT_OWNER", "order belongs to another account"),
-    -21: ("MODIFY_INVALID", "modify not allowed on a pending (untriggered) stop order"),
-    -22: ("POOL_EXHAUSTED", "order pool is full"),
-    -23: ("MALFORMED", "record is malformed"),
-    -24: ("INVALID_STP", "self-trade prevention mode is not known"),
-    -25: ("INVALID_FLAGS", "unknown flag bits"),
-    -26: ("INVALID_LINK", "OCO link must name an open, unlinked order of the same account"),
-    -200: ("SEQ_OUT_OF_ORDER", "sequence number is not above the previous one"),
-    -201: ("JOURNAL_FAILED", "journal append failed; command not applied"),
-    -202: ("LOOP_STOPPED", "engine loop stopped by a failed journal commit; nothing more is run"),
+#: reason code -> (NAME, message): the engine's reject codes (areas ORDER, RISK and LOOP of
+#: core/codes.pxd; an RC_* code is named without its prefix, as Event.reason and CSV output print
+#: it), then the positive cancel / expire reasons.
+CODES: dict[int, tuple[str, str]] = {0: ("OK", "ok")}
+CODES.update({c.value: (c.name.removeprefix("RC_"), c.message) for c in _codes.CODES.values()
+              if c.area in ("ORDER", "RISK", "LOOP")})
+CODES.update({
     1: ("REQUESTED", "cancelled on request"),
     2: ("IOC_REMAINDER", "unfilled rest of an immediate order cancelled"),
     3: ("STP", "cancelled by self-trade prevention"),
@@ -144,13 +122,13 @@ CODES: dict[int, tuple[str, str]] = {
     8: ("END_OF_DAY", "day order expired at end of day"),
     9: ("GTD_EXPIRED", "good-till-date order expired"),
     10: ("MODIFY_TO_ZERO", "modify left no open quantity"),
-}
+})
 CODE_BY_NAME: dict[str, int] = {name: code for code, (name, _) in CODES.items() if code <= 0}
 CANCEL_REASON_BY_NAME: dict[str, int] = {name: code for code, (name, _) in CODES.items() if code > 0}
 
 
 def register_codes(table: dict[int, tuple[str, str]]) -> None:
-    """Add another module's codes (e.g. risk, -100..-199); a clash is a programming error."""
+    """Add codes core/codes.pxd does not hold (a plug-in hook's); a clash is a programming error."""
     for code, entry in table.items():
         if code in CODES and CODES[code] != entry:
             raise ValueError(f"reason code {code} already registered as {CODES[code][0]}")
@@ -160,10 +138,12 @@ def register_codes(table: dict[int, tuple[str, str]]) -> None:
 
 
 def code_name(code: int) -> str:
-    """NAME of a reason code (``CODE_<n>`` when unknown)."""
-    return CODES.get(int(code), (f"CODE_{int(code)}", ""))[0]
+    """NAME of a reason code (``core.codes``'s ``UNKNOWN(<n>)`` when unknown)."""
+    entry = CODES.get(int(code))
+    return entry[0] if entry else _codes.code_name(code)
 
 
 def code_message(code: int) -> str:
-    """Human text of a reason code."""
-    return CODES.get(int(code), ("", f"unknown code {int(code)}"))[1]
+    """Human text of a reason code (``core.codes``'s unknown-code message when unknown)."""
+    entry = CODES.get(int(code))
+    return entry[1] if entry else _codes.code_message(code)

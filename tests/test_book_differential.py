@@ -217,9 +217,9 @@ def test_codes_table_matches_the_c_enum():
         assert getattr(codes, name) == value
         assert codes.CODES[value][0] == name
     assert set(codes.CODES) == set(C_CODES.values())
-    assert codes.describe(-999)[0] == "UNKNOWN_CODE_-999"
+    assert codes.describe(-999)[0] == "UNKNOWN(-999)"
     err = codes.BookError(codes.UNKNOWN_REF)
-    assert "UNKNOWN_REF (-1)" in str(err) and "not live" in str(err)
+    assert "BOOK_UNKNOWN_REF (-901)" in str(err) and "not live" in str(err)
 
 
 def test_time_priority_and_replace_loses_priority():

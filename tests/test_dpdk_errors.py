@@ -30,7 +30,7 @@ def test_bad_eal_argument_raises_with_the_eal_message():
     r = run_scenario({"eal": EAL + ["--no-such-option"], "ports": [0]})
     assert r["ok"] is False and r["error"] == "EalError"
     assert r["code"] == -701 and r["name"] == "EAL_E_INIT" and r["errno"] == 22
-    assert r["message"].startswith("EAL_E_INIT: rte_eal_init failed [EINVAL: Invalid argument]")
+    assert r["message"].startswith("EAL_E_INIT (-701): rte_eal_init failed [EINVAL: Invalid argument]")
     # The EAL's own words, without its usage text.
     assert "unrecognized option '--no-such-option'" in r["message"]
     assert "Invalid 'command line' arguments" in r["message"]
@@ -58,7 +58,7 @@ def test_unknown_port_name_lists_the_ports(data_dir):
     r = run_scenario({"eal": EAL + ["--vdev", f"net_pcap0,rx_pcap={pcap}"], "ports": ["net_pcap7"]})
     assert r["ok"] is False and r["error"] == "PortError"
     assert r["code"] == -711 and r["name"] == "PORT_E_NO_PORT" and r["errno"] == 19
-    assert r["message"] == ("PORT_E_NO_PORT: no such DPDK port [ENODEV: No such device]: "
+    assert r["message"] == ("PORT_E_NO_PORT (-711): no such DPDK port [ENODEV: No such device]: "
                             "no port named 'net_pcap7'; ports: {0: 'net_pcap0'}")
 
 
@@ -114,5 +114,5 @@ def test_calls_before_init_and_bad_config_are_clear():
         with pytest.raises(eal.EalError) as e:
             ethdev.port_count()
         assert e.value.name == "EAL_E_NOT_INIT"
-        assert str(e.value) == "EAL_E_NOT_INIT: the EAL is not initialised: call dpdk_bindings.eal.init() first"
+        assert str(e.value) == "EAL_E_NOT_INIT (-704): the EAL is not initialised: call dpdk_bindings.eal.init() first"
     assert eal.strerror(12) == "Cannot allocate memory"

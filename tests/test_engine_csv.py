@@ -87,7 +87,7 @@ def test_match_cli_malformed_rows_never_crash(tmp_path):
         ("4", "reject", "INVALID_ACTION"), ("5", "reject", "MALFORMED"), ("6", "reject", "MALFORMED"),
         ("7", "ack", ""), ("8", "reject", "INVALID_TYPE"), ("9", "reject", "INVALID_TIF")]
     assert "8 malformed row(s) rejected" in p.stderr
-    assert "line 2: MALFORMED: qty 'abc' is not an integer" in p.stderr
+    assert "line 2: MALFORMED (-23): qty 'abc' is not an integer" in p.stderr
 
 
 def test_match_cli_optional_columns_and_ticks(tmp_path):

@@ -412,7 +412,7 @@ def test_bad_arguments_say_why(tmp_path):
     with pytest.raises(ValueError, match="at most 10 ASCII"):
         generate_day(tmp_path / "x", 10_000, 10, 1, pcap=True, session="ELEVENCHARS")
     assert min_messages(100) <= 10_000
-    assert set(ERRORS) == {-1, -2} and all(name.startswith("TW_GEN_") for name, _ in ERRORS.values())
+    assert set(ERRORS) == {-1101, -1102} and all(name.startswith("GEN_E_") for name, _ in ERRORS.values())
 
 
 def test_cli_generate_prints_summary(tmp_path, capsys):

@@ -84,7 +84,7 @@ def test_length_prefix_above_the_largest_message_is_lost_framing(capsys, days, t
     path.write_bytes(bad)
     rc, out, err = cli(capsys, "replay", "--json", path)
     assert rc == EXIT_ERROR
-    assert f"ITCH_E_LOST_FRAMING (-108) at byte offset {off}" in err and "1024" in err
+    assert f"ITCH_E_LOST_FRAMING (-508) at byte offset {off}" in err and "1024" in err
     d = json.loads(out)                                   # the summary of the 5,000 messages before it
     assert d["messages"] == 5000 and d["error"]["name"] == "ITCH_E_LOST_FRAMING" and d["error"]["offset"] == off
     rc, out, err = cli(capsys, "book", path)

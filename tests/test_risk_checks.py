@@ -51,7 +51,7 @@ class Harness:
 
 def test_code_table_registered_and_documented():
     from engine import risk as R
-    assert len(R.CODES) == 27
+    assert len(R.CODES) == 26
     for code, (name, msg) in R.CODES.items():
         assert -199 <= code <= -100
         assert CODES[code] == (name, msg) and code_name(code) == name and code_message(code) == msg
@@ -145,9 +145,9 @@ def test_short_sale_counts_working_sells():
 def test_duplicate_client_order_id():
     h = Harness("")
     assert h.code(order_id=77) == 0
-    assert h.code(order_id=77) == -108                 # risk's code, before matching's -5
+    assert h.code(order_id=77) == -5                   # risk finds it first: matching's code
     h.send(2, order_id=77)                             # cancelled: the id stays used today
-    assert h.code(order_id=77) == -108
+    assert h.code(order_id=77) == -5
     h.send(5)                                          # end of day frees done ids
     assert h.code(order_id=77) == 0
 

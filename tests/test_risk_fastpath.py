@@ -106,7 +106,7 @@ def test_rejected_id_tombstone_is_reused_by_the_single_probe():
     ev = loop.run_all(_cmds([{"seq": 9, "action": 1, "order_id": 8, "price": 90 * P}]))
     assert ev["reason"][0] == -126                                       # RISK_ORDER_TABLE_FULL
     ev = loop.run_all(_cmds([{"seq": 10, "action": 1, "order_id": 6, "price": 90 * P}]))
-    assert ev["reason"][0] == -108                                       # duplicate id found by the probe
+    assert ev["reason"][0] == -5                                         # duplicate id found by the probe
     risk.validate_internal_state()
 
 

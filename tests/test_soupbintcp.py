@@ -117,7 +117,7 @@ def test_login_rejected_not_authorized_and_session_unavailable(day):
         with pytest.raises(SoupError) as e:
             SoupClient(srv.address, "alice", "wrong", **FAST).connect()
         assert e.value.code == SOUP_E_NOT_AUTHORIZED
-        assert str(e.value) == "SOUP_E_NOT_AUTHORIZED: login rejected: not authorized (bad user or password) " \
+        assert str(e.value) == "SOUP_E_NOT_AUTHORIZED (-1001): login rejected: not authorized (bad user or password) " \
                                "(user 'alice')"
         with pytest.raises(SoupError) as e:
             SoupClient(srv.address, "alice", "secret", session=b"NOSUCHSESS", **FAST).connect()

@@ -13,6 +13,8 @@ import select
 import time
 from dataclasses import dataclass, field
 
+from core.codes import SRC_E_END, code_name
+
 LAT_MAX_NS = 60_000_000_000
 
 
@@ -121,7 +123,7 @@ class Listener:
             if fast:
                 rc = s.run_slice(a, b, rt, fds, 10_000_000, 1, self.busy_poll)
                 if rc < 0:
-                    reason = "end of input" if rc == -3 else f"source error {rc}"   # SRC_E_END: a file ended
+                    reason = "end of input" if rc == SRC_E_END else f"source error {code_name(rc)} ({rc})"
                     break
                 if rc == RUN_POLL:
                     s.poll()
