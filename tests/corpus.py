@@ -10,7 +10,7 @@ import random
 import struct
 
 from lab.daygen import generate_day
-from tickwire.pcapwrite import GLOBAL_HEADER, HEADERS_LEN
+from lab.pcapwrite import GLOBAL_HEADER, HEADERS_LEN
 
 PCAP_GLOBAL = 24
 PCAP_RECORD = 16

@@ -88,7 +88,7 @@ def test_one_error_base_class_and_one_format():
     from engine.loop import LoopStopped
     from engine.risk import RiskError
     from feedhandlers.soupbintcp import SoupError
-    from tickwire.daygen import GenError
+    from lab.daygen import GenError
     errors = [codes.FeedError(codes.ITCH_E_TRUNCATED, "it ends", 42), BookError(codes.BOOK_ZERO_REF),
               SourceError(codes.KSRC_E_BIND, "bind eth0", 98), RiskError(codes.RISK_BUYING_POWER),
               SoupError(codes.SOUP_E_PROTOCOL, "zero-length packet"), JournalError(codes.JOURNAL_LOCKED, "/x"),

@@ -304,5 +304,6 @@ def test_python_layer_comes_from_packet_source():
         src.recv()
     assert e.value.code == KSRC_E_CLOSED
     st = PcapSource(data=data).drain()
-    assert (st["packets"], st["messages"], st["gaps"], st["rc"]) == (3, 3, 0, -3)     # ends with SRC_E_END
+    from core.codes import SRC_E_END
+    assert (st["packets"], st["messages"], st["gaps"], st["rc"]) == (3, 3, 0, SRC_E_END)
     assert open_source.__func__ is PcapSource.open_source.__func__     # the module name the registry docs use
