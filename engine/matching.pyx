@@ -1021,14 +1021,17 @@ cdef class MatchingEngine:
         self._triggers(c.symbol_id)
         return RC_OK
 
-    cdef int apply(self, const Command *c) noexcept nogil:
-        cdef int rc = RC_OK
+    cdef void advance(self, const Command *c) noexcept nogil:
         self.cur = c
-        self.n_commands += 1
         if c.ts_ns > self.clock_ns:
             self.clock_ns = c.ts_ns
-            if self.heap_n > 0:
+            if self.heap_n > 0 and self.heap[0].expire_ns <= c.ts_ns:
                 self._expire_due()
+
+    cdef int apply(self, const Command *c) noexcept nogil:
+        cdef int rc = RC_OK
+        self.n_commands += 1
+        self.advance(c)             # (a no-op when the loop advanced the clock before risk's check)
         if c.action == ACT_NEW:
             rc = self._new(c)
         elif c.action == ACT_CANCEL:
@@ -1079,6 +1082,18 @@ cdef class MatchingEngine:
         with nogil:
             for k in range(n):
                 self.apply(&p[k])
+        return self.take_events()
+
+    def advance_clock(self, cmd):
+        """Advance the clock to the ``ts_ns`` of ``cmd`` (one ``COMMAND_DTYPE`` record) and expire the GTD
+        orders due by then, as ``process`` does before applying it; returns those expiries' events
+        (``EVENT_DTYPE``, with the command's seq). For a pre-trade check between the two (``RiskEngine.run``)."""
+        cdef Py_ssize_t n = 0
+        cdef const Command *p = command_ptr(cmd, &n)
+        if n != 1:
+            raise ValueError(f"advance_clock takes one command record, got {n}")
+        with nogil:
+            self.advance(p)
         return self.take_events()
 
     def take_events(self):

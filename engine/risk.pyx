@@ -816,7 +816,8 @@ cdef class RiskEngine(RiskHook):
     def run(self, matching, cmds, reject_events=True):
         """Standalone pipeline without the loop: risk.check -> matching.process -> risk.on_events.
 
-        Returns ``(codes int32[n], events EVENT_DTYPE)``; risk rejects appear as matching-style
+        Each command first advances matching's clock (GTD expiries due by its ``ts_ns``), as
+        ``EngineLoop`` does. Returns ``(codes int32[n], events EVENT_DTYPE)``; risk rejects appear as matching-style
         reject events (``matching.emit_reject`` semantics) when ``reject_events``.
         """
         from messaging.records import COMMAND_DTYPE, EVENT_DTYPE
@@ -824,6 +825,10 @@ cdef class RiskEngine(RiskHook):
         codes = np.zeros(arr.shape[0], np.int32)
         out = []
         for i in range(arr.shape[0]):
+            evs = matching.advance_clock(arr[i:i + 1])     # GTD expiries due first, as in the loop
+            if len(evs):
+                self.on_events(evs)
+                out.append(evs)
             rc = self.check_command(arr[i:i + 1])
             codes[i] = rc
             if rc == 0:
