@@ -1051,7 +1051,9 @@ cdef class MatchingEngine:
         elif c.action == ACT_SESSION_DISCONNECT:
             self._mass(1, c.session_id, SYMBOL_ANY, 0, EV_CANCEL, CR_SESSION_DISCONNECT)
         elif c.action == ACT_KILL_SWITCH:
-            if c.firm_id != 0:
+            if c.flags & (FLAG_KILL_RELEASE | FLAG_KILL_BLOCK_ONLY):
+                pass                    # release / block only: risk latches the switch, no order is cancelled
+            elif c.firm_id != 0:
                 self._mass(2, c.firm_id, SYMBOL_ANY, 0, EV_CANCEL, CR_KILL_SWITCH)
             else:
                 self._mass(0, c.account_id, SYMBOL_ANY, 0, EV_CANCEL, CR_KILL_SWITCH)

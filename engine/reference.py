@@ -11,7 +11,8 @@ from collections import OrderedDict
 import numpy as np
 from sortedcontainers import SortedDict, SortedList
 
-from messaging.records import COMMAND_DTYPE, EVENT_DTYPE, SYMBOL_ANY, Action as A, EventKind as EV, Flag, OrdType as T, Side, Stp, Tif
+from messaging.records import (COMMAND_DTYPE, EVENT_DTYPE, SYMBOL_ANY, Action as A, EventKind as EV, Flag, KillFlag,
+                               OrdType as T, Side, Stp, Tif)
 
 # reject codes (messaging/records.py CODES) and cancel reasons, by name
 INVALID_QTY, PRICE_NOT_ON_TICK, UNKNOWN_SYMBOL, UNKNOWN_ORDER, DUPLICATE_ORDER_ID, ORDER_NOT_OPEN = -1, -2, -3, -4, -5, -6
@@ -416,7 +417,9 @@ class ReferenceEngine:
         elif act == A.SESSION_DISCONNECT:
             self._mass(lambda o: o.session == c["session_id"], EV.CANCEL, CR_SESSION)
         elif act == A.KILL_SWITCH:
-            if c["firm_id"]:
+            if c["flags"] & (KillFlag.RELEASE | KillFlag.BLOCK_ONLY):
+                pass                                  # release / block only: nothing is cancelled
+            elif c["firm_id"]:
                 self._mass(lambda o: o.firm == c["firm_id"], EV.CANCEL, CR_KILL_SWITCH)
             else:
                 self._mass(lambda o: o.account == c["account_id"], EV.CANCEL, CR_KILL_SWITCH)

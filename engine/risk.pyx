@@ -108,6 +108,8 @@ ORDER_ENTRY_DTYPE = np.dtype({"names": ["order_id", "px", "account", "symbol", "
                               "offsets": [0, 8, 16, 20, 24, 28, 32, 33], "itemsize": sizeof(OrderEntry)})
 assert CELL_DTYPE.itemsize == sizeof(Cell)
 KILL_RELEASE = KILL_RELEASE_FLAG
+KILL_BLOCK_ONLY = FLAG_KILL_BLOCK_ONLY
+assert <int>KILL_RELEASE_FLAG == <int>FLAG_KILL_RELEASE
 STATE_VERSION = 1
 
 
@@ -670,7 +672,7 @@ cdef class RiskEngine(RiskHook):
                     if a >= self.n_accounts:
                         return self._rej(RISK_UNKNOWN_ACCOUNT)
                     self.accts[a].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
-                return RISK_OK      # matching cancels the working orders (mass cancel, CR_KILL_SWITCH)
+                return RISK_OK      # matching cancels the working orders (CR_KILL_SWITCH) unless release / block only
             if act == ACT_SESSION_DISCONNECT:
                 if c.session_id < self.n_sessions and not self.cod[c.session_id]:
                     return self._rej(RISK_COD_DISABLED)

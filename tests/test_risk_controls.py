@@ -53,3 +53,32 @@ def test_standalone_risk_run_expires_before_the_check():
     codes, ev = risk.run(eng, c)
     assert codes.tolist() == [0, 0] and ev["kind"].tolist() == [EV_ACK, EV_EXPIRE, EV_ACK]
     risk.validate_internal_state()
+
+
+# -------------------------------------------------------------- kill switch ----
+def test_release_without_a_kill_cancels_nothing():
+    h = Harness("")
+    h.send(price=99 * P)
+    ev = h.send(7, account_id=1, flags=0x80)            # release flag: only releases
+    assert len(ev) == 0
+    assert h.engine.order(1)["leaves"] == 100 and h.risk.account(1)["open_orders"] == 1
+
+
+def test_release_of_a_block_only_kill_leaves_the_orders():
+    h = Harness("[[account]]\nid = 1\nfirm = 1\n")
+    h.send(firm_id=1, price=99 * P)
+    assert len(h.send(7, firm_id=1, flags=0x40)) == 0   # block only: nothing cancelled
+    assert h.risk.firm(1)["killed"] and h.code(firm_id=1, price=98 * P) == -104
+    assert len(h.send(7, firm_id=1, flags=0x80)) == 0   # release
+    assert h.engine.order(1)["leaves"] == 100 and not h.risk.firm(1)["killed"]
+    assert h.code(firm_id=1, price=98 * P) == 0
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_matching_kill_switch_flags(kind):
+    e = EngineHarness(kind)
+    e.buy(1, 10 * P, firm=1)
+    e.buy(2, 10 * P, account=2, firm=1)
+    assert e.do("kill_switch", firm=1, flags=0x80) == []            # release: no cancels
+    assert e.do("kill_switch", account=1, flags=0x40) == []         # block only: no cancels
+    assert kinds(e.do("kill_switch", firm=1)) == [("cancel", 1), ("cancel", 2)]
