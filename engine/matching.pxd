@@ -98,6 +98,8 @@ cdef struct HeapEntry:
     int64_t expire_ns
     uint64_t arrival
     int32_t slot
+    int32_t pad           # 0; a named field, as implicit padding is left undefined by struct copies
+                          # (the heap's bytes are in snapshot images: equal state, equal bytes)
 
 
 # -------------------------------------------------------------- engine ----

@@ -586,6 +586,7 @@ cdef class MatchingEngine:
         self.heap[i].expire_ns = expire_ns
         self.heap[i].arrival = arrival
         self.heap[i].slot = slot
+        self.heap[i].pad = 0
         while i > 0:
             p = (i - 1) >> 1
             if self._heap_less(&self.heap[i], &self.heap[p]):
