@@ -9,7 +9,8 @@ methods; every call is a vtable call with a C pointer, no Python object, no GIL 
   batch, before ``EngineLoop.run`` returns (i.e. before its events are released to the caller); ``< 0``
   (a journal code, -200..-299) -> the batch's events are withheld and the loop stops: ``fatal`` holds the
   code and every later run is refused with RC_LOOP_STOPPED.
-- ``RiskHook.check(cmd)`` after the journal, before matching; ``0`` accept, ``< 0`` a risk reject code
+- ``RiskHook.check(cmd)`` after the journal and after the GTD expiries due by ``cmd.ts_ns`` (the matching
+  clock advances first and their events reach the hooks), before matching; ``0`` accept, ``< 0`` a risk reject code
   (-100..-199, core/codes.pxd; other codes are registered with ``messaging.records.register_codes``). Every command is
   offered (control actions too: a risk engine may latch its own kill switch on ACT_KILL_SWITCH).
 - ``RiskHook.on_event(ev)`` for every event the matching produced (acks, fills, cancels, expiries),

@@ -74,8 +74,24 @@ class LoopStopped(TickwireError):
 
 
 # ---------------------------------------------------------------- loop ----
+cdef inline void _deliver(EngineLoop self, Py_ssize_t start) noexcept nogil:
+    """Hand the events from ``start`` on to positions (fills) and risk (all)."""
+    cdef Py_ssize_t k
+    cdef const Event *ev
+    if self._rk is not None and self.engine.ev_n - start > 1:
+        self._rk.prefetch_events(&self.engine.evs[start], self.engine.ev_n - start)
+    if self._rk is not None or self.positions is not None:
+        for k in range(start, self.engine.ev_n):
+            ev = &self.engine.evs[k]
+            if self.positions is not None and ev.kind == EV_FILL:
+                self.positions.on_fill(ev)
+            if self._rk is not None:
+                self._rk.on_event(ev)
+
+
 cdef class EngineLoop:
-    """Run command batches: sequence check -> journal.append -> risk.check -> matching -> hooks -> events.
+    """Run command batches: sequence check -> journal.append -> GTD expiries due -> risk.check -> matching
+    -> hooks -> events.
 
     Parameters
     ----------
@@ -115,9 +131,8 @@ cdef class EngineLoop:
 
     cdef void step(self, const Command *c) noexcept nogil:
 
-        cdef Py_ssize_t k, start
+        cdef Py_ssize_t start
         cdef int rc
-        cdef const Event *ev
         self.commands += 1
         if tw_unlikely(c.seq <= self.last_seq):
             self.seq_rejects += 1
@@ -131,6 +146,12 @@ cdef class EngineLoop:
                 self.engine.cur = c
                 self.engine.emit_reject(c, RC_JOURNAL_FAILED)
                 return
+        if c.ts_ns > self.engine.clock_ns:
+            # GTD orders due by this command expire before risk checks it (their exposure is gone)
+            start = self.engine.ev_n
+            self.engine.advance(c)
+            if self.engine.ev_n != start:
+                _deliver(self, start)
         if self._rk is not None:
             rc = self._rk.check(c)
             if rc < 0:
@@ -141,15 +162,7 @@ cdef class EngineLoop:
         start = self.engine.ev_n
         # apply's code needs no handling here: a matching reject is already its event (risk sees it below).
         self.engine.apply(c)
-        if self._rk is not None and self.engine.ev_n - start > 1:
-            self._rk.prefetch_events(&self.engine.evs[start], self.engine.ev_n - start)
-        if self._rk is not None or self.positions is not None:
-            for k in range(start, self.engine.ev_n):
-                ev = &self.engine.evs[k]
-                if self.positions is not None and ev.kind == EV_FILL:
-                    self.positions.on_fill(ev)
-                if self._rk is not None:
-                    self._rk.on_event(ev)
+        _deliver(self, start)
         if TW_DEBUG:
             if self.engine.is_crossed(c.symbol_id):
                 self.crossed_violations += 1

@@ -98,6 +98,8 @@ cdef struct HeapEntry:
     int64_t expire_ns
     uint64_t arrival
     int32_t slot
+    int32_t pad           # 0; a named field, as implicit padding is left undefined by struct copies
+                          # (the heap's bytes are in snapshot images: equal state, equal bytes)
 
 
 # -------------------------------------------------------------- engine ----
@@ -143,6 +145,9 @@ cdef class MatchingEngine:
     cdef readonly uint64_t n_triggers
 
     # ------------------------------------------------------------ calls ----
+    cdef void advance(self, const Command *c) noexcept nogil
+    """Advance the clock to ``c.ts_ns`` and expire the GTD orders due by then (events with ``c``'s seq);
+    ``apply`` starts with it, the loop calls it before the risk check so the check sees them gone."""
     cdef int apply(self, const Command *c) noexcept nogil
     """Apply one command, appending its events to the buffer; returns 0 or the reject code."""
     cdef void emit_reject(self, const Command *c, int code) noexcept nogil

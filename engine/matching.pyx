@@ -586,6 +586,7 @@ cdef class MatchingEngine:
         self.heap[i].expire_ns = expire_ns
         self.heap[i].arrival = arrival
         self.heap[i].slot = slot
+        self.heap[i].pad = 0
         while i > 0:
             p = (i - 1) >> 1
             if self._heap_less(&self.heap[i], &self.heap[p]):
@@ -1021,14 +1022,17 @@ cdef class MatchingEngine:
         self._triggers(c.symbol_id)
         return RC_OK
 
-    cdef int apply(self, const Command *c) noexcept nogil:
-        cdef int rc = RC_OK
+    cdef void advance(self, const Command *c) noexcept nogil:
         self.cur = c
-        self.n_commands += 1
         if c.ts_ns > self.clock_ns:
             self.clock_ns = c.ts_ns
-            if self.heap_n > 0:
+            if self.heap_n > 0 and self.heap[0].expire_ns <= c.ts_ns:
                 self._expire_due()
+
+    cdef int apply(self, const Command *c) noexcept nogil:
+        cdef int rc = RC_OK
+        self.n_commands += 1
+        self.advance(c)             # (a no-op when the loop advanced the clock before risk's check)
         if c.action == ACT_NEW:
             rc = self._new(c)
         elif c.action == ACT_CANCEL:
@@ -1048,7 +1052,9 @@ cdef class MatchingEngine:
         elif c.action == ACT_SESSION_DISCONNECT:
             self._mass(1, c.session_id, SYMBOL_ANY, 0, EV_CANCEL, CR_SESSION_DISCONNECT)
         elif c.action == ACT_KILL_SWITCH:
-            if c.firm_id != 0:
+            if c.flags & (FLAG_KILL_RELEASE | FLAG_KILL_BLOCK_ONLY):
+                pass                    # release / block only: risk latches the switch, no order is cancelled
+            elif c.firm_id != 0:
                 self._mass(2, c.firm_id, SYMBOL_ANY, 0, EV_CANCEL, CR_KILL_SWITCH)
             else:
                 self._mass(0, c.account_id, SYMBOL_ANY, 0, EV_CANCEL, CR_KILL_SWITCH)
@@ -1079,6 +1085,18 @@ cdef class MatchingEngine:
         with nogil:
             for k in range(n):
                 self.apply(&p[k])
+        return self.take_events()
+
+    def advance_clock(self, cmd):
+        """Advance the clock to the ``ts_ns`` of ``cmd`` (one ``COMMAND_DTYPE`` record) and expire the GTD
+        orders due by then, as ``process`` does before applying it; returns those expiries' events
+        (``EVENT_DTYPE``, with the command's seq). For a pre-trade check between the two (``RiskEngine.run``)."""
+        cdef Py_ssize_t n = 0
+        cdef const Command *p = command_ptr(cmd, &n)
+        if n != 1:
+            raise ValueError(f"advance_clock takes one command record, got {n}")
+        with nogil:
+            self.advance(p)
         return self.take_events()
 
     def take_events(self):

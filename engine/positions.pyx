@@ -10,6 +10,7 @@ from libc.string cimport memcpy, memset
 
 from messaging.records cimport Event, EV_FILL, SIDE_BUY, SIDE_SELL
 from engine.crc32c cimport tw_crc32c
+from engine.tableids import table_id
 
 cdef extern from *:
     """
@@ -56,8 +57,8 @@ cdef class Positions:
         cdef uint32_t s
         for s in range(max_symbols):
             self.margin_bps[s] = default_margin_bps
-        for s, bps in (margin_bps or {}).items():
-            self.margin_bps[<uint32_t>s] = bps
+        for sym, bps in (margin_bps or {}).items():
+            self.margin_bps[<uint32_t>self._symbol_id(sym)] = bps
 
     def __dealloc__(self):
         free(self.cells)
@@ -142,24 +143,30 @@ cdef class Positions:
             for i in range(n):
                 self.on_fill(&p[i])
 
-    def fill(self, uint32_t account, uint32_t symbol, int64_t signed_qty, int64_t price):
-        """Apply one execution directly (+ buy / - sell)."""
-        self.apply(account, symbol, signed_qty, price)
+    # Ids from Python are checked (engine.tableids.TableIdError) before they index a table.
+    def _account_id(self, a):
+        return table_id(a, self.n_accounts, "account", "max_accounts")
 
-    def set_mark(self, uint32_t symbol, int64_t price):
-        if symbol >= self.n_symbols:
-            raise IndexError(f"symbol {symbol} beyond max_symbols {self.n_symbols}")
-        self.set_mark_c(symbol, price)
+    def _symbol_id(self, s):
+        return table_id(s, self.n_symbols, "symbol", "max_symbols")
 
-    def get_mark(self, uint32_t symbol):
-        return self.mark[symbol] if symbol < self.n_symbols else 0
+    def fill(self, account, symbol, int64_t signed_qty, int64_t price):
+        """Apply one execution directly (+ buy / - sell). As for ``on_fill``, a uint32 id beyond the
+        tables is counted in ``dropped`` and ignored; an id that is no uint32 is a TableIdError."""
+        self.apply(table_id(account, 1 << 32, "account", "uint32"), table_id(symbol, 1 << 32, "symbol", "uint32"),
+                   signed_qty, price)
 
-    def position(self, uint32_t account, uint32_t symbol):
+    def set_mark(self, symbol, int64_t price):
+        self.set_mark_c(self._symbol_id(symbol), price)
+
+    def get_mark(self, symbol):
+        return self.mark[<uint32_t>self._symbol_id(symbol)]
+
+    def position(self, account, symbol):
         """One position: qty, avg_price (1e-4 $, truncated), cost, realized, unrealized, exposure, margin, ..."""
-        if account >= self.n_accounts or symbol >= self.n_symbols:
-            raise IndexError((account, symbol))
-        cdef PosCell *c = &self.cells[<uint64_t>account * self.n_symbols + symbol]
-        return _position_dict(c, self.mark[symbol], self.margin_bps[symbol])
+        cdef uint32_t a = self._account_id(account), s = self._symbol_id(symbol)
+        cdef PosCell *c = &self.cells[<uint64_t>a * self.n_symbols + s]
+        return _position_dict(c, self.mark[s], self.margin_bps[s])
 
     def positions(self):
         """Every non-empty cell as {(account, symbol): position dict}."""

@@ -24,7 +24,8 @@ from core.codes import (RC_INVALID_QTY as INVALID_QTY, RC_PRICE_NOT_ON_TICK as P
                         RC_MODIFY_INVALID as MODIFY_INVALID, RC_POOL_EXHAUSTED as POOL_EXHAUSTED,
                         RC_MALFORMED as MALFORMED, RC_INVALID_STP as INVALID_STP, RC_INVALID_FLAGS as INVALID_FLAGS,
                         RC_INVALID_LINK as INVALID_LINK)
-from messaging.records import COMMAND_DTYPE, EVENT_DTYPE, SYMBOL_ANY, Action as A, EventKind as EV, Flag, OrdType as T, Side, Stp, Tif
+from messaging.records import (COMMAND_DTYPE, EVENT_DTYPE, SYMBOL_ANY, Action as A, EventKind as EV, Flag, KillFlag,
+                               OrdType as T, Side, Stp, Tif)
 
 # reject codes (imported above from core/codes.pxd, named as in Event.reason) and cancel reasons, by name
 CR_REQUESTED, CR_IOC_REMAINDER, CR_STP, CR_OCO, CR_MASS_CANCEL, CR_SESSION = 1, 2, 3, 4, 5, 6
@@ -424,7 +425,9 @@ class ReferenceEngine:
         elif act == A.SESSION_DISCONNECT:
             self._mass(lambda o: o.session == c["session_id"], EV.CANCEL, CR_SESSION)
         elif act == A.KILL_SWITCH:
-            if c["firm_id"]:
+            if c["flags"] & (KillFlag.RELEASE | KillFlag.BLOCK_ONLY):
+                pass                                  # release / block only: nothing is cancelled
+            elif c["firm_id"]:
                 self._mass(lambda o: o.firm == c["firm_id"], EV.CANCEL, CR_KILL_SWITCH)
             else:
                 self._mass(lambda o: o.account == c["account_id"], EV.CANCEL, CR_KILL_SWITCH)

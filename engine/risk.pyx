@@ -11,6 +11,7 @@ import numpy as np
 from core import codes as _codes
 from messaging import records as _records
 
+from engine.tableids import table_id
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
@@ -84,6 +85,8 @@ ORDER_ENTRY_DTYPE = np.dtype({"names": ["order_id", "px", "account", "symbol", "
                               "offsets": [0, 8, 16, 20, 24, 28, 32, 33], "itemsize": sizeof(OrderEntry)})
 assert CELL_DTYPE.itemsize == sizeof(Cell)
 KILL_RELEASE = KILL_RELEASE_FLAG
+KILL_BLOCK_ONLY = FLAG_KILL_BLOCK_ONLY
+assert <int>KILL_RELEASE_FLAG == <int>FLAG_KILL_RELEASE
 STATE_VERSION = 1
 
 
@@ -634,7 +637,7 @@ cdef class RiskEngine(RiskHook):
                     if a >= self.n_accounts:
                         return self._rej(RISK_UNKNOWN_ACCOUNT)
                     self.accts[a].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
-                return RISK_OK      # matching cancels the working orders (mass cancel, CR_KILL_SWITCH)
+                return RISK_OK      # matching cancels the working orders (CR_KILL_SWITCH) unless release / block only
             if act == ACT_SESSION_DISCONNECT:
                 if c.session_id < self.n_sessions and not self.cod[c.session_id]:
                     return self._rej(RISK_COD_DISABLED)
@@ -780,7 +783,8 @@ cdef class RiskEngine(RiskHook):
     def run(self, matching, cmds, reject_events=True):
         """Standalone pipeline without the loop: risk.check -> matching.process -> risk.on_events.
 
-        Returns ``(codes int32[n], events EVENT_DTYPE)``; risk rejects appear as matching-style
+        Each command first advances matching's clock (GTD expiries due by its ``ts_ns``), as
+        ``EngineLoop`` does. Returns ``(codes int32[n], events EVENT_DTYPE)``; risk rejects appear as matching-style
         reject events (``matching.emit_reject`` semantics) when ``reject_events``.
         """
         from messaging.records import COMMAND_DTYPE, EVENT_DTYPE
@@ -788,6 +792,10 @@ cdef class RiskEngine(RiskHook):
         codes = np.zeros(arr.shape[0], np.int32)
         out = []
         for i in range(arr.shape[0]):
+            evs = matching.advance_clock(arr[i:i + 1])     # GTD expiries due first, as in the loop
+            if len(evs):
+                self.on_events(evs)
+                out.append(evs)
             rc = self.check_command(arr[i:i + 1])
             codes[i] = rc
             if rc == 0:
@@ -799,38 +807,95 @@ cdef class RiskEngine(RiskHook):
         events = np.concatenate(out) if out else np.zeros(0, EVENT_DTYPE)
         return codes, events
 
-    def set_reference_price(self, uint32_t symbol, int64_t price):
-        """Reference price from market data (BBO / last sale). Not journaled: for exact replay send
+    # Every account / firm / symbol id from Python is checked (engine.tableids.TableIdError) before it
+    # indexes a table.
+    def _account_id(self, a):
+        return table_id(a, self.n_accounts, "account", "max_accounts")
+
+    def _firm_id(self, f):
+        return table_id(f, self.n_firms, "firm", "max_firms")
+
+    def _symbol_id(self, s):
+        return table_id(s, self.n_symbols, "symbol", "max_symbols")
+
+    def set_reference_price(self, symbol, int64_t price):
+        """Reference price from market data (BBO / last sale); also the mark of the attached
+        ``positions``, as ACT_SET_REFERENCE_PRICE. Not journaled: for exact replay send
         ACT_SET_REFERENCE_PRICE commands instead."""
-        if symbol >= self.n_symbols:
-            raise IndexError(f"symbol {symbol} beyond max_symbols {self.n_symbols}")
-        self.set_reference(symbol, price)
+        cdef uint32_t s = self._symbol_id(symbol)
+        self.set_reference(s, price)
+        if self.positions is not None:
+            self.positions.set_mark_c(s, price)
 
-    def reference_price(self, uint32_t symbol):
-        return self.ref_px[symbol] if symbol < self.n_symbols else 0
+    def reference_price(self, symbol):
+        return self.ref_px[<uint32_t>self._symbol_id(symbol)]
 
-    def kill(self, account=None, firm=None, bint on=True):
-        """Operator kill switch (not journaled; prefer ACT_KILL_SWITCH, which also cancels working orders)."""
-        if firm is not None:
-            self.firms[<uint32_t>firm].killed = on
-        if account is not None:
-            self.accts[<uint32_t>account].killed = on
+    def kill(self, account=None, firm=None, bint on=True, *, bint cancel=True, loop=None):
+        """Operator kill switch of an account and / or a firm: by default it cancels their open
+        orders and blocks new orders and modifies (cancels still pass), as ACT_KILL_SWITCH does.
 
-    def account(self, uint32_t a):
+        Cancelling orders is matching's part, so the switch is engaged by running ACT_KILL_SWITCH
+        through ``loop`` (the EngineLoop this engine is the risk hook of), numbered after its last
+        command (seq = ``loop.last_seq + 1``, ts_ns = the engine clock) and journaled with the rest,
+        so a replay reproduces it. Call it between batches, from the thread that runs the loop; where a
+        sequencer numbers the commands, send the command through it instead.
+
+        Parameters
+        ----------
+        account, firm : ids to switch (both: two commands, firm first). Firm 0 is the no-firm id of
+            commands and can only be switched without ``loop``.
+        on : False releases the switch; nothing is cancelled.
+        cancel : False engages without cancelling (block only: ``FLAG_KILL_BLOCK_ONLY`` on the command).
+        loop : the EngineLoop. Without it only a release or a block-only engage is possible, and it
+            sets risk's latch directly (not journaled).
+
+        Returns
+        -------
+        The events of the commands run through ``loop`` (EVENT_DTYPE; empty without ``loop``).
+
+        Raises
+        ------
+        TableIdError (a ValueError) for an id outside the tables; ValueError when cancelling without
+        ``loop``, for a ``loop`` whose risk hook is another engine, and for firm 0 with ``loop``.
+        """
+        from messaging.records import COMMAND_DTYPE, EVENT_DTYPE
+        f = self._firm_id(firm) if firm is not None else None
+        a = self._account_id(account) if account is not None else None
+        if loop is None:
+            if on and cancel:
+                raise ValueError("kill() cancels the open orders through the engine loop: pass loop=, "
+                                 "or cancel=False to block new orders only")
+            if f is not None:
+                self.firms[<uint32_t>f].killed = on
+            if a is not None:
+                self.accts[<uint32_t>a].killed = on
+            return np.zeros(0, EVENT_DTYPE)
+        hook = loop.risk
+        if hook is not self and getattr(hook, "risk", None) is not self:
+            raise ValueError("kill(loop=...): that loop's risk hook is not this RiskEngine")
+        if f == 0:
+            raise ValueError("kill(firm=0, loop=...): firm_id 0 selects the account on ACT_KILL_SWITCH")
+        cmds = np.zeros((f is not None) + (a is not None), COMMAND_DTYPE)
+        cmds["seq"] = loop.last_seq + 1 + np.arange(len(cmds))
+        cmds["ts_ns"] = loop.engine.clock_ns
+        cmds["action"] = ACT_KILL_SWITCH
+        cmds["flags"] = 0 if on and cancel else (FLAG_KILL_BLOCK_ONLY if on else FLAG_KILL_RELEASE)
+        if f is not None:
+            cmds["firm_id"][0] = f
+        if a is not None:
+            cmds["account_id"][len(cmds) - 1] = a
+        return loop.run_all(cmds)
+
+    def account(self, a):
         """Aggregates of an account: open_orders, gross_qty, gross_notional, margin, firm, killed."""
-        if a >= self.n_accounts:
-            raise IndexError(a)
-        return _agg_dict(&self.accts[a])
+        return _agg_dict(&self.accts[<uint32_t>self._account_id(a)])
 
-    def firm(self, uint32_t f):
-        if f >= self.n_firms:
-            raise IndexError(f)
-        return _agg_dict(&self.firms[f])
+    def firm(self, f):
+        return _agg_dict(&self.firms[<uint32_t>self._firm_id(f)])
 
-    def cell(self, uint32_t a, uint32_t s):
+    def cell(self, account, symbol):
         """Per account and symbol: pos, working buy/sell qty and notional, worst_qty, exposure, margin."""
-        if a >= self.n_accounts or s >= self.n_symbols:
-            raise IndexError((a, s))
+        cdef uint32_t a = self._account_id(account), s = self._symbol_id(symbol)
         cdef Cell *c = &self.cells[<uint64_t>a * self.cell_stride + s]
         return {"pos": c.pos, "buy_qty": c.buy_qty, "sell_qty": c.sell_qty, "buy_notional": c.buy_notional,
                 "sell_notional": c.sell_notional, "worst_qty": c.worst_qty, "exposure": c.exposure,
@@ -845,8 +910,9 @@ cdef class RiskEngine(RiskHook):
         return {"state": names.get(e.state, str(e.state)), "account": e.account, "symbol": e.symbol,
                 "side": e.side, "px": e.px, "leaves": e.leaves, "filled": e.filled}
 
-    def limits(self, uint32_t a):
-        return dict(self.acct_limits[a])
+    def limits(self, a):
+        """An account's limits (engine units, INT64_MAX = unlimited)."""
+        return dict(self.acct_limits[<uint32_t>self._account_id(a)])
 
     def reject_counts(self):
         """{NAME: count} of the rejects so far."""

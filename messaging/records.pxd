@@ -30,7 +30,7 @@ cdef enum:
     ACT_MASS_CANCEL = 4          # cancel orders of account_id; symbol_id (SYMBOL_ANY = all) and side (0 = both) filter
     ACT_END_OF_DAY = 5           # expire every DAY order (all symbols), purge done order ids
     ACT_SESSION_DISCONNECT = 6   # cancel-on-disconnect: cancel every open order entered on session_id
-    ACT_KILL_SWITCH = 7          # cancel every open order of firm_id (firm_id != 0) else of account_id
+    ACT_KILL_SWITCH = 7          # cancel every open order of firm_id (firm_id != 0) else of account_id (FLAG_KILL_*: not)
     ACT_SET_REFERENCE_PRICE = 8  # set the last/reference price of symbol_id to price (may trigger stops)
     ACT_CLOCK = 9                # advance the clock to ts_ns only (expires due GTD orders)
 
@@ -55,6 +55,8 @@ cdef enum:
     # Command.flags (bit set)
     FLAG_POST_ONLY = 1           # rejected if it would take liquidity
     FLAG_ICEBERG = 2             # shows display_qty; refreshed slices go to the back of the level
+    FLAG_KILL_BLOCK_ONLY = 0x40  # ACT_KILL_SWITCH: engage (risk blocks new orders) but leave open orders working
+    FLAG_KILL_RELEASE = 0x80     # ACT_KILL_SWITCH: release the switch; cancels nothing
 
     # Command.stp (self-trade prevention, applied when a taker meets a resting order of the same account)
     STP_NONE = 0                 # allow self-trades

@@ -84,6 +84,12 @@ class Flag(IntEnum):
     ICEBERG = 2
 
 
+class KillFlag(IntEnum):
+    """``Command.flags`` of ACT_KILL_SWITCH (no flag: engage and cancel the open orders)."""
+    BLOCK_ONLY = 0x40    # engage, leave the open orders working
+    RELEASE = 0x80       # release; cancels nothing
+
+
 class Stp(IntEnum):
     NONE = 0
     CANCEL_NEWEST = 1
