@@ -148,7 +148,7 @@ class MatchRestart:
         if header is None:
             raise RestartError(f"the input is empty, but {self.dir} holds {len(jcmds)} journaled commands")
         refeed, seq_at_pos = self._scan_done_rows(header, lines, jcmds, pos, symbols, loop.engine)
-        snap = latest_snapshot(self.dir, seq_at_pos, self.setup) if self.snapshot_dir_has_any() else None
+        snap = latest_snapshot(self.dir, seq_at_pos, self.setup) if self._has_snapshots() else None
         if snap is not None:
             loop = self._restore(loop, snap, symbols)
             start = snap.seq
@@ -172,7 +172,7 @@ class MatchRestart:
             f"(input row {pos.rows}); the journal continues after seq {last_j}")
         return loop, itertools.chain([header], refeed, lines)
 
-    def snapshot_dir_has_any(self) -> bool:
+    def _has_snapshots(self) -> bool:
         return any(n.startswith("snapshot-") for n in os.listdir(self.dir))
 
     def _attach(self, loop, adapter_cls, journaled_through):

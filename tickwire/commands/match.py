@@ -160,10 +160,11 @@ def _open_restart(args, symbols, default_tick):
 
 
 def _resume(restart, loop, src, symbols):
+    from engine.journal import JournalError
     from engine.restart import RestartError
     try:
         loop, lines = restart.resume(loop, src, symbols)
-    except RestartError as e:
+    except (RestartError, JournalError) as e:
         _close_quietly(restart)
         print(f"tickwire match: --journal {restart.dir}: {e}", file=sys.stderr)
         raise SystemExit(EXIT_RESTART)
