@@ -100,6 +100,7 @@ cdef enum:
     JOURNAL_CORRUPT = -221            # bad record (CRC or length) followed by valid records: mid-journal corruption
     JOURNAL_SEQ_ORDER = -222          # records do not have increasing sequence numbers
     JOURNAL_SEGMENT_GAP = -223        # a segment after a torn segment holds records
+    JOURNAL_SEGMENT_MISSING = -224    # a segment of the journal's chain is missing (first, middle or last: the message says which)
 
 # ==== PCAP -300..-399: pcap and pcapng files ====
 cdef enum:

@@ -230,11 +230,18 @@ class MatchResult:
     errors: list[str] = field(default_factory=list)
 
 
-def match_csv(src: TextIO, out: TextIO, loop, symbols: SymbolTable, batch: int = 65536) -> MatchResult:
+def match_csv(src: TextIO, out: TextIO, loop, symbols: SymbolTable, batch: int = 65536, on_batch=None,
+              idle=None, row_offset: int = 0) -> MatchResult:
     """Stream ``src`` through ``loop`` (engine.loop.EngineLoop), writing event rows to ``out``.
 
     Raises ``engine.loop.LoopStopped`` when a journal commit fails: ``out`` then holds the events of the
     committed batches only.
+
+    Restart and pipe hooks (``tickwire match``): ``on_batch(res, rows)`` is called after a committed
+    batch's event rows are written, when exactly the output of input rows 1..``rows`` is in ``out``;
+    ``idle()`` is asked after each row: True (no more input waiting) ends the batch there, so its
+    output need not wait for a full one. ``row_offset``: rows of the input before ``src`` (a restart's
+    skipped rows), for the default seq of a row without one.
     """
     res = MatchResult()
     reader = csv.DictReader(src)
@@ -279,22 +286,30 @@ def match_csv(src: TextIO, out: TextIO, loop, symbols: SymbolTable, batch: int =
         else:
             err = None
             try:
-                row_to_command(row, cmds[n], symbols, loop.engine, res.rows)
+                row_to_command(row, cmds[n], symbols, loop.engine, res.rows + row_offset)
             except RowError as e:
                 err = e
         if err is not None:
             cmds[n] = 0
             flush(n)
+            if n and on_batch is not None:
+                on_batch(res, res.rows - 1)
             n = 0
             res.malformed += 1
             if len(res.errors) < 20:
                 res.errors.append(f"line {line}: {err}")
             out.write(reject_row(row, err) + "\n")
+            if idle is not None and on_batch is not None and idle():
+                on_batch(res, res.rows)
             continue
         n += 1
         res.commands += 1
-        if n == batch:
+        if n == batch or (idle is not None and idle()):
             flush(n)
             n = 0
+            if on_batch is not None:
+                on_batch(res, res.rows)
     flush(n)
+    if on_batch is not None:
+        on_batch(res, res.rows)
     return res

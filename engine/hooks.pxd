@@ -24,3 +24,6 @@ cdef class PositionAdapter(PositionHook):
 cdef class JournalAdapter(JournalHook):
     cdef readonly Journal journal
     """The journal the loop's ``append`` / ``commit`` calls go to."""
+    cdef public unsigned long long journaled_through
+    """Commands with seq <= this are in the journal already (a restart runs them again, verified
+    against the journal by its caller): ``append`` does not write them again. 0 = none."""

@@ -47,6 +47,8 @@ cdef class JournalAdapter(JournalHook):
         self.journal = journal
 
     cdef int append(self, const Command *cmd) noexcept nogil:
+        if cmd.seq <= self.journaled_through:
+            return 0
         cdef long long r = self.journal.append(cmd, sizeof(Command), cmd.seq, cmd.ts_ns)
         return <int>r if r < 0 else 0
 

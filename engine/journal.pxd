@@ -8,13 +8,18 @@ Format, torn-tail rules and fsync policies: docs/journal.md.
 Segment file ``journal-<first_seq:012d>.twj``::
 
     @0  magic     8s   b"TWJRNL01"
-    @8  version   u32  1
+    @8  version   u32  2 (1: no chain fields, still read)
     @12 hdr_size  u32  64
     @16 first_seq u64  sequence of the segment's first record
     @24 created   u64  CLOCK_REALTIME ns at creation
     @32 max_payload u32
-    @36 reserved  24 bytes (zero)
+    @36 prev_seq  u64  chain: last seq of the journal before this segment (0: the journal's first segment)
+    @44 prev_crc  u32  chain: crc field of that record (0 when prev_seq is 0)
+    @48 reserved  12 bytes (zero)
     @60 hdr_crc   u32  CRC32C of bytes 0..59
+
+``journal.head`` (rewritten atomically after each new segment): b"TWJHEAD1", first_seq u64 of the
+newest segment, CRC32C u32 of the 16 bytes before: a deleted last segment is then detectable.
 
 Record (little-endian, unaligned)::
 
@@ -26,7 +31,8 @@ Record (little-endian, unaligned)::
 """
 from core.codes cimport (JOURNAL_CLOSED, JOURNAL_FAILED_STICKY, JOURNAL_BAD_LENGTH, JOURNAL_SEQ_NOT_INCREASING,
                          JOURNAL_WRITE, JOURNAL_FSYNC, JOURNAL_PREALLOCATE, JOURNAL_SEGMENT, JOURNAL_LOCKED,
-                         JOURNAL_BAD_HEADER, JOURNAL_CORRUPT, JOURNAL_SEQ_ORDER, JOURNAL_SEGMENT_GAP)
+                         JOURNAL_BAD_HEADER, JOURNAL_CORRUPT, JOURNAL_SEQ_ORDER, JOURNAL_SEGMENT_GAP,
+                         JOURNAL_SEGMENT_MISSING)
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 
@@ -34,7 +40,8 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 cdef enum:
     JOURNAL_SEGMENT_HEADER = 64         # bytes of a segment header
     JOURNAL_RECORD_OVERHEAD = 24        # length + seq + ts + crc
-    JOURNAL_VERSION = 1
+    JOURNAL_VERSION = 2                 # 2: segments chained (prev_seq, prev_crc); 1 is still read
+    JOURNAL_VERSION_UNCHAINED = 1
 
     FSYNC_NEVER = 0                     # page cache only: survives a process crash, not a power loss
     FSYNC_ALWAYS = 1                    # fdatasync after every record
@@ -64,6 +71,7 @@ cdef class Journal:
     cdef uint64_t allocated             # preallocated size of the open segment
     cdef readonly uint64_t last_seq     # last appended seq (0 = empty journal)
     cdef readonly int64_t last_ts_ns    # ts of the last appended record
+    cdef uint32_t last_crc              # crc field of the last appended record (the next segment's prev_crc)
     cdef uint32_t unsynced              # records written since the last fdatasync
     cdef uint64_t unsynced_since_ns     # CLOCK_MONOTONIC of the oldest unsynced record
     cdef unsigned char *buf             # record build buffer (max_payload + overhead)

@@ -75,7 +75,21 @@ cdef extern from *:
         return unlinkat(dir_fd, name, 0) == 0 ? 0 : errno;
     }
     static int tw_errno(void) { return errno; }
+    /* Rewrite journal.head (newest segment's first seq) atomically: temp file, [fdatasync], rename.
+       Returns 0 or errno. A failure only leaves the previous head, which names an older segment:
+       that weakens the missing-last-segment check, it never makes a false error. */
+    static int tw_write_head(int dir_fd, const uint8_t *rec, size_t n, int do_sync) {
+        int fd = openat(dir_fd, "journal.head.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) return errno;
+        int rc = tw_pwrite_all(fd, rec, n, 0);
+        if (!rc && do_sync && fdatasync(fd) != 0) rc = errno;
+        close(fd);
+        if (!rc && renameat(dir_fd, "journal.head.tmp", dir_fd, "journal.head") != 0) rc = errno;
+        if (!rc && do_sync && fsync(dir_fd) != 0) rc = errno;
+        return rc;
+    }
     static const char TW_JMAGIC[9] = "TWJRNL01";
+    static const char TW_JHEAD[9] = "TWJHEAD1";
     #define TW_SEQ_WINDOW (1ull << 40)   /* a resync candidate's seq lies within this of the last good one */
     """
     uint32_t tw_le32(const uint8_t *p) noexcept nogil
@@ -92,11 +106,16 @@ cdef extern from *:
     int tw_open_segment(int dir_fd, uint64_t first_seq) noexcept nogil
     int tw_unlink_segment(int dir_fd, uint64_t first_seq) noexcept nogil
     int tw_errno() noexcept nogil
+    int tw_write_head(int dir_fd, const uint8_t *rec, size_t n, int do_sync) noexcept nogil
     int close(int fd) noexcept nogil
     const char TW_JMAGIC[9]
+    const char TW_JHEAD[9]
     const uint64_t SEQ_WINDOW "TW_SEQ_WINDOW"
 
 MAGIC = b"TWJRNL01"
+HEAD_MAGIC = b"TWJHEAD1"
+HEAD_NAME = "journal.head"
+VERSION = JOURNAL_VERSION
 SEGMENT_HEADER = JOURNAL_SEGMENT_HEADER
 RECORD_OVERHEAD = JOURNAL_RECORD_OVERHEAD
 POLICIES = {"never": FSYNC_NEVER, "always": FSYNC_ALWAYS, "batch": FSYNC_BATCH, "commit": FSYNC_COMMIT}
@@ -270,6 +289,8 @@ cdef class _Segment:
     """One segment file's scan result (Python-level bookkeeping at open/replay)."""
     cdef public object path
     cdef public uint64_t first_seq, end, last_seq, count, size, bad_offset, resync_offset, last_off
+    cdef public uint64_t prev_seq           # chain fields of a version-2 header
+    cdef public uint32_t prev_crc, last_crc, version
     cdef public int64_t last_ts
     cdef public int status
     cdef public bint header_ok
@@ -294,7 +315,8 @@ cdef _Segment _scan_file(str path, uint64_t prev_seq, uint32_t max_payload):
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         v = mm
-        if (bytes(mm[:8]) != MAGIC or tw_le32(&v[8]) != JOURNAL_VERSION
+        if (bytes(mm[:8]) != MAGIC
+                or tw_le32(&v[8]) not in (JOURNAL_VERSION, JOURNAL_VERSION_UNCHAINED)
                 or tw_le32(&v[12]) != JOURNAL_SEGMENT_HEADER
                 or tw_le32(&v[60]) != tw_crc32c(0, &v[0], 60)):
             s.status = 1
@@ -304,6 +326,10 @@ cdef _Segment _scan_file(str path, uint64_t prev_seq, uint32_t max_payload):
             return s
         s.header_ok = True
         s.first_seq = tw_le64(&v[16])
+        s.version = tw_le32(&v[8])
+        if s.version >= 2:
+            s.prev_seq = tw_le64(&v[36])
+            s.prev_crc = tw_le32(&v[44])
         with nogil:
             r = _scan(&v[0], s.size, JOURNAL_SEGMENT_HEADER, prev_seq, s.first_seq, max_payload)
         s.end = r.end
@@ -314,10 +340,28 @@ cdef _Segment _scan_file(str path, uint64_t prev_seq, uint32_t max_payload):
         s.resync_offset = r.resync_offset
         s.last_off = r.last_off
         s.last_ts = <int64_t>tw_le64(&v[r.last_off + 12]) if r.count else 0
+        s.last_crc = tw_le32(&v[r.last_off + 20 + tw_le32(&v[r.last_off])]) if r.count else 0
     finally:
         v = None
         mm.close()
     return s
+
+
+def read_head(path):
+    """First seq of the newest segment as ``journal.head`` records it, or None (absent or unreadable)."""
+    try:
+        with open(os.path.join(path, HEAD_NAME), "rb") as f:
+            raw = f.read(64)
+    except OSError:
+        return None
+    if len(raw) != 20 or raw[:8] != HEAD_MAGIC or int.from_bytes(raw[16:20], "little") != crc32c(raw[:16]):
+        return None
+    return int.from_bytes(raw[8:16], "little")
+
+
+def _head_record(uint64_t first_seq):
+    rec = HEAD_MAGIC + int(first_seq).to_bytes(8, "little")
+    return rec + int(crc32c(rec)).to_bytes(4, "little")
 
 
 def scan_journal(path, bint repair=False, uint32_t max_payload=1 << 20):
@@ -325,23 +369,28 @@ def scan_journal(path, bint repair=False, uint32_t max_payload=1 << 20):
 
     Returns
     -------
-    dict : ``segments`` [(first_seq, path, end, count)], ``last_seq``, ``records``,
-    ``torn`` None or {"path", "offset", "discarded_bytes", "removed_segments"}.
+    dict : ``segments`` [(first_seq, path, end, count)], ``last_seq``, ``records``, ``last_crc``,
+    ``torn`` None or {"path", "offset", "after_seq", "discarded_bytes", "removed_segments"}
+    (``discarded_bytes``: non-zero bytes from ``offset`` on, i.e. what a repair cuts).
 
     Raises
     ------
-    JournalCorruption : a bad record followed by valid ones (mid-journal), a bad
-    segment header that is not the tail, or sequence disorder.
+    JournalCorruption : a bad record followed by valid ones (mid-journal), a bad segment header
+    that is not the tail, sequence disorder, or a missing segment (JOURNAL_SEGMENT_MISSING: the chain
+    of version-2 headers is broken, or ``journal.head`` names a segment that is not there).
     """
     segs = list_segments(path)
     scanned = []
     cdef uint64_t prev = 0
+    cdef uint32_t prev_crc = 0
     cdef _Segment s
     torn_at = None
     for i, (name_seq, p) in enumerate(segs):
         s = _scan_file(p, prev, max_payload)
         if s.header_ok and s.first_seq != name_seq:
             raise JournalCorruption(JOURNAL_BAD_HEADER, p, 16, f"header first_seq {s.first_seq} != file name")
+        if s.header_ok and s.version >= 2 and (s.prev_seq != prev or s.prev_crc != prev_crc):
+            _chain_broken(s, i, prev, segs)
         if s.status == JOURNAL_CORRUPT:
             raise JournalCorruption(JOURNAL_CORRUPT, p, s.bad_offset,
                                     f"valid record follows at offset {s.resync_offset}")
@@ -351,9 +400,16 @@ def scan_journal(path, bint repair=False, uint32_t max_payload=1 << 20):
             raise JournalCorruption(JOURNAL_BAD_HEADER, p, 0, "segment body holds data")
         scanned.append(s)
         prev = s.last_seq
+        if s.count:
+            prev_crc = s.last_crc
         if s.status == 1:
             torn_at = i
             break
+    head = read_head(path)
+    if head is not None and head not in {q for q, _ in segs} and (not segs or head > segs[len(segs) - 1][0]):
+        raise JournalCorruption(JOURNAL_SEGMENT_MISSING, os.path.join(path, segment_name(head)), 0,
+                                f"last segment missing: {HEAD_NAME} names it as the newest; the journal "
+                                f"ends at seq {prev} in " + (segs[len(segs) - 1][1] if segs else "no segment"))
     torn = None
     if torn_at is not None:
         s = scanned[torn_at]
@@ -363,30 +419,62 @@ def scan_journal(path, bint repair=False, uint32_t max_payload=1 << 20):
             if t.count:
                 raise JournalCorruption(JOURNAL_SEGMENT_GAP if s.header_ok else JOURNAL_BAD_HEADER, s.path,
                                         s.bad_offset, f"{p} holds {t.count} records")
-        torn = {"path": s.path, "offset": int(s.bad_offset if s.header_ok else 0),
+        torn = {"path": s.path, "offset": int(s.bad_offset if s.header_ok else 0), "after_seq": int(prev),
                 "discarded_bytes": 0, "removed_segments": [p for _, p in later]}
+        if s.header_ok:
+            with open(s.path, "rb") as f:
+                f.seek(s.bad_offset)
+                torn["discarded_bytes"] = len(f.read().rstrip(b"\0"))
+        else:                         # torn creation of the newest segment: no records in it
+            with open(s.path, "rb") as f:
+                torn["discarded_bytes"] = len(f.read().rstrip(b"\0"))
+            torn["removed_segments"].insert(0, s.path)
         if repair:
             if s.header_ok:
                 with open(s.path, "r+b") as f:
-                    f.seek(s.bad_offset)
-                    tail = f.read()
-                    torn["discarded_bytes"] = len(tail.rstrip(b"\0"))
                     f.truncate(s.bad_offset)
                     os.fsync(f.fileno())
-            else:                         # torn creation of the newest segment: no records in it
-                torn["discarded_bytes"] = os.path.getsize(s.path)
-                torn["removed_segments"].insert(0, s.path)
+            else:
                 scanned.pop()
             for p in torn["removed_segments"]:
                 os.unlink(p)
+            if head is not None and torn["removed_segments"]:   # the head must not name a removed segment
+                _write_head(path, scanned[len(scanned) - 1].first_seq if scanned else None)
             _fsync_dir(path)
     return {
         "segments": [(int(x.first_seq), x.path, int(x.end), int(x.count)) for x in scanned],
         "last_ts_ns": int(next((x.last_ts for x in reversed(scanned) if x.count), 0)),
         "last_seq": int(prev),
+        "last_crc": int(prev_crc),
         "records": int(sum(x.count for x in scanned)),
         "torn": torn,
     }
+
+
+def _chain_broken(_Segment s, Py_ssize_t i, uint64_t prev, segs):
+    """Raise JOURNAL_SEGMENT_MISSING for segment ``i`` whose header does not chain to what precedes it."""
+    if i == 0:
+        where = f"first segment(s) missing: the journal's first file chains to seq {s.prev_seq}"
+    elif s.prev_seq > prev:
+        where = (f"middle segment(s) missing between {os.path.basename(segs[i - 1][1])} (ends at seq {prev}) and "
+                 f"this one (chains to seq {s.prev_seq})")
+    else:
+        where = (f"chain broken after {os.path.basename(segs[i - 1][1])}: header names seq {s.prev_seq} "
+                 f"crc {s.prev_crc:#010x}, the segment before ends at seq {prev}")
+    raise JournalCorruption(JOURNAL_SEGMENT_MISSING, s.path, 36, where)
+
+
+def _write_head(path, first_seq):
+    """Point ``journal.head`` at ``first_seq`` (None: remove it), atomically."""
+    final = os.path.join(path, HEAD_NAME)
+    if first_seq is None:
+        os.unlink(final)
+        return
+    with open(final + ".tmp", "wb") as f:
+        f.write(_head_record(first_seq))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(final + ".tmp", final)
 
 
 def _fsync_dir(path):
@@ -554,6 +642,7 @@ cdef class Journal:
             self.flushed = end
             self.allocated = os.fstat(self.fd).st_size
             self.last_ts_ns = info["last_ts_ns"]
+        self.last_crc = info["last_crc"]
         self.failed = 0
 
     def __dealloc__(self):
@@ -572,6 +661,7 @@ cdef class Journal:
     cdef int64_t append(self, const void *payload, uint32_t length, uint64_t seq, int64_t ts_ns) noexcept nogil:
         cdef int rc
         cdef uint64_t rec = JOURNAL_RECORD_OVERHEAD + length, now
+        cdef uint32_t crc
         cdef unsigned char *dst
         if self.dir_fd < 0:
             return JOURNAL_CLOSED
@@ -603,7 +693,8 @@ cdef class Journal:
         tw_put64(dst + 4, seq)
         tw_put64(dst + 12, <uint64_t>ts_ns)
         memcpy(dst + 20, payload, length)
-        tw_put32(dst + 20 + length, tw_crc32c(0, dst, 20 + length))
+        crc = tw_crc32c(0, dst, 20 + length)
+        tw_put32(dst + 20 + length, crc)
         if not self.buffered:
             rc = tw_pwrite_all(self.fd, dst, rec, self.offset)
             if rc:
@@ -614,6 +705,7 @@ cdef class Journal:
         self.offset += rec
         self.last_seq = seq
         self.last_ts_ns = ts_ns
+        self.last_crc = crc
         self.appends += 1
         self.bytes_written += rec
         if self.policy == FSYNC_ALWAYS:
@@ -696,6 +788,7 @@ cdef class Journal:
 
     cdef int _roll(self, uint64_t first_seq) noexcept nogil:
         cdef uint8_t hdr[64]
+        cdef uint8_t head[20]
         cdef int rc, fd
         if self.fd >= 0:
             rc = self.flush_buffer()
@@ -722,6 +815,8 @@ cdef class Journal:
         tw_put64(hdr + 16, first_seq)
         tw_put64(hdr + 24, tw_real_ns())
         tw_put32(hdr + 32, self.max_payload)
+        tw_put64(hdr + 36, self.last_seq)      # chain: a deleted segment breaks the next one's link
+        tw_put32(hdr + 44, self.last_crc)
         tw_put32(hdr + 60, tw_crc32c(0, hdr, 60))
         self.fd = fd
         self.allocated = 0
@@ -744,6 +839,12 @@ cdef class Journal:
                 return self._abandon_segment(first_seq, JOURNAL_FSYNC)
         self.seg_first_seq = first_seq
         self.segments_created += 1
+        memcpy(head, TW_JHEAD, 8)
+        tw_put64(head + 8, first_seq)
+        tw_put32(head + 16, tw_crc32c(0, head, 16))
+        # Result ignored: a stale head names an older segment, which only weakens the missing-last-segment
+        # check (docs/journal.md); the segment itself is ready and durable per policy.
+        tw_write_head(self.dir_fd, head, 20, self.policy != FSYNC_NEVER)
         return JR_OK
 
     cdef int _abandon_segment(self, uint64_t first_seq, int code) noexcept nogil:

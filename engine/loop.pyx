@@ -229,6 +229,13 @@ cdef class EngineLoop:
             self.fatal = rc
         return rc
 
+    def resume_after(self, uint64_t seq):
+        """Set the sequencer's last seq to ``seq`` (a restart from a snapshot taken after command ``seq``).
+
+        Commands with seq <= ``seq`` are then refused (SEQ_OUT_OF_ORDER) as they were before the restart.
+        """
+        self.last_seq = seq
+
     def drain(self):
         """Copy out and clear the buffered events (EVENT_DTYPE array)."""
         return self.engine.take_events()

@@ -63,7 +63,8 @@ def test_record_framing_on_disk(tmp_path):
     raw = open(p, "rb").read()
     assert raw[:8] == b"TWJRNL01"
     magic, ver, hsize, first = struct.unpack_from("<8sIIQ", raw, 0)
-    assert (ver, hsize, first) == (1, HDR, 1)
+    assert (ver, hsize, first) == (2, HDR, 1)
+    assert struct.unpack_from("<QI", raw, 36) == (0, 0)     # chain: the first segment follows nothing
     assert struct.unpack_from("<I", raw, 60)[0] == J.crc32c(raw[:60])
     length, seq, ts = struct.unpack_from("<IQQ", raw, HDR)
     assert (length, seq, ts) == (96, 1, 1001)

@@ -1,14 +1,20 @@
 """`tickwire journal check|dump|repair DIR`: verify, print or repair a command journal (docs/journal.md)."""
 from __future__ import annotations
 
+import os
 import sys
+
+#: Exit status when DIR does not exist or is not a directory (nothing is created). 1 is corruption
+#: (including a missing segment), 2 a torn tail (check) or argparse's usage error.
+EXIT_NO_DIR = 3
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("journal", help="verify, print or repair a command journal directory",
                               description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="journal_cmd", metavar="ACTION", required=True)
-    c = sub.add_parser("check", help="verify every record (CRC, sequence); exit 1 on corruption, 2 on a torn tail")
+    c = sub.add_parser("check", help="verify every record (CRC, sequence, segment chain); exit 1 on corruption "
+                                     "or a missing segment, 2 on a torn tail, 3 when DIR is not a directory")
     c.add_argument("dir")
     d = sub.add_parser("dump", help="print the journaled commands as CSV")
     d.add_argument("dir")
@@ -26,6 +32,10 @@ COLUMNS = ("seq,ts_ns,action,order_id,account,firm,session,symbol,side,type,tif,
 def run(args) -> int:
     from engine import journal as J
 
+    if not os.path.isdir(args.dir):
+        why = "not a directory" if os.path.exists(args.dir) else "no such directory"
+        print(f"tickwire journal {args.journal_cmd}: {args.dir}: {why}", file=sys.stderr)
+        return EXIT_NO_DIR
     try:
         if args.journal_cmd == "check":
             info = J.scan_journal(args.dir)

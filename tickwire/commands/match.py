@@ -7,6 +7,9 @@ import sys
 #: Exit status when the journal failed (a batch's commit or the final close): the events of the
 #: batch that was not made durable were not printed. 1 stays usage / input errors, 2 argparse's.
 EXIT_JOURNAL = 4
+#: Exit status when ``--journal DIR`` cannot be continued (missing segment, corruption, a torn tail
+#: longer than one record, input other than the journaled one, ``--fresh`` on a non-empty DIR, locked).
+EXIT_RESTART = 5
 
 
 def register(subparsers) -> None:
@@ -23,6 +26,13 @@ def register(subparsers) -> None:
                    help="only these symbols are known (others: UNKNOWN_SYMBOL); default: any name seen")
     p.add_argument("--max-orders", type=int, default=1 << 18, help="order pool capacity (open orders at once; default 262144)")
     p.add_argument("--stats", action="store_true", help="print engine counters to stderr at the end")
+    # restart (docs/journal.md "Restarting tickwire match")
+    p.add_argument("--fresh", action="store_true",
+                   help="with --journal: DIR must be empty or new (default: continue the journal DIR holds)")
+    p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+                   help="with --journal: snapshot the engine into DIR every N journaled commands (at batch ends)")
+    p.add_argument("--batch", type=int, default=65536, metavar="ROWS",
+                   help="input rows per engine batch (journal commit, then its events printed); default 65536")
     p.set_defaults(func=run)
 
 
@@ -76,27 +86,35 @@ def run(args) -> int:
         symbols.fixed = True
     if args.risk:
         loop.risk = _hook("engine.risk", "load_hook", "pre-trade risk (--risk)", args.risk, symbols=symbols.ids)
-    if args.journal:
-        loop.journal = _hook("engine.journal", "open_hook", "the journal (--journal)", args.journal)
-    import io
-    try:
-        # undecodable bytes become U+FFFD: such a row is rejected as malformed, never a crash
-        src = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
-               if args.file == "-" else open(args.file, encoding="utf-8", errors="replace", newline=""))
-    except OSError as e:
-        raise SystemExit(f"tickwire match: {e}")
+    if args.batch < 1 or args.snapshot_every < 0:
+        raise SystemExit("tickwire match: --batch must be >= 1 and --snapshot-every >= 0")
+    if (args.fresh or args.snapshot_every) and not args.journal:
+        raise SystemExit("tickwire match: --fresh and --snapshot-every need --journal DIR")
+    src, idle = _open_input(args)
+    restart = _open_restart(args, symbols, default_tick) if args.journal else None
+    on_batch = None
     try:
         with src:
-            res = match_csv(src, sys.stdout, loop, symbols)
+            if restart is not None:
+                loop, src_lines = _resume(restart, loop, src, symbols)
+                on_batch = lambda res, rows: restart.on_batch(loop, sys.stdout, res, rows)  # noqa: E731
+            else:
+                src_lines = src
+                if idle is not None:
+                    on_batch = lambda res, rows: sys.stdout.flush()  # noqa: E731
+            res = match_csv(src_lines, sys.stdout, loop, symbols, batch=args.batch, on_batch=on_batch, idle=idle,
+                            row_offset=restart.rows if restart is not None else 0)
     except ValueError as e:
+        _close_quietly(restart)
         raise SystemExit(f"tickwire match: {args.file}: {e}")
     except LoopStopped as e:
+        _close_quietly(restart)
         return _journal_failed(loop, e)
     sys.stdout.flush()
-    if args.journal:
+    if restart is not None:
         from engine.journal import JournalError
         try:
-            loop.journal.journal.close()       # last write and fdatasync: a failure here is reported too
+            restart.close()                    # last write and fdatasync: a failure here is reported too
         except JournalError as e:              # its message holds the errno text already
             return _journal_failed(loop, e, add_errno=False)
     if res.malformed:
@@ -108,3 +126,57 @@ def run(args) -> int:
         print("tickwire match: rows %d commands %d events %d %s" % (
             res.rows, res.commands, res.events, " ".join(f"{k}={v}" for k, v in st.items())), file=sys.stderr)
     return 0
+
+
+def _open_input(args):
+    """(line source, idle or None): a pipe or terminal is read as lines arrive (``idle`` ends a batch)."""
+    import io
+    try:
+        fd = sys.stdin.fileno() if args.file == "-" else os.open(args.file, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise SystemExit(f"tickwire match: {e}")
+    from tickwire.pipe_lines import PipeLines, is_stream
+    if is_stream(fd):
+        src = PipeLines(fd)
+        return src, src.idle
+    # undecodable bytes become U+FFFD: such a row is rejected as malformed, never a crash
+    raw = sys.stdin.buffer if args.file == "-" else open(fd, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""), None
+
+
+def _open_restart(args, symbols, default_tick):
+    """The journal directory (fresh or continued); a refusal exits EXIT_RESTART with one line."""
+    try:
+        from engine.restart import MatchRestart, MatchSetup, RestartError
+    except ImportError as e:
+        raise SystemExit(f"tickwire match: the journal (--journal) is not available in this build ({e})")
+    setup = MatchSetup(max_orders=args.max_orders, default_tick=default_tick, ticks=dict(symbols.ticks),
+                       symbols=args.symbols, risk_file=args.risk)
+    try:
+        return MatchRestart(args.journal, setup, snapshot_every=args.snapshot_every, fresh=args.fresh)
+    except RestartError as e:
+        print(f"tickwire match: --journal {args.journal}: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_RESTART)
+
+
+def _resume(restart, loop, src, symbols):
+    from engine.journal import JournalError
+    from engine.restart import RestartError
+    try:
+        loop, lines = restart.resume(loop, src, symbols)
+    except (RestartError, JournalError) as e:
+        _close_quietly(restart)
+        print(f"tickwire match: --journal {restart.dir}: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_RESTART)
+    for note in restart.notes:
+        print(f"tickwire match: {note}", file=sys.stderr)
+    return loop, lines
+
+
+def _close_quietly(restart):
+    """Close the journal on an error path (gives back the preallocation); its own failure is not the news."""
+    if restart is not None:
+        try:
+            restart.close()
+        except Exception:   # noqa: BLE001 - the error being reported is the first one
+            pass
