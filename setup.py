@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
+from Cython.Compiler import Options as CythonOptions
 from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
@@ -55,12 +56,15 @@ def extensions():
                 if name.startswith(prefix):
                     for k, v in extra().items():
                         kw.setdefault(k, []).extend(v)
-            kw["extra_compile_args"] += ["-O3", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-unreachable-code"]
+            kw["extra_compile_args"] += ["-O3", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-unreachable-code", "-Werror"]
             macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("TW_DEBUG", "1" if DEBUG else "0")]
             exts.append(Extension(name, [str(rel)], include_dirs=[numpy.get_include(), str(ROOT)],
                                   define_macros=macros, **kw))
     return exts
 
+
+# Warnings are errors, Cython's and the C compiler's (-Werror above): the tree builds without one.
+CythonOptions.warning_errors = True
 
 setup(
     ext_modules=cythonize(

@@ -164,7 +164,7 @@ cdef class BookBuilder(MessageSink):
         self.record_events = record_events
         self.max_ref = max_ref
         self.max_locates = max_locates
-        self.max_events = max(max_events, 1)
+        self.max_events = max(max_events, <uint64_t>1)
         self.ev_high = min(event_high_water, self.max_events) if event_high_water else 0
         self.subscribers = []
         self.npages = (max_ref >> TW_PAGE_SHIFT) + 1
@@ -1255,7 +1255,7 @@ cdef class BookBuilder(MessageSink):
                 continue
             live_pages += 1
             cnt = 0
-            for slot in range(TW_PAGE_REFS):
+            for slot in range(<uint64_t>TW_PAGE_REFS):
                 h = page[slot]
                 if h:
                     cnt += 1

@@ -187,7 +187,7 @@ def list_segments(path):
     for name in names:
         if name.startswith("journal-") and name.endswith(".twj"):
             try:
-                out.append((int(name[8:-4]), os.path.join(path, name)))
+                out.append((int(name[8:len(name) - 4]), os.path.join(path, name)))
             except ValueError:
                 pass
     out.sort()

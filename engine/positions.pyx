@@ -225,7 +225,7 @@ cdef class Positions:
             raise ValueError("not a positions state (bad magic / version)")
         if (na, ns) != (self.n_accounts, self.n_symbols):
             raise ValueError("positions state sizes differ from this table's")
-        if len(data) != 36 + n * sizeof(PosCell) + self.n_symbols * 8:
+        if <size_t>len(data) != 36 + n * sizeof(PosCell) + self.n_symbols * 8:
             raise ValueError("positions state truncated")
         self.fills, self.dropped = struct.unpack_from("<QQ", data, 20)
         memcpy(self.cells, (<const char *>data) + 36, n * sizeof(PosCell))

@@ -206,7 +206,7 @@ cdef class ItchFramer:
         self.bytes_in += n
         while self.carry_len != 0:                          # complete the frame carried over
             if self.carry_len < 3 and pos < n:
-                take = min(3 - self.carry_len, n - pos)
+                take = min(<size_t>3 - self.carry_len, n - pos)
                 memcpy(self.carry + self.carry_len, buf + pos, take)
                 self.carry_len += take
                 pos += take

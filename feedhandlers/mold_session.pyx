@@ -124,14 +124,14 @@ cdef class MoldSession:
         self.ring_mask = size - 1
         self.max_request = max(1, min(max_request, 0xFFFE))
         self.window_ns = window_ns
-        self.timeout_ns = max(timeout_ns, 1)
+        self.timeout_ns = max(timeout_ns, <uint64_t>1)
         self.max_timeout_ns = max(max_timeout_ns, timeout_ns)
         self.max_attempts = max(max_attempts, 1)
         self.scan_ns = scan_ns
         self.max_jump = max_jump
         self.ring = <MoldSlot *>calloc(size, sizeof(MoldSlot))
         self.lat_cap = latency_samples
-        self.lat = <uint64_t *>calloc(max(latency_samples, 1), sizeof(uint64_t))
+        self.lat = <uint64_t *>calloc(max(latency_samples, <uint64_t>1), sizeof(uint64_t))
         if self.ring == NULL or self.lat == NULL:
             raise MemoryError("MoldSession: cannot allocate the reorder ring / latency buffer")
         memset(self.reqs, 0, sizeof(self.reqs))
@@ -497,7 +497,7 @@ cdef class MoldSession:
 
     cdef int _request(self, uint64_t lo, uint64_t count):
         pkt = (bytes(self.session[:MOLD_SESSION_LEN]) + (<object>lo).to_bytes(8, "big")
-               + (<object>min(count, 0xFFFF)).to_bytes(2, "big"))
+               + (<object>min(count, <uint64_t>0xFFFF)).to_bytes(2, "big"))
         try:
             self.context.send_request(pkt)
         except Exception as exc:      # a dead socket must not kill the feed: counted and retried
@@ -543,7 +543,9 @@ cdef class MoldSession:
 
         Cheap when no gap is open. Call it after every burst (or at least every ``scan_ns``).
         """
-        cdef uint64_t now, los[2 * MAX_GAP_REQUESTS], his[2 * MAX_GAP_REQUESTS]
+        cdef uint64_t now
+        cdef uint64_t los[2 * MAX_GAP_REQUESTS]
+        cdef uint64_t his[2 * MAX_GAP_REQUESTS]
         cdef uint64_t pos, sub_hi, cap_hi, tmo
         cdef int nholes, h, i, found, sent = 0
         cdef bint used[MAX_GAP_REQUESTS]

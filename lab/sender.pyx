@@ -280,7 +280,7 @@ cdef class MoldSender:
         """Sequence number after the last packet's messages (what heartbeats / End of Session carry)."""
         if self.npackets == 0:
             return 1
-        k = self.npackets - 1
+        cdef int64_t k = self.npackets - 1
         return tw_be64(&self.buf[self.offs[k] + 10]) + self._count(k)
 
     def send_control(self, uint64_t seq, uint16_t count):
@@ -325,7 +325,7 @@ cdef class MoldSender:
                             last_send = now
                             continue
                         if due - now > 200000:
-                            sleep_ns(min(due - now - 100000, 50000000))
+                            sleep_ns(min(due - now - 100000, <uint64_t>50000000))
                         else:
                             tw_cpu_relax()
                         continue
