@@ -7,13 +7,17 @@ import sys
 #: Exit status when the journal failed (a batch's commit or the final close): the events of the
 #: batch that was not made durable were not printed. 1 stays usage / input errors, 2 argparse's.
 EXIT_JOURNAL = 4
+#: Exit status when the input's header is unusable (empty input, a repeated, missing or unknown column,
+#: undecodable bytes): one line on stderr, nothing on stdout.
+EXIT_HEADER = 3
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("match", help="run an order-flow CSV through the matching engine (events CSV to stdout)",
                               description=__doc__.splitlines()[0] + " Formats: docs/engine.md.")
     p.add_argument("file", help="input CSV ('-' for stdin): seq,action,order_id,account,symbol,side,type,tif,qty,"
-                                "price,stop_price,display_qty,expire_ns [,ts_ns,link_id,stp,post_only,firm,session]")
+                                "price,stop_price,display_qty,expire_ns [,ts_ns,link_id,stp,post_only,firm,session,"
+                                "flags]")
     p.add_argument("--risk", metavar="RISK.toml", help="pre-trade risk configuration (engine.risk)")
     p.add_argument("--journal", metavar="DIR", help="journal every command to DIR before its events are released")
     p.add_argument("--tick", action="append", default=[], metavar="SYMBOL=PRICE",
@@ -23,6 +27,10 @@ def register(subparsers) -> None:
                    help="only these symbols are known (others: UNKNOWN_SYMBOL); default: any name seen")
     p.add_argument("--max-orders", type=int, default=1 << 18, help="order pool capacity (open orders at once; default 262144)")
     p.add_argument("--stats", action="store_true", help="print engine counters to stderr at the end")
+    p.add_argument("--positions", metavar="FILE", help="write end-of-run positions and P&L per account and symbol "
+                                                      "(CSV) to FILE")
+    p.add_argument("--reference-parser", action="store_true",
+                   help="parse and format with the Python reference code (slow; for checks)")
     p.set_defaults(func=run)
 
 
@@ -74,21 +82,31 @@ def run(args) -> int:
         for name in filter(None, (s.strip() for s in args.symbols.split(","))):
             loop.engine.add_symbol(symbols.add(name), symbols.tick(name))
         symbols.fixed = True
+    from engine.names import NameTable
+    accounts, firms = NameTable("account"), NameTable("firm")
     if args.risk:
-        loop.risk = _hook("engine.risk", "load_hook", "pre-trade risk (--risk)", args.risk, symbols=symbols.ids)
+        loop.risk, accounts, firms = _hook("tickwire.commands.match", "_risk_hook", "pre-trade risk (--risk)",
+                                           args.risk, symbols=symbols.ids)
     if args.journal:
         loop.journal = _hook("engine.journal", "open_hook", "the journal (--journal)", args.journal)
-    import io
+    from engine.csvio import HeaderError
+    tap = None
+    if args.positions:
+        from engine.positions_report import PositionsTap
+        tap = PositionsTap()
     try:
-        # undecodable bytes become U+FFFD: such a row is rejected as malformed, never a crash
-        src = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
-               if args.file == "-" else open(args.file, encoding="utf-8", errors="replace", newline=""))
+        # bytes: decoded strictly per row by engine.csvio (an undecodable row is a reject row)
+        src = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     except OSError as e:
         raise SystemExit(f"tickwire match: {e}")
     try:
         with src:
-            res = match_csv(src, sys.stdout, loop, symbols)
-    except ValueError as e:
+            res = match_csv(src, sys.stdout, loop, symbols, accounts=accounts, firms=firms,
+                            fast=not args.reference_parser, tap=tap)
+    except HeaderError as e:
+        print(f"tickwire match: {args.file}: {e}", file=sys.stderr)
+        return EXIT_HEADER
+    except OSError as e:
         raise SystemExit(f"tickwire match: {args.file}: {e}")
     except LoopStopped as e:
         return _journal_failed(loop, e)
@@ -99,6 +117,11 @@ def run(args) -> int:
             loop.journal.journal.close()       # last write and fdatasync: a failure here is reported too
         except JournalError as e:              # its message holds the errno text already
             return _journal_failed(loop, e, add_errno=False)
+    if tap is not None:
+        try:
+            tap.write(args.positions, symbols, accounts)
+        except OSError as e:
+            raise SystemExit(f"tickwire match: --positions: {e}")
     if res.malformed:
         print(f"tickwire match: {res.malformed} malformed row(s) rejected", file=sys.stderr)
         for msg in res.errors:
@@ -108,3 +131,13 @@ def run(args) -> int:
         print("tickwire match: rows %d commands %d events %d %s" % (
             res.rows, res.commands, res.events, " ".join(f"{k}={v}" for k, v in st.items())), file=sys.stderr)
     return 0
+
+
+def _risk_hook(path, symbols):
+    """RISK.toml -> (``engine.hooks.RiskAdapter``, accounts, firms): the name tables the file filled,
+    shared with the order CSV so a name means one id in both."""
+    from engine.hooks import RiskAdapter
+    from engine.risk import RiskEngine
+    from engine.riskconfig import RiskConfig
+    cfg = RiskConfig.from_toml(path, symbols=symbols)
+    return RiskAdapter(RiskEngine(cfg)), cfg.account_names, cfg.firm_names
