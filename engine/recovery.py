@@ -72,7 +72,10 @@ class EngineSetup:
         h.update(repr((self.positions, self.max_orders, self.max_symbols, self.max_accounts)).encode())
         if self.risk_config is not None:
             rc = self.risk_config
-            h.update(repr({k: v for k, v in vars(rc).items() if k not in ("source",)}).encode())
+            # the name tables (engine.names) are left out: their repr is an address, the CSV adds names to
+            # them as it runs, and the ids they gave the configured accounts / firms are in the rest
+            h.update(repr({k: v for k, v in vars(rc).items()
+                           if k not in ("source", "account_names", "firm_names")}).encode())
         return h.hexdigest()[:32]
 
     def fresh(self):

@@ -12,9 +12,7 @@ output is printed again)::
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import itertools
 import os
 import struct
 from dataclasses import dataclass
@@ -125,13 +123,15 @@ class MatchRestart:
         self._last_snap = 0
 
     # ------------------------------------------------------------------ resume ----
-    def resume(self, loop, src, symbols):
+    def resume(self, loop, reader, tap=None):
         """Bring ``loop`` to the state after the previous run's last completely printed row.
 
-        Returns ``(loop, lines)``: the loop to go on with (a new one when a snapshot was restored),
-        its journal attached, and the input lines ``match_csv`` still has to run (the header, then
-        the rows after ``self.rows``). Rows up to the journal's last command are run again without
-        being journaled again, after checking they are the journaled commands.
+        ``reader``: the ``engine.csvio.OrderReader`` of the input, just after its header. Returns the
+        loop to go on with (a new one when a snapshot was restored), its journal attached; ``reader``
+        is left after the previous run's last printed row (``self.rows``), for ``match_csv`` to go
+        on from. Rows up to the journal's last command are run again without being journaled again,
+        after checking they are the journaled commands. ``tap(cmds, events)`` (positions) is fed the
+        replayed commands too; it then needs all of them, so snapshots are not used.
         """
         from engine.hooks import JournalAdapter
         last_j = int(self.journal.last_seq)
@@ -140,17 +140,16 @@ class MatchRestart:
             pos = OutputPos()
         seqs, _, pay = jr.read_records(self.dir, record_size=COMMAND_DTYPE.itemsize)
         jcmds = pay.view(COMMAND_DTYPE).reshape(-1)
-        lines = iter(src)
         if not len(jcmds) and pos.rows == 0:
             self._attach(loop, JournalAdapter, 0)
-            return loop, lines
-        header = next(lines, None)
-        if header is None:
-            raise RestartError(f"the input is empty, but {self.dir} holds {len(jcmds)} journaled commands")
-        refeed, seq_at_pos = self._scan_done_rows(header, lines, jcmds, pos, symbols, loop.engine)
-        snap = latest_snapshot(self.dir, seq_at_pos, self.setup) if self._has_snapshots() else None
+            return loop
+        seq_at_pos = self._scan_done_rows(reader, jcmds, pos)
+        snap = None
+        if tap is None and self._has_snapshots():
+            snap = latest_snapshot(self.dir, seq_at_pos, self.setup)
         if snap is not None:
-            loop = self._restore(loop, snap, symbols)
+            loop = self._restore(loop, snap, reader.symbols)
+            reader.engine = loop.engine
             start = snap.seq
         else:
             start = 0
@@ -158,8 +157,10 @@ class MatchRestart:
         journal_hook, loop.journal = loop.journal, None
         i = 0
         while i < len(todo):
-            i = loop.run(todo, i)
-            loop.drain()                        # printed by the previous run
+            j, i = i, loop.run(todo, i)
+            evs = loop.drain()                  # printed by the previous run
+            if tap is not None:
+                tap(todo[j:i], evs)
         loop.journal = journal_hook
         loop.resume_after(seq_at_pos)
         self._attach(loop, JournalAdapter, last_j)
@@ -170,7 +171,7 @@ class MatchRestart:
             f"recovered {len(jcmds)} journaled commands (snapshot at seq {start}, replayed {len(todo)}, "
             f"run again for their output {rerun}); output resumes after line {pos.lines} "
             f"(input row {pos.rows}); the journal continues after seq {last_j}")
-        return loop, itertools.chain([header], refeed, lines)
+        return loop
 
     def _has_snapshots(self) -> bool:
         return any(n.startswith("snapshot-") for n in os.listdir(self.dir))
@@ -181,64 +182,58 @@ class MatchRestart:
         loop.journal = adapter
         self._pos_fd = os.open(os.path.join(self.dir, POS_NAME), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
-    def _scan_done_rows(self, header, lines, jcmds, pos: OutputPos, symbols, engine):
+    def _scan_done_rows(self, reader, jcmds, pos: OutputPos) -> int:
         """Parse the input up to its last journaled command, checking it against the journal.
 
-        Returns the raw lines of the rows after ``pos.rows`` (to run again) and the sequencer's last seq
-        after row ``pos.rows``. Rows are parsed as ``match_csv`` does, so the symbol table gets the same ids.
+        Rows are parsed by ``reader`` as ``match_csv`` parses them (from the start, same parser), so
+        the symbol and name tables give the same ids. Leaves ``reader`` after row ``pos.rows`` and
+        returns the sequencer's last seq there.
         """
-        from engine.csvio import RowError, row_to_command
-        consumed: list[str] = []
-
-        def tap():
-            for line in lines:
-                consumed.append(line)
-                yield line
-
-        reader = csv.DictReader(itertools.chain([header], tap()))
-        if reader.fieldnames is None:
-            raise RestartError("the input has no header")
-        reader.fieldnames = [n.strip() for n in reader.fieldnames]
-        consumed.clear()
-        rec = np.zeros(1, COMMAND_DTYPE)
-        refeed: list[str] = []
-        row = p = last = 0
-        seq_at_pos = 0 if pos.rows == 0 else None
-        it = iter(reader)
-        while p < len(jcmds) or row < pos.rows:
-            try:
-                cells = next(it)
-                ok = None not in cells
-            except StopIteration:
-                break
-            except csv.Error:
-                ok = False
-            row += 1
-            if row > pos.rows:
-                refeed.extend(consumed)
-            consumed.clear()
-            if ok:
-                rec[0] = 0
-                try:
-                    row_to_command(cells, rec[0], symbols, engine, row)
-                except RowError:
-                    ok = False
-            if ok and int(rec[0]["seq"]) > last:        # else: malformed or refused by the sequencer
-                if p >= len(jcmds) or rec.tobytes() != jcmds[p:p + 1].tobytes():
-                    want = f"journaled command seq {int(jcmds[p]['seq'])}" if p < len(jcmds) else "no command"
-                    raise RestartError(f"input row {row} (seq {int(rec[0]['seq'])}) is not what {self.dir} "
-                                       f"journaled there ({want}): not the input of the interrupted run")
-                p += 1
-                last = int(rec[0]["seq"])
-            if row == pos.rows:
+        from engine.csvio import BAD, END, WAIT
+        cmds = np.zeros(4096, COMMAND_DTYPE)
+        p = last = 0
+        seq_at_pos = None
+        ended = False
+        while True:
+            if seq_at_pos is None and reader.rows == pos.rows:
+                reader.mark()
                 seq_at_pos = last
+            if ended or (p >= len(jcmds) and seq_at_pos is not None):
+                break
+            cap = len(cmds) if seq_at_pos is not None else min(len(cmds), pos.rows - reader.rows)
+            n, outcome, _ = reader.step(cmds, 0, cap)
+            if n:
+                seq = cmds["seq"][:n]
+                # the sequencer takes a command whose seq is above every seq before it (else SEQ_OUT_OF_ORDER)
+                above = np.maximum.accumulate(np.concatenate(([np.uint64(last)], seq[:-1])))
+                took = np.flatnonzero(seq > above)
+                if seq_at_pos is not None:      # past row pos.rows: rows after the journal's last command are new
+                    took = took[:len(jcmds) - p]
+                got, want = cmds[took], jcmds[p:p + len(took)]
+                if got.tobytes() != want.tobytes():
+                    k = len(want)
+                    if k:
+                        diff = np.flatnonzero((got[:k].view(np.uint8).reshape(k, -1)
+                                               != want.view(np.uint8).reshape(k, -1)).any(axis=1))
+                        k = int(diff[0]) if len(diff) else k
+                    row = reader.rows - (outcome == BAD) - n + 1 + int(took[k])
+                    what = f"journaled command seq {int(want[k]['seq'])}" if k < len(want) else "no command"
+                    raise RestartError(f"input row {row} (seq {int(got[k]['seq'])}) is not what {self.dir} "
+                                       f"journaled there ({what}): not the input of the interrupted run")
+                p += len(took)
+                last = max(last, int(seq.max()))
+            if outcome == WAIT:
+                reader.more()
+            ended = outcome == END
         if p < len(jcmds):
             raise RestartError(f"{self.dir} journaled commands up to seq {int(jcmds[len(jcmds) - 1]['seq'])}, "
-                               f"the input ends after {row} rows at seq {last}: not the input of the interrupted run")
+                               f"the input ends after {reader.rows} rows at seq {last}: not the input of the "
+                               f"interrupted run")
         if seq_at_pos is None:
-            raise RestartError(f"{self.dir}/{POS_NAME} says {pos.rows} input rows were printed, the input has {row}")
-        refeed.extend(consumed)
-        return refeed, seq_at_pos
+            raise RestartError(f"{self.dir}/{POS_NAME} says {pos.rows} input rows were printed, the input has "
+                               f"{reader.rows}")
+        reader.rewind()
+        return seq_at_pos
 
     def _restore(self, loop, snap, symbols):
         """A loop over the snapshot's engine and risk state, with every symbol named so far configured."""
@@ -255,9 +250,12 @@ class MatchRestart:
 
     # ---------------------------------------------------------------- progress ----
     def on_batch(self, loop, out, res, rows: int) -> None:
-        """After a committed batch: flush ``out``, record how far it is complete, snapshot when due."""
+        """After a committed batch: flush ``out``, record how far it is complete, snapshot when due.
+
+        ``rows``: input rows (from the start of the input) whose output is complete; ``res``: this run's
+        ``MatchResult`` (its output lines follow the ``self.lines`` kept from the previous runs)."""
         out.flush()
-        rec = POS_MAGIC + struct.pack("<QQQ", self.rows + rows, self.lines + res.events + res.malformed,
+        rec = POS_MAGIC + struct.pack("<QQQ", rows, self.lines + res.events + res.malformed,
                                       int(loop.last_seq))
         os.pwrite(self._pos_fd, rec + struct.pack("<I", jr.crc32c(rec)), 0)
         if self.snapshot_every > 0 and int(loop.last_seq) >= self._last_snap + self.snapshot_every:

@@ -14,6 +14,11 @@ Layout::
     [defaults.session] cancel_on_disconnect
     [[account]] id, firm, limits..., symbols = [..], permissions = {"<sym>" = ["buy", "sell", "short"]}, kill
     [[firm]]    id, limits..., kill
+
+Accounts and firms are named by ``id``: a number, or a name as in FIX tag 1 (``"ACME-7"``) that
+``engine.names.NameTable`` gives an id from the top of the table (``max_accounts - 1`` down) once
+every number is known; ``account_names`` / ``firm_names`` are those tables, shared with the order
+CSV (``tickwire match``).
     [[symbol]]  id, name, margin_pct, collar_pct, require_reference, restricted, reference_price
     [[session]] id, cancel_on_disconnect
 """
@@ -23,6 +28,8 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, ROUND_HALF_EVEN
 from pathlib import Path
+
+from engine.names import NameError_, NameTable
 
 PRICE_SCALE = 10_000
 INT64_MAX = (1 << 63) - 1
@@ -171,6 +178,8 @@ class RiskConfig:
     sessions: dict[int, bool] = field(default_factory=dict)
     source: str = ""                              # file path, for messages
     symbol_ids: dict[str, int] = field(default_factory=dict)  # names -> ids given by the caller
+    account_names: NameTable | None = None        # account / firm names <-> ids (engine.names)
+    firm_names: NameTable | None = None
 
     # ------------------------------------------------------------------ loading ----
     @classmethod
@@ -219,8 +228,12 @@ class RiskConfig:
         cfg.symbol_defaults = _symbol(d.get("symbol", {}), SymbolConfig(-1), "defaults.symbol")
         cfg.cod_default = bool(d.get("session", {}).get("cancel_on_disconnect", True))
 
+        cfg.account_names = NameTable("account", top=max(cfg.max_accounts - 1, 1))
+        cfg.firm_names = NameTable("firm", top=max(cfg.max_firms - 1, 1))
+        firm_ids = _name_ids(data.get("firm", []), cfg.firm_names, cfg.max_firms, "firm")
+        account_ids = _name_ids(data.get("account", []), cfg.account_names, cfg.max_accounts, "account")
         for i, t in enumerate(data.get("firm", [])):
-            fid = _id(t, cfg.max_firms, f"firm[{i}]")
+            fid = firm_ids[i]
             _check_keys(t, set(FIRM_LIMIT_KEYS) | {"id", "name", "kill"}, f"firm[{i}]")
             lim = Limits(**vars(cfg.firm_defaults))
             lim.update(t, FIRM_LIMIT_KEYS, f"firm[{fid}]")
@@ -236,13 +249,11 @@ class RiskConfig:
             base = SymbolConfig(sid, **{k: v for k, v in vars(cfg.symbol_defaults).items() if k != "id"})
             cfg.symbols[sid] = _symbol(t, base, f"symbol[{sid}]")
         for i, t in enumerate(data.get("account", [])):
-            aid = _id(t, cfg.max_accounts, f"account[{i}]")
+            aid = account_ids[i]
             _check_keys(t, set(ACCOUNT_LIMIT_KEYS) | {"id", "name", "firm", "allow_short", "symbols",
                                                       "permissions", "kill"}, f"account[{aid}]")
             a = AccountConfig(aid, limits=Limits(**vars(cfg.account_defaults)))
-            a.firm = t.get("firm", 0)
-            if not isinstance(a.firm, int) or not 0 <= a.firm < cfg.max_firms:
-                raise RiskConfigError(f"account[{aid}].firm: must be an integer in [0, {cfg.max_firms})")
+            a.firm = _name_ref(t.get("firm", 0), cfg.firm_names, cfg.max_firms, f"account[{aid}].firm")
             a.limits.update(t, ACCOUNT_LIMIT_KEYS, f"account[{aid}]")
             a.allow_short = bool(t.get("allow_short", cfg.default_allow_short))
             if "symbols" in t:
@@ -283,6 +294,40 @@ def _id(t: dict, bound: int, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < bound:
         raise RiskConfigError(f"{where}.id: must be an integer in [0, {bound}) (raise [sizes] to allow more)")
     return v
+
+
+def _name_ref(ref, table: NameTable, bound: int, where: str) -> int:
+    """An account / firm given by number or name -> its id in ``table`` (below ``bound``)."""
+    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+        raise RiskConfigError(f"{where}: must be a number or a name, got {ref!r}")
+    if isinstance(ref, int):
+        if not 0 <= ref < bound:
+            raise RiskConfigError(f"{where}: must be an integer in [0, {bound}) (raise [sizes] to allow more)")
+        ref = str(ref)
+    try:
+        v = table.id(ref)
+    except NameError_ as exc:
+        raise RiskConfigError(f"{where}: {exc}") from None
+    if not 0 <= v < bound:
+        raise RiskConfigError(f"{where}: must be an integer in [0, {bound}) (raise [sizes] to allow more)")
+    return v
+
+
+def _name_ids(tables: list, table: NameTable, bound: int, what: str) -> list[int]:
+    """Ids of the ``id`` keys of [[account]] / [[firm]] tables: numbers first, so names go above them."""
+    refs = []
+    for i, t in enumerate(tables):
+        ref = t.get("id")
+        if ref is None or isinstance(ref, bool) or not isinstance(ref, (int, str)):
+            raise RiskConfigError(f"{what}[{i}].id: must be an integer in [0, {bound}) or a name")
+        refs.append(ref)
+    numeric = [isinstance(r, int) or r.isascii() and r.isdigit() for r in refs]
+    ids = [0] * len(refs)
+    for first in (True, False):
+        for i, ref in enumerate(refs):
+            if numeric[i] == first:
+                ids[i] = _name_ref(ref, table, bound, f"{what}[{i}].id")
+    return ids
 
 
 def _sym_ref(ref, cfg: RiskConfig, where: str) -> int:

@@ -7,6 +7,9 @@ import sys
 #: Exit status when the journal failed (a batch's commit or the final close): the events of the
 #: batch that was not made durable were not printed. 1 stays usage / input errors, 2 argparse's.
 EXIT_JOURNAL = 4
+#: Exit status when the input's header is unusable (empty input, a repeated, missing or unknown column,
+#: undecodable bytes): one line on stderr, nothing on stdout.
+EXIT_HEADER = 3
 #: Exit status when ``--journal DIR`` cannot be continued (missing segment, corruption, a torn tail
 #: longer than one record, input other than the journaled one, ``--fresh`` on a non-empty DIR, locked).
 EXIT_RESTART = 5
@@ -16,7 +19,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("match", help="run an order-flow CSV through the matching engine (events CSV to stdout)",
                               description=__doc__.splitlines()[0] + " Formats: docs/engine.md.")
     p.add_argument("file", help="input CSV ('-' for stdin): seq,action,order_id,account,symbol,side,type,tif,qty,"
-                                "price,stop_price,display_qty,expire_ns [,ts_ns,link_id,stp,post_only,firm,session]")
+                                "price,stop_price,display_qty,expire_ns [,ts_ns,link_id,stp,post_only,firm,session,"
+                                "flags]")
     p.add_argument("--risk", metavar="RISK.toml", help="pre-trade risk configuration (engine.risk)")
     p.add_argument("--journal", metavar="DIR", help="journal every command to DIR before its events are released")
     p.add_argument("--tick", action="append", default=[], metavar="SYMBOL=PRICE",
@@ -26,11 +30,16 @@ def register(subparsers) -> None:
                    help="only these symbols are known (others: UNKNOWN_SYMBOL); default: any name seen")
     p.add_argument("--max-orders", type=int, default=1 << 18, help="order pool capacity (open orders at once; default 262144)")
     p.add_argument("--stats", action="store_true", help="print engine counters to stderr at the end")
+    p.add_argument("--positions", metavar="FILE", help="write end-of-run positions and P&L per account and symbol "
+                                                      "(CSV) to FILE")
+    p.add_argument("--reference-parser", action="store_true",
+                   help="parse and format with the Python reference code (slow; for checks)")
     # restart (docs/journal.md "Restarting tickwire match")
     p.add_argument("--fresh", action="store_true",
                    help="with --journal: DIR must be empty or new (default: continue the journal DIR holds)")
     p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
-                   help="with --journal: snapshot the engine into DIR every N journaled commands (at batch ends)")
+                   help="with --journal: snapshot the engine into DIR every N journaled commands (at batch ends; "
+                        "a restart with --positions replays from the start instead)")
     p.add_argument("--batch", type=int, default=65536, metavar="ROWS",
                    help="input rows per engine batch (journal commit, then its events printed); default 65536")
     p.set_defaults(func=run)
@@ -64,7 +73,7 @@ def _journal_failed(loop, err, add_errno=True) -> int:
 
 
 def run(args) -> int:
-    from engine.csvio import RowError, SymbolTable, match_csv, parse_price
+    from engine.csvio import HeaderError, OrderReader, RowError, SymbolTable, match_csv, parse_price
     from engine.loop import EngineLoop, LoopStopped
 
     try:
@@ -84,32 +93,41 @@ def run(args) -> int:
         for name in filter(None, (s.strip() for s in args.symbols.split(","))):
             loop.engine.add_symbol(symbols.add(name), symbols.tick(name))
         symbols.fixed = True
+    from engine.names import NameTable
+    accounts, firms = NameTable("account"), NameTable("firm")
     if args.risk:
-        loop.risk = _hook("engine.risk", "load_hook", "pre-trade risk (--risk)", args.risk, symbols=symbols.ids)
+        loop.risk, accounts, firms = _hook("tickwire.commands.match", "_risk_hook", "pre-trade risk (--risk)",
+                                           args.risk, symbols=symbols.ids)
     if args.batch < 1 or args.snapshot_every < 0:
         raise SystemExit("tickwire match: --batch must be >= 1 and --snapshot-every >= 0")
     if (args.fresh or args.snapshot_every) and not args.journal:
         raise SystemExit("tickwire match: --fresh and --snapshot-every need --journal DIR")
-    src, idle = _open_input(args)
+    tap = None
+    if args.positions:
+        from engine.positions_report import PositionsTap
+        tap = PositionsTap()
+    src = _open_input(args)
     restart = _open_restart(args, symbols, default_tick) if args.journal else None
     on_batch = None
     try:
-        with src:
-            if restart is not None:
-                loop, src_lines = _resume(restart, loop, src, symbols)
-                on_batch = lambda res, rows: restart.on_batch(loop, sys.stdout, res, rows)  # noqa: E731
-            else:
-                src_lines = src
-                if idle is not None:
-                    on_batch = lambda res, rows: sys.stdout.flush()  # noqa: E731
-            res = match_csv(src_lines, sys.stdout, loop, symbols, batch=args.batch, on_batch=on_batch, idle=idle,
-                            row_offset=restart.rows if restart is not None else 0)
-    except ValueError as e:
+        try:
+            reader = OrderReader(src, symbols, loop.engine, accounts, firms, fast=not args.reference_parser)
+        except HeaderError as e:
+            _close_quietly(restart)
+            print(f"tickwire match: {args.file}: {e}", file=sys.stderr)
+            return EXIT_HEADER
+        if restart is not None:
+            loop = _resume(restart, loop, reader, tap)
+            on_batch = lambda res, rows: restart.on_batch(loop, sys.stdout, res, rows)  # noqa: E731
+        res = match_csv(reader, sys.stdout, loop, symbols, batch=args.batch, tap=tap, on_batch=on_batch)
+    except OSError as e:                       # reading the input
         _close_quietly(restart)
         raise SystemExit(f"tickwire match: {args.file}: {e}")
     except LoopStopped as e:
         _close_quietly(restart)
         return _journal_failed(loop, e)
+    finally:
+        src.close()
     sys.stdout.flush()
     if restart is not None:
         from engine.journal import JournalError
@@ -117,6 +135,11 @@ def run(args) -> int:
             restart.close()                    # last write and fdatasync: a failure here is reported too
         except JournalError as e:              # its message holds the errno text already
             return _journal_failed(loop, e, add_errno=False)
+    if tap is not None:
+        try:
+            tap.write(args.positions, symbols, accounts)
+        except OSError as e:
+            raise SystemExit(f"tickwire match: --positions: {e}")
     if res.malformed:
         print(f"tickwire match: {res.malformed} malformed row(s) rejected", file=sys.stderr)
         for msg in res.errors:
@@ -129,19 +152,15 @@ def run(args) -> int:
 
 
 def _open_input(args):
-    """(line source, idle or None): a pipe or terminal is read as lines arrive (``idle`` ends a batch)."""
-    import io
+    """The input as an ``engine.csvio.OrderSource``: a regular file mapped whole; a pipe or terminal read as
+    rows arrive (each batch's events are printed as soon as nothing more is waiting)."""
+    from engine.csvio import OrderSource
     try:
-        fd = sys.stdin.fileno() if args.file == "-" else os.open(args.file, os.O_RDONLY | os.O_CLOEXEC)
+        if args.file == "-":
+            return OrderSource.open_fd(sys.stdin.fileno())
+        return OrderSource.open_fd(os.open(args.file, os.O_RDONLY | os.O_CLOEXEC), owns_fd=True)
     except OSError as e:
         raise SystemExit(f"tickwire match: {e}")
-    from tickwire.pipe_lines import PipeLines, is_stream
-    if is_stream(fd):
-        src = PipeLines(fd)
-        return src, src.idle
-    # undecodable bytes become U+FFFD: such a row is rejected as malformed, never a crash
-    raw = sys.stdin.buffer if args.file == "-" else open(fd, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""), None
 
 
 def _open_restart(args, symbols, default_tick):
@@ -159,18 +178,18 @@ def _open_restart(args, symbols, default_tick):
         raise SystemExit(EXIT_RESTART)
 
 
-def _resume(restart, loop, src, symbols):
+def _resume(restart, loop, reader, tap):
     from engine.journal import JournalError
     from engine.restart import RestartError
     try:
-        loop, lines = restart.resume(loop, src, symbols)
+        loop = restart.resume(loop, reader, tap)
     except (RestartError, JournalError) as e:
         _close_quietly(restart)
         print(f"tickwire match: --journal {restart.dir}: {e}", file=sys.stderr)
         raise SystemExit(EXIT_RESTART)
     for note in restart.notes:
         print(f"tickwire match: {note}", file=sys.stderr)
-    return loop, lines
+    return loop
 
 
 def _close_quietly(restart):
@@ -180,3 +199,13 @@ def _close_quietly(restart):
             restart.close()
         except Exception:   # noqa: BLE001 - the error being reported is the first one
             pass
+
+
+def _risk_hook(path, symbols):
+    """RISK.toml -> (``engine.hooks.RiskAdapter``, accounts, firms): the name tables the file filled,
+    shared with the order CSV so a name means one id in both."""
+    from engine.hooks import RiskAdapter
+    from engine.risk import RiskEngine
+    from engine.riskconfig import RiskConfig
+    cfg = RiskConfig.from_toml(path, symbols=symbols)
+    return RiskAdapter(RiskEngine(cfg)), cfg.account_names, cfg.firm_names

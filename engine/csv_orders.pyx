@@ -1,0 +1,671 @@
+# cython: language_level=3
+"""Fast path of ``tickwire match``: order CSV bytes -> ``Command`` batches, ``Event`` batches -> CSV bytes.
+
+``OrderCsvParser.parse`` walks the input bytes and writes commands straight into a
+``COMMAND_DTYPE`` array: no Python object per row. It accepts only rows it understands completely
+(one line of printable ASCII without quotes, every cell valid, every symbol / account / firm name
+already known to its table); it stops at any other row and leaves it to the reference
+(``engine.csvio.read_record`` / ``row_to_command``), which rejects it with its reason or, for a
+first-seen name, interns it; the next ``parse`` picks the new names up. So both paths give the same
+commands and the same reject rows, byte for byte (tests/test_csv_orders_diff.py).
+
+``EventFormatter.format`` writes a drained ``EVENT_DTYPE`` batch as CSV rows into one buffer.
+"""
+import numpy as np
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport INT64_MAX, UINT32_MAX, UINT64_MAX, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcmp, memcpy, memset
+
+from messaging.records cimport (Command, Event, ACT_NEW, ACT_KILL_SWITCH, ACT_SET_REFERENCE_PRICE, EV_FILL,
+                                EV_REJECT, EV_CANCEL_REJECT, EV_MODIFY_REJECT, EV_CANCEL, EV_EXPIRE, FLAG_ICEBERG,
+                                FLAG_POST_ONLY, SYMBOL_ANY, TIF_DAY)
+
+from engine.csvio import INPUT_COLUMNS, OPTIONAL_COLUMNS, KILL_RELEASE, MAX_SYMBOL, csv_field
+from engine.names import MAX_NAME
+from messaging.records import EventKind, code_name
+
+DEF MAX_LINE = 65536      # longer lines go to the reference (csv.field_size_limit applies there)
+DEF MAX_FIELDS = 64
+DEF SYMBOL_MAX = 8       # engine.csvio.MAX_SYMBOL (ITCH)
+DEF KEY_MAX = 32          # interned keys: symbols (8) and account / firm names (engine.names.MAX_NAME)
+DEF CODE_LO = -1024       # reason codes with a prebuilt name; others are named by code_name() per event
+DEF CODE_HI = 1024
+
+# column codes (header names in INPUT_COLUMNS + OPTIONAL_COLUMNS order)
+cdef enum:
+    C_SEQ, C_ACTION, C_ORDER_ID, C_ACCOUNT, C_SYMBOL, C_SIDE, C_TYPE, C_TIF, C_QTY, C_PRICE, C_STOP, C_DISPLAY, \
+        C_EXPIRE, C_TS, C_LINK, C_STP, C_POST, C_FIRM, C_SESSION, C_FLAGS, N_COLS
+
+# enum words, NUL separated, case-insensitive (engine.csvio ACTIONS, SIDES, ... in the same order)
+cdef const char *W_ACTION = b"new\0cancel\0modify\0mass_cancel\0end_of_day\0session_disconnect\0kill_switch\0" \
+                            b"set_reference_price\0clock\0"
+cdef const char *W_SIDE = b"buy\0sell\0b\0s\0"
+cdef const char *W_TYPE = b"limit\0market\0stop\0stop_limit\0"
+cdef const char *W_TIF = b"day\0gtc\0ioc\0fok\0gtd\0"
+cdef const char *W_STP = b"none\0cancel_newest\0cancel_oldest\0cancel_both\0decrement\0"
+cdef const char *W_BOOL = b"1\0true\0yes\0y\0" b"0\0false\0no\0n\0"
+cdef const char *W_FLAG = b"post_only\0release\0"
+cdef extern from *:
+    """
+    #define TW_KILL_RELEASE_BIT 0x80
+    """
+    const uint8_t KILL_RELEASE_BIT "TW_KILL_RELEASE_BIT"   # engine.risk.KILL_RELEASE (csvio.KILL_RELEASE)
+
+cdef uint8_t SIMPLE[256]       # bytes a fast-path line may hold: printable ASCII except '"'
+cdef int _b
+for _b in range(256):
+    SIMPLE[_b] = 1 if 0x20 <= _b <= 0x7E and _b != 0x22 else 0
+
+
+cdef int _word(const uint8_t *p, Py_ssize_t n, const char *words) noexcept nogil:
+    """Index of the ASCII case-insensitive match of p[:n] in ``words`` (NUL separated), -1 if none."""
+    cdef int k = 0
+    cdef Py_ssize_t i, wl
+    cdef uint8_t ch
+    while words[0] != 0:
+        wl = 0
+        while words[wl] != 0:
+            wl += 1
+        if wl == n:
+            i = 0
+            while i < n:
+                ch = p[i]
+                if 0x41 <= ch <= 0x5A:
+                    ch += 0x20
+                if ch != <uint8_t>words[i]:
+                    break
+                i += 1
+            if i == n:
+                return k
+        words += wl + 1
+        k += 1
+    return -1
+
+
+cdef bint _uint(const uint8_t *p, Py_ssize_t n, uint64_t hi, uint64_t *out) noexcept nogil:
+    """ASCII digits only, value <= hi (anything else: False, the reference decides)."""
+    cdef uint64_t v = 0, d
+    cdef Py_ssize_t i
+    if n == 0:
+        out[0] = 0
+        return True
+    for i in range(n):
+        d = p[i] - 0x30
+        if d > 9 or v > (UINT64_MAX - d) // 10:
+            return False
+        v = v * 10 + d
+    if v > hi:
+        return False
+    out[0] = v
+    return True
+
+
+cdef bint _price(const uint8_t *p, Py_ssize_t n, int64_t *out) noexcept nogil:
+    """Dollars with at most 4 significant decimals -> 1e-4 dollars; below 1 << 62."""
+    cdef Py_ssize_t i = 0, sig = 0, k
+    cdef int64_t whole = 0, frac = 0
+    cdef uint8_t d
+    while i < n and p[i] != 0x2E:
+        d = p[i] - 0x30
+        if d > 9:
+            return False
+        if whole or d:
+            sig += 1
+            if sig > 15:
+                return False
+        whole = whole * 10 + d
+        i += 1
+    if i == 0:
+        return False
+    if i < n:                      # '.' and at least one digit
+        i += 1
+        if i == n:
+            return False
+        k = 0
+        while i < n:
+            d = p[i] - 0x30
+            if d > 9:
+                return False
+            if k < 4:
+                frac = frac * 10 + d
+            elif d:
+                return False       # PRICE_NOT_ON_TICK: the reference says so
+            k += 1
+            i += 1
+        while k < 4:
+            frac *= 10
+            k += 1
+    whole = whole * 10000 + frac
+    if whole >= (<int64_t>1 << 62):
+        return False
+    out[0] = whole
+    return True
+
+
+# ------------------------------------------------------------ intern table ----
+cdef inline uint32_t _fnv(const uint8_t *p, Py_ssize_t n) noexcept nogil:
+    cdef uint32_t h = <uint32_t>2166136261
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ p[i]) * <uint32_t>16777619
+    return h
+
+
+cdef struct Slot:
+    uint8_t key[KEY_MAX]
+    uint32_t len        # 0: empty
+    uint32_t id
+
+
+cdef class _Intern:
+    """Open-addressing table name bytes (<= 32) -> id: a cache of a Python name table."""
+    cdef Slot *slots
+    cdef uint32_t mask
+    cdef uint32_t count
+
+    def __cinit__(self):
+        self.mask = 63
+        self.slots = <Slot *>calloc(self.mask + 1, sizeof(Slot))
+        if self.slots == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.slots)
+
+    cdef long get(self, const uint8_t *p, Py_ssize_t n) noexcept nogil:
+        cdef uint32_t i = _fnv(p, n) & self.mask
+        while self.slots[i].len:
+            if self.slots[i].len == n and memcmp(self.slots[i].key, p, n) == 0:
+                return self.slots[i].id
+            i = (i + 1) & self.mask
+        return -1
+
+    cdef int put(self, bytes key, uint32_t id) except -1:
+        cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(key)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(key)
+        cdef Slot *old
+        cdef uint32_t i, j, cap
+        if n == 0 or n > KEY_MAX or self.get(p, n) >= 0:
+            return 0
+        if (self.count + 1) * 2 > self.mask + 1:
+            old, cap = self.slots, self.mask + 1
+            self.slots = <Slot *>calloc(cap * 2, sizeof(Slot))
+            if self.slots == NULL:
+                self.slots = old
+                raise MemoryError()
+            self.mask = cap * 2 - 1
+            for j in range(cap):
+                if old[j].len:
+                    i = _fnv(old[j].key, old[j].len) & self.mask
+                    while self.slots[i].len:
+                        i = (i + 1) & self.mask
+                    self.slots[i] = old[j]
+            free(old)
+        i = _fnv(p, n) & self.mask
+        while self.slots[i].len:
+            i = (i + 1) & self.mask
+        memcpy(self.slots[i].key, p, n)
+        self.slots[i].len = <uint32_t>n
+        self.slots[i].id = id
+        self.count += 1
+        return 0
+
+
+cdef struct NameState:
+    int64_t top          # engine.names.NameTable.top / floor / max_numeric
+    int64_t floor
+    int64_t max_numeric
+
+
+# ------------------------------------------------------------ parser ----
+cdef class OrderCsvParser:
+    """Parse order rows into ``Command`` records until a row needs the reference or the batch is full.
+
+    Parameters
+    ----------
+    columns : list[str]
+        The header's column names in file order (``engine.csvio.parse_header``).
+    symbols : engine.csvio.SymbolTable
+    accounts, firms : engine.names.NameTable
+    """
+    cdef int ncols
+    cdef int col[MAX_FIELDS]
+    cdef object symbols, accounts, firms
+    cdef _Intern syms, accts, frms
+    cdef Py_ssize_t n_syms, n_accts, n_firms     # names of each table already in the caches
+    cdef NameState acc, firm
+
+    def __init__(self, columns, symbols, accounts, firms):
+        codes = {name: k for k, name in enumerate(INPUT_COLUMNS + OPTIONAL_COLUMNS)}
+        assert len(codes) == N_COLS
+        if len(columns) > MAX_FIELDS:
+            raise ValueError(f"more than {MAX_FIELDS} columns")
+        self.ncols = len(columns)
+        for k, name in enumerate(columns):
+            self.col[k] = codes[name]
+        self.symbols, self.accounts, self.firms = symbols, accounts, firms
+        self.syms, self.accts, self.frms = _Intern(), _Intern(), _Intern()
+
+    cdef int _sync(self) except -1:
+        """Load the names the reference added since the last call, and the name tables' bounds."""
+        names = self.symbols.names
+        while self.n_syms < len(names):
+            name = names[self.n_syms]
+            if name.isascii() and len(name) <= MAX_SYMBOL:
+                self.syms.put(name.encode(), self.symbols.ids[name])
+            self.n_syms += 1
+        self._sync_names(self.accounts, self.accts, &self.acc, 0)
+        self._sync_names(self.firms, self.frms, &self.firm, 1)
+        return 0
+
+    cdef int _sync_names(self, table, _Intern cache, NameState *st, int which) except -1:
+        cdef Py_ssize_t *seen = &self.n_accts if which == 0 else &self.n_firms
+        names = table.names
+        while seen[0] < len(names):
+            cache.put(names[seen[0]].encode(), table.top - seen[0])
+            seen[0] += 1
+        st.top, st.floor, st.max_numeric = table.top, table.floor, table.max_numeric
+        return 0
+
+    cdef bint _name(self, const uint8_t *p, Py_ssize_t n, int which, NameState *st, uint32_t *out) noexcept nogil:
+        """engine.names.NameTable.id on the fast path: numbers, and names already interned."""
+        cdef uint64_t v
+        cdef Py_ssize_t i
+        cdef long sid
+        if n == 0:
+            out[0] = 0
+            return True
+        for i in range(n):
+            if not (0x30 <= p[i] <= 0x39):
+                break
+        else:
+            if not _uint(p, n, UINT32_MAX, &v):
+                return False
+            if <int64_t>v <= st.top:
+                if <int64_t>v >= st.floor:
+                    return False
+                if <int64_t>v > st.max_numeric:
+                    st.max_numeric = v        # the row is valid (checked last): NameTable.numeric's update
+            out[0] = <uint32_t>v
+            return True
+        if n > KEY_MAX:
+            return False
+        if which == 0:
+            sid = self.accts.get(p, n)
+        else:
+            sid = self.frms.get(p, n)
+        if sid < 0:
+            return False
+        out[0] = <uint32_t>sid
+        return True
+
+    cdef bint _row(self, const uint8_t *p, Py_ssize_t n, Command *c, uint64_t ordinal) noexcept nogil:
+        """Fill ``c`` from one simple line (p[:n], no terminator); False: leave the row to the reference."""
+        cdef const uint8_t *v[N_COLS]
+        cdef Py_ssize_t vl[N_COLS]
+        cdef Py_ssize_t i, s = 0, e, f = 0
+        cdef uint64_t u
+        cdef uint32_t id32
+        cdef int k, act, w
+        cdef int64_t px
+        cdef uint8_t flags = 0
+        cdef NameState acc = self.acc, firm = self.firm
+        memset(vl, 0, sizeof(vl))
+        i = 0
+        while True:
+            if i == n or p[i] == 0x2C:
+                if f >= self.ncols:
+                    return False              # cells beyond the header
+                e = i
+                while s < e and p[s] == 0x20:
+                    s += 1
+                while e > s and p[e - 1] == 0x20:
+                    e -= 1
+                k = self.col[f]
+                v[k] = p + s
+                vl[k] = e - s
+                f += 1
+                s = i + 1
+                if i == n:
+                    break
+            i += 1
+        memset(c, 0, sizeof(Command))
+        if vl[C_SEQ]:
+            if not _uint(v[C_SEQ], vl[C_SEQ], UINT64_MAX, &u):
+                return False
+            c.seq = u
+        else:
+            c.seq = ordinal
+        act = _word(v[C_ACTION], vl[C_ACTION], W_ACTION) + 1
+        if act <= 0:
+            return False
+        c.action = act
+        if not _uint(v[C_ORDER_ID], vl[C_ORDER_ID], UINT64_MAX, &u):
+            return False
+        c.order_id = u
+        if not self._name(v[C_ACCOUNT], vl[C_ACCOUNT], 0, &acc, &id32):
+            return False
+        c.account_id = id32
+        if not self._name(v[C_FIRM], vl[C_FIRM], 1, &firm, &id32):
+            return False
+        c.firm_id = id32
+        if not _uint(v[C_SESSION], vl[C_SESSION], UINT32_MAX, &u):
+            return False
+        c.session_id = <uint32_t>u
+        if not _uint(v[C_TS], vl[C_TS], <uint64_t>INT64_MAX, &u):
+            return False
+        c.ts_ns = <int64_t>u
+        if not _uint(v[C_LINK], vl[C_LINK], UINT64_MAX, &u):
+            return False
+        c.link_id = u
+        if vl[C_SYMBOL]:
+            if vl[C_SYMBOL] > SYMBOL_MAX:
+                return False
+            k = self.syms.get(v[C_SYMBOL], vl[C_SYMBOL])
+            if k < 0:
+                return False
+            c.symbol_id = <uint32_t>k
+        elif act == ACT_NEW or act == ACT_SET_REFERENCE_PRICE:
+            return False
+        else:
+            c.symbol_id = SYMBOL_ANY
+        if vl[C_SIDE]:
+            w = _word(v[C_SIDE], vl[C_SIDE], W_SIDE)
+            if w < 0:
+                return False
+            c.side = 1 + (w & 1)
+        elif act == ACT_NEW:
+            return False
+        if vl[C_FLAGS]:
+            s = 0
+            while True:                       # words separated by '|', each applying to one action
+                e = s
+                while e < vl[C_FLAGS] and v[C_FLAGS][e] != 0x7C:
+                    e += 1
+                i = e
+                while s < e and v[C_FLAGS][s] == 0x20:
+                    s += 1
+                while e > s and v[C_FLAGS][e - 1] == 0x20:
+                    e -= 1
+                w = _word(v[C_FLAGS] + s, e - s, W_FLAG)
+                if w == 0 and act == ACT_NEW:
+                    flags |= FLAG_POST_ONLY
+                elif w == 1 and act == ACT_KILL_SWITCH:
+                    flags |= KILL_RELEASE_BIT
+                else:
+                    return False
+                if i == vl[C_FLAGS]:
+                    break
+                s = i + 1
+        if act == ACT_NEW:
+            w = _word(v[C_TYPE], vl[C_TYPE], W_TYPE)
+            if w < 0:
+                return False
+            c.ord_type = w + 1
+            if vl[C_TIF]:
+                w = _word(v[C_TIF], vl[C_TIF], W_TIF)
+                if w < 0:
+                    return False
+                c.tif = w + 1
+            else:
+                c.tif = TIF_DAY
+            if vl[C_STP]:
+                w = _word(v[C_STP], vl[C_STP], W_STP)
+                if w < 0:
+                    return False
+                c.stp = w
+            if vl[C_POST]:
+                w = _word(v[C_POST], vl[C_POST], W_BOOL)
+                if w < 0:
+                    return False
+                if w < 4:
+                    flags |= FLAG_POST_ONLY
+            if vl[C_DISPLAY]:
+                flags |= FLAG_ICEBERG
+                if not _uint(v[C_DISPLAY], vl[C_DISPLAY], UINT32_MAX, &u):
+                    return False
+                c.display_qty = <uint32_t>u
+            if not _uint(v[C_EXPIRE], vl[C_EXPIRE], <uint64_t>INT64_MAX, &u):
+                return False
+            c.expire_ns = <int64_t>u
+        c.flags = flags
+        if vl[C_QTY]:
+            if not _uint(v[C_QTY], vl[C_QTY], UINT32_MAX, &u):
+                return False
+            c.qty = <uint32_t>u
+        if vl[C_PRICE]:
+            if not _price(v[C_PRICE], vl[C_PRICE], &px):
+                return False
+            c.price = px
+        if vl[C_STOP]:
+            if not _price(v[C_STOP], vl[C_STOP], &px):
+                return False
+            c.stop_price = px
+        self.acc, self.firm = acc, firm     # the row is good: keep NameTable.numeric's updates
+        return True
+
+    def parse(self, const uint8_t[::1] data, Py_ssize_t pos, cmds, Py_ssize_t n, Py_ssize_t rows, Py_ssize_t lines):
+        """Parse rows from byte ``pos`` into ``cmds[n:]``.
+
+        Returns ``(pos, n, rows, lines, full)``: ``full`` when ``cmds`` is full; otherwise ``pos``
+        is the end of ``data`` or the start of a row for the reference (engine.csvio.read_record).
+        ``rows`` counts non-blank records (a row's default seq), ``lines`` physical lines.
+        """
+        cdef uint8_t[::1] raw = cmds.view(np.uint8)
+        cdef Command *out = <Command *>&raw[0]
+        cdef Py_ssize_t cap = cmds.shape[0], end = data.shape[0], q, nxt
+        cdef const uint8_t *p = &data[0] if end else NULL
+        cdef bint full = False
+        self._sync()
+        with nogil:
+            while pos < end:
+                if n == cap:
+                    full = True
+                    break
+                q = pos
+                while q < end and SIMPLE[p[q]]:
+                    q += 1
+                if q == end:
+                    nxt = end
+                elif p[q] == 0x0A:
+                    nxt = q + 1
+                elif p[q] == 0x0D and q + 1 < end and p[q + 1] == 0x0A:
+                    nxt = q + 2
+                else:
+                    break                       # quote, CR alone, control or non-ASCII byte
+                if q - pos > MAX_LINE:
+                    break
+                if q > pos:
+                    if not self._row(p + pos, q - pos, &out[n], rows + 1):
+                        break
+                    rows += 1
+                    n += 1
+                lines += 1
+                pos = nxt
+        self.accounts.max_numeric = self.acc.max_numeric
+        self.firms.max_numeric = self.firm.max_numeric
+        return pos, n, rows, lines, full
+
+
+assert KILL_RELEASE == KILL_RELEASE_BIT
+
+
+# ------------------------------------------------------------ formatter ----
+cdef inline char *_u64(char *o, uint64_t v) noexcept nogil:
+    cdef char tmp[24]
+    cdef int k = 0
+    while True:
+        tmp[k] = <char>(0x30 + v % 10)
+        k += 1
+        v //= 10
+        if v == 0:
+            break
+    while k:
+        k -= 1
+        o[0] = tmp[k]
+        o += 1
+    return o
+
+
+cdef inline char *_i64(char *o, int64_t v) noexcept nogil:
+    if v < 0:
+        o[0] = 0x2D
+        return _u64(o + 1, <uint64_t>0 - <uint64_t>v)
+    return _u64(o, <uint64_t>v)
+
+
+cdef inline char *_bytes(char *o, bytes b) noexcept:
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    memcpy(o, PyBytes_AS_STRING(b), n)
+    return o + n
+
+
+cdef inline char *_price_text(char *o, int64_t v) noexcept nogil:
+    """engine.csvio.format_price: at least 2 decimals, trailing zeros dropped."""
+    cdef uint64_t a, frac
+    cdef int nd = 4
+    if v < 0:
+        o[0] = 0x2D
+        o += 1
+        a = <uint64_t>0 - <uint64_t>v
+    else:
+        a = <uint64_t>v
+    o = _u64(o, a // 10000)
+    o[0] = 0x2E
+    frac = a % 10000
+    o[1] = <char>(0x30 + frac // 1000)
+    o[2] = <char>(0x30 + frac // 100 % 10)
+    o[3] = <char>(0x30 + frac // 10 % 10)
+    o[4] = <char>(0x30 + frac % 10)
+    while nd > 2 and o[nd] == 0x30:
+        nd -= 1
+    return o + 1 + nd
+
+
+cdef class EventFormatter:
+    """``EVENT_DTYPE`` batches -> output CSV bytes (engine.csvio.format_event, byte for byte)."""
+    cdef object symbols, accounts
+    cdef list sym_csv, acc_csv, codes, kinds
+    cdef Py_ssize_t name_max
+
+    def __init__(self, symbols, accounts):
+        self.symbols, self.accounts = symbols, accounts
+        self.sym_csv, self.acc_csv = [], []
+        self.name_max = 16
+        self.codes = [code_name(c).encode() for c in range(CODE_LO, CODE_HI + 1)]
+        self.kinds = [str(k).encode() for k in range(256)]
+        for k in EventKind:
+            self.kinds[k.value] = k.name.lower().encode()
+
+    cdef void _sync(self):
+        cdef bytes b
+        names = self.symbols.names
+        while len(self.sym_csv) < len(names):
+            b = csv_field(names[len(self.sym_csv)]).encode("utf-8", "replace")
+            self.sym_csv.append(b)
+            self.name_max = max(self.name_max, len(b))
+        names = self.accounts.names
+        while len(self.acc_csv) < len(names):
+            b = csv_field(names[len(self.acc_csv)]).encode("utf-8", "replace")
+            self.acc_csv.append(b)
+            self.name_max = max(self.name_max, len(b))
+
+    cdef inline char *_account(self, char *o, uint32_t a, int64_t top, int64_t floor) except NULL:
+        if floor <= a <= top:
+            return _bytes(o, <bytes>self.acc_csv[top - a])
+        return _u64(o, a)
+
+    def format(self, evs):
+        """CSV rows (with newlines) of an ``EVENT_DTYPE`` array, as bytes."""
+        cdef Py_ssize_t n = evs.shape[0], i
+        if n == 0:
+            return b""
+        self._sync()
+        arr = np.ascontiguousarray(evs)
+        cdef const uint8_t[::1] raw = arr.view(np.uint8)
+        cdef const Event *base = <const Event *>&raw[0]
+        cdef const Event *e
+        cdef Py_ssize_t row_max = 512 + 3 * self.name_max
+        cdef char *buf = <char *>malloc(n * row_max)
+        cdef char *o = buf
+        cdef int64_t top = self.accounts.top, floor = self.accounts.floor
+        cdef Py_ssize_t nsym = len(self.sym_csv)
+        cdef bint fill, show
+        cdef int r
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                e = &base[i]
+                fill = e.kind == EV_FILL
+                show = (e.kind == EV_REJECT or e.kind == EV_CANCEL_REJECT or e.kind == EV_MODIFY_REJECT
+                        or e.kind == EV_CANCEL or e.kind == EV_EXPIRE)
+                o = _u64(o, e.seq)
+                o[0] = 0x2C
+                o = _bytes(o + 1, <bytes>self.kinds[e.kind])
+                o[0] = 0x2C
+                o = _u64(o + 1, e.order_id)
+                o[0] = 0x2C
+                o = self._account(o + 1, e.account_id, top, floor)
+                o[0] = 0x2C
+                o += 1
+                if e.symbol_id < nsym:
+                    o = _bytes(o, <bytes>self.sym_csv[e.symbol_id])
+                elif e.symbol_id != SYMBOL_ANY:
+                    o = _u64(o, e.symbol_id)
+                o[0] = 0x2C
+                o += 1
+                if e.side == 1:
+                    memcpy(o, b"buy", 3)
+                    o += 3
+                elif e.side == 2:
+                    memcpy(o, b"sell", 4)
+                    o += 4
+                elif e.side != 0:
+                    o = _u64(o, e.side)
+                o[0] = 0x2C
+                o += 1
+                if e.price:
+                    o = _price_text(o, e.price)
+                o[0] = 0x2C
+                o = _u64(o + 1, e.qty)
+                o[0] = 0x2C
+                o += 1
+                if fill:
+                    o = _u64(o, e.maker_order_id)
+                o[0] = 0x2C
+                o += 1
+                if fill:
+                    o = _u64(o, e.taker_order_id)
+                o[0] = 0x2C
+                o = _u64(o + 1, e.leaves_qty)
+                o[0] = 0x2C
+                o += 1
+                if fill:
+                    o = _u64(o, e.maker_leaves_qty)
+                o[0] = 0x2C
+                o += 1
+                if fill:
+                    o = self._account(o, e.maker_account_id, top, floor)
+                o[0] = 0x2C
+                o += 1
+                if show:
+                    r = e.reason
+                    o = _i64(o, r)
+                    o[0] = 0x2C
+                    o += 1
+                    if CODE_LO <= r <= CODE_HI:
+                        o = _bytes(o, <bytes>self.codes[r - CODE_LO])
+                    else:
+                        o = _bytes(o, code_name(r).encode())
+                else:
+                    o[0] = 0x2C
+                    o += 1
+                o[0] = 0x0A
+                o += 1
+            return PyBytes_FromStringAndSize(buf, o - buf)
+        finally:
+            free(buf)
+assert MAX_SYMBOL == SYMBOL_MAX and MAX_NAME == KEY_MAX
