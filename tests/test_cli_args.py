@@ -162,7 +162,7 @@ def test_nonsense_argument_one_line_and_exit_status(paths, argv, rc, needle):
     assert p.returncode == rc, (p.returncode, p.stderr[-2000:])
     assert len(lines) == 1, p.stderr[-2000:]
     assert needle in lines[0], lines[0]
-    assert lines[0].startswith("tickwire"), lines[0]
+    assert lines[0].startswith("tickwire") and len(lines[0]) < 1000, lines[0][:1000]
 
 
 def test_internal_error_is_one_line_exit_70_traceback_on_request(monkeypatch):
