@@ -120,6 +120,21 @@ CASES = [
     (["match", "{dir}"], 1, "directory"),
     (["match", "{missing}"], 1, "No such file"),
     (["match", "{bighdr}"], 3, "header"),
+    (["match", "{csv}", "--symbols", ",,,"], 2, "--symbols"),
+    (["match", "{csv}", "--tick", "AAPL"], 1, "--tick"),
+    (["match", "{csv}", "--default-tick", "-1"], 1, "--default-tick"),
+    (["match", "{csv}", "--positions", "{dir}"], 1, "--positions"),
+    (["match", "{csv}", "--risk", "{dir}"], 1, "--risk"),
+    (["match", "{csv}", "--risk", "{missing}"], 1, "--risk"),
+    (["match", "{csv}", "--journal", "{plain}"], 5, "--journal"),
+    (["match", "{csv}", "--fresh"], 1, "--journal"),
+    # runtime failures the commands report themselves (exit 1: input or system error)
+    (["generate", "{missing}/sub/out", "--messages", "100000"], 2, "No such file"),
+    (["mold", "serve", "{day}", "--iface", "tw-no-such-if0", "--linger", "0"], 1, "interface"),
+    (["send", "{day}", "--to", "239.1.1.1:9", "--iface", "tw-no-such-if0"], 1, "interface"),
+    (["soup", "serve", "{day}", "--bind", "nonsense.invalid", "--duration", "0"], 1, "nonsense.invalid"),
+    (["listen", "--source", "nonsense"], 2, "unknown source"),
+    (["listen", "--source", "pcap", "--timeout", "1"], 2, "path=FILE"),
 ]
 
 

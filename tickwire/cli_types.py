@@ -160,6 +160,13 @@ def iso_date(text: str) -> str:
     return text
 
 
+def name_list(text: str) -> str:
+    """``A,B,...``: at least one non-blank name (the text is returned)."""
+    if not any(s.strip() for s in text.split(",")):
+        raise _err(f"{text!r}: expected NAME[,NAME...]")
+    return text
+
+
 def nonempty(text: str) -> str:
     """Any non-blank string (interface names, addresses given by name)."""
     if not text.strip():

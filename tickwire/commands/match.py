@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tickwire.cli_types import INT32_MAX, INT64_MAX, nonneg_int, positive_int
+from tickwire.cli_types import INT32_MAX, INT64_MAX, name_list, nonneg_int, positive_int
 
 #: Exit status when the journal failed (a batch's commit or the final close): the events of the
 #: batch that was not made durable were not printed. 1 stays usage / input errors, 2 argparse's.
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--tick", action="append", default=[], metavar="SYMBOL=PRICE",
                    help="tick size of a symbol in dollars (repeatable); default --default-tick")
     p.add_argument("--default-tick", default="0.01", metavar="PRICE", help="tick of unconfigured symbols (0.01)")
-    p.add_argument("--symbols", metavar="A,B,...",
+    p.add_argument("--symbols", type=name_list, metavar="A,B,...",
                    help="only these symbols are known (others: UNKNOWN_SYMBOL); default: any name seen")
     p.add_argument("--max-orders", type=positive_int(INT32_MAX), default=1 << 18,
                    help="order pool capacity (open orders at once; default 262144)")
