@@ -109,6 +109,7 @@ cdef enum:
     PCAP_E_BAD_BLOCK = -303           # invalid pcapng block
     PCAP_E_LINKTYPE = -304            # unsupported link type (supported: Ethernet, raw IPv4, Linux SLL/SLL2, BSD null)
     PCAP_E_EMPTY = -305               # file too short for a capture header
+    PCAP_E_VERSION = -306             # pcap file format version other than 2.x (the only one defined)
 
 # ==== READ -400..-499: file readers ====
 cdef enum:

@@ -13,7 +13,7 @@ from datapath.packet cimport (UdpView, udp_parse_ether, udp_accept, PKT_OK, PKT_
 from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
 from datapath.igmp import IgmpJoin
-from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCKET, KSRC_E_BIND,
+from datapath.source_codes import (permission_hint, SourceError, KSRC_E_NO_INTERFACE, KSRC_E_SOCKET, KSRC_E_BIND,
                                    KSRC_E_SOCKOPT, KSRC_E_RING, KSRC_E_FANOUT, KSRC_E_FILTER,
                                    KSRC_E_BAD_OPTION, KSRC_E_CLOSED)
 
@@ -123,7 +123,7 @@ cdef class AfPacketSource(PacketSource):
         # Protocol 0 at socket(): nothing is queued before the ring exists and the bind below.
         self.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)
         if self.fd < 0:
-            raise SourceError(KSRC_E_SOCKET, "socket(AF_PACKET, SOCK_RAW)", errno)
+            raise SourceError(KSRC_E_SOCKET, "socket(AF_PACKET, SOCK_RAW)" + permission_hint("socket", errno), errno)
         try:
             v = TPACKET_V3
             if setsockopt(self.fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) != 0:

@@ -26,7 +26,8 @@ from core.compiler cimport tw_likely, tw_unlikely, tw_prefetch, TW_DEBUG
 
 from datapath.igmp import IgmpJoin
 from datapath.source_codes import (SourceError, KSRC_E_NO_INTERFACE, KSRC_E_BAD_OPTION, KSRC_E_XDP_PROGRAM,
-                                   KSRC_E_XSK_BUSY, KSRC_E_XSK, KSRC_E_UMEM, KSRC_E_CLOSED, KSRC_E_SOCKOPT)
+                                   KSRC_E_XSK_BUSY, KSRC_E_XSK, KSRC_E_UMEM, KSRC_E_CLOSED, KSRC_E_SOCKOPT,
+                                   permission_hint)
 
 DEBUG = bool(TW_DEBUG)       # built with the TW_DEBUG invariant checks
 
@@ -257,7 +258,8 @@ cdef XdpProgram _attach_new(str interface, int ifindex, str mode, uint32_t dst_i
         xdp_program__close(prog)
     if rc != 0:
         raise SourceError(KSRC_E_XDP_PROGRAM, f"attach XDP program to {interface} failed ({'; '.join(tried)}); "
-                          "another XDP program already attached? (ip link show " + interface + ")", -rc)
+                          "another XDP program already attached? (ip link show " + interface + ")"
+                          + permission_hint("attach", rc), -rc)
     p = XdpProgram.__new__(XdpProgram)
     p.prog = prog
     p.netns_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -375,7 +377,8 @@ cdef class AfXdpSource(PacketSource):
             rc = xsk_umem__create(&self.umem, self.area, self.area_size, &self.fill, &self.comp, &ucfg)
             if rc != 0:
                 self.umem = NULL
-                raise SourceError(KSRC_E_UMEM, f"xsk_umem__create {num_frames} x {frame_size} B: {_liberr(rc)}", -rc)
+                raise SourceError(KSRC_E_UMEM, f"xsk_umem__create {num_frames} x {frame_size} B: {_liberr(rc)}"
+                                  + permission_hint("xsk_umem__create", rc), -rc)
 
             self.program = attach_program(interface, ifindex, xdp_mode, self.want_ip, port)
 
@@ -405,7 +408,8 @@ cdef class AfXdpSource(PacketSource):
                                       f"{busy_deadline_s:g} s: another AF_XDP socket is bound to it", EBUSY)
             if rc != 0:
                 detail = "; ".join(f"{'zero-copy' if zc else 'copy'}: {_liberr(e)}" for zc, e in errors)
-                raise SourceError(KSRC_E_XSK, f"xsk_socket__create on {interface} queue {queue} ({detail})", -rc)
+                raise SourceError(KSRC_E_XSK, f"xsk_socket__create on {interface} queue {queue} ({detail})"
+                                  + permission_hint("xsk_socket__create", rc), -rc)
             self.fd = xsk_socket__fd(self.xsk)
             if napi_busy_poll_us > 0:
                 for opt, val, name in ((SO_PREFER_BUSY_POLL, 1, "SO_PREFER_BUSY_POLL"),

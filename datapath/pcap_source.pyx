@@ -114,7 +114,7 @@ cdef class PcapSource(PacketSource):
     dst_port : int, keep only UDP datagrams to this port (0 = any).
     group : str | None, keep only datagrams to this IPv4 destination (multicast group), e.g. "233.54.12.111".
 
-    Raises FeedError at open: PCAP_E_EMPTY, PCAP_E_BAD_MAGIC, PCAP_E_LINKTYPE (classic pcap),
+    Raises FeedError at open: PCAP_E_EMPTY, PCAP_E_BAD_MAGIC, PCAP_E_VERSION, PCAP_E_LINKTYPE (classic pcap),
     PCAP_E_TRUNCATED.
     """
 
@@ -158,6 +158,9 @@ cdef class PcapSource(PacketSource):
             self.swapped = magic == 0xd4c3b2a1 or magic == 0x4d3cb2a1
             if self.size < 24:
                 raise FeedError(PCAP_E_TRUNCATED, f"pcap global header needs 24 bytes, file has {self.size}", 0)
+            if tw_rd16(self.base + 4, self.swapped) != 2:   # 2.4 today; 2.3 and 2.2 only in old files
+                raise FeedError(PCAP_E_VERSION, f"pcap format version {tw_rd16(self.base + 4, self.swapped)}."
+                                                f"{tw_rd16(self.base + 6, self.swapped)} is not 2.x", 4)
             self.linktype = tw_rd32(self.base + 20, self.swapped) & 0xFFFF
             if not linktype_ok(self.linktype):
                 raise FeedError(PCAP_E_LINKTYPE, f"link type {self.linktype} is not supported (Ethernet 1, raw IPv4 "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+from datapath.source_codes import KSRC_E_BAD_OPTION, SourceError
+
 SOURCES: dict[str, str] = {
     "pcap": "datapath.pcap_source:PcapSource.open_source",
     "udp": "datapath.udp_source:UdpSource.open_source",
@@ -20,11 +22,20 @@ SOURCES: dict[str, str] = {
 
 
 class SourceUnavailable(RuntimeError):
-    """The source cannot exist on this machine (missing library, device or kernel facility)."""
+    """The source cannot exist on this machine (missing library, device or kernel facility), or cannot be
+    opened here (``SourceOpenFailed``)."""
+
+
+class SourceOpenFailed(SourceError, SourceUnavailable):
+    """A SourceError other than a bad option (no interface, permission, UMEM, XDP program, ...) raised by
+    ``open_source``: also a SourceUnavailable, so `tickwire listen` exits 3 ("the source cannot be opened",
+    docs/mold_soup.md) while a bad option (KSRC_E_BAD_OPTION, an OSError) stays exit 2. Same code, name,
+    message and errno as the source's error (its ``__cause__``)."""
 
 
 def open_source(name: str, **options):
-    """Open the packet source ``name`` with its options; raises SourceUnavailable with the reason."""
+    """Open the packet source ``name`` with its options; raises SourceUnavailable with the reason (a
+    SourceOpenFailed for a source's SourceError other than KSRC_E_BAD_OPTION, which is raised as is)."""
     try:
         target = SOURCES[name]
     except KeyError:
@@ -36,4 +47,9 @@ def open_source(name: str, **options):
         raise SourceUnavailable(f"source {name!r} is not built or its library is missing: {e}") from e
     for attr in path.split("."):
         factory = getattr(factory, attr)
-    return factory(**options)
+    try:
+        return factory(**options)
+    except SourceError as e:
+        if e.code == KSRC_E_BAD_OPTION or isinstance(e, SourceUnavailable):
+            raise
+        raise SourceOpenFailed(e.code, e.message, e._err) from e

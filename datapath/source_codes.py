@@ -52,3 +52,26 @@ class SourceError(_codes.TickwireError, OSError):
 
     def __reduce__(self):
         return (SourceError, (self.code, self.message, self._err))
+
+
+#: What each privileged step of opening a kernel-path source needs (``permission_hint``).
+_NEEDS = {
+    "socket": "CAP_NET_RAW (raw / AF_PACKET / AF_XDP sockets)",
+    "xsk_umem__create": "CAP_NET_RAW (the AF_XDP socket it creates) and CAP_IPC_LOCK or an RLIMIT_MEMLOCK "
+                        "above the UMEM size (ulimit -l)",
+    "xsk_socket__create": "CAP_NET_RAW, and CAP_NET_ADMIN to bind to the interface queue",
+    "attach": "CAP_NET_ADMIN (attach an XDP program) and CAP_BPF or CAP_SYS_ADMIN (load it and its maps)",
+    "bpf_map": "CAP_BPF or CAP_SYS_ADMIN (BPF map access)",
+}
+
+
+def permission_hint(step: str, err: int) -> str:
+    """``"; needs ..."`` naming what is missing when ``step`` (a key of ``_NEEDS``) failed with a
+    permission errno (EPERM / EACCES; ENOBUFS / ENOMEM at ``xsk_umem__create`` is the locked-memory
+    limit); ``""`` for any other errno, so a message can always append it."""
+    err = abs(int(err or 0))
+    if step == "xsk_umem__create" and err in (_errno.ENOBUFS, _errno.ENOMEM):
+        return "; the UMEM exceeds the locked-memory limit: raise RLIMIT_MEMLOCK (ulimit -l) or grant CAP_IPC_LOCK"
+    if err in (_errno.EPERM, _errno.EACCES) and step in _NEEDS:
+        return f"; permission denied: needs {_NEEDS[step]} (run as root or grant the capability)"
+    return ""

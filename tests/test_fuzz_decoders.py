@@ -22,7 +22,7 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 ITCH_CODES = {codes.ITCH_E_TRUNCATED, codes.ITCH_E_ZERO_LENGTH, codes.ITCH_E_NOT_ITCH50,
               codes.ITCH_E_ZERO_LENGTH_UNKNOWN, codes.ITCH_E_LOST_FRAMING}
 PCAP_CODES = {codes.PCAP_E_BAD_MAGIC, codes.PCAP_E_TRUNCATED, codes.PCAP_E_BAD_BLOCK, codes.PCAP_E_LINKTYPE,
-              codes.PCAP_E_EMPTY}
+              codes.PCAP_E_EMPTY, codes.PCAP_E_VERSION}
 
 SNIPPET = (DATA / "itch50" / "12302019_SNIPPET.NASDAQ_ITCH50").read_bytes()[:6000]
 PCAP = (DATA / "pcap/Nasdaq.Equities.TotalView.Itch.v5.0.20230822/AddOrderWithMPID.pcap").read_bytes()

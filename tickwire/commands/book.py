@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import sys
 
+from tickwire.cli_types import INT32_MAX, existing_file, nonempty, positive_int
 from tickwire.commands.replay import add_feed_options, feed_options, untrusted_line
 
 
 def register(sub) -> None:
     p = sub.add_parser("book", help="replay a file and print the final book of every symbol",
                        description=__doc__)
-    p.add_argument("path", help="NASDAQ binaryFILE (plain or gzip), or pcap/pcapng of MoldUDP64 packets")
-    p.add_argument("--levels", type=int, default=5, help="price levels per side (default 5)")
+    p.add_argument("path", type=existing_file,
+                   help="NASDAQ binaryFILE (plain or gzip), or pcap/pcapng of MoldUDP64 packets")
+    p.add_argument("--levels", type=positive_int(INT32_MAX), default=5, help="price levels per side (default 5)")
     p.add_argument("--csv", action="store_true",
                    help="CSV with header locate,symbol,side,level,price,shares,orders (the default output)")
-    p.add_argument("--symbol", action="append", default=[], help="only these symbols (repeatable)")
+    p.add_argument("--symbol", type=nonempty, action="append", default=[], help="only these symbols (repeatable)")
     add_feed_options(p)
     p.set_defaults(func=run)
 
@@ -38,16 +40,13 @@ def write_csv(books, levels: int, out, symbols: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
-    """Write the CSV; exit 0, 1 bad input (nothing written), 2 usage, 3 books not trustworthy (CSV written,
-    then the reasons on stderr)."""
+    """Write the CSV; exit 0, 1 bad input or a --symbol not in the day (nothing written), 2 usage, 3 books
+    not trustworthy (CSV written, then the reasons on stderr)."""
     from core.codes import FeedError
     from tickwire.commands.replay import replay
     from tickwire.summary import summarize
     from tickwire.verdict import EXIT_UNTRUSTED, apply_verdict, describe_drops
 
-    if args.levels < 1:
-        print("tickwire book: --levels must be at least 1", file=sys.stderr)
-        return 2
     try:
         stats, books, elapsed = replay(args.path, track_bbo=False, **feed_options(args))
     except FeedError as e:
@@ -56,6 +55,13 @@ def run(args) -> int:
     except FileNotFoundError:
         print(f"tickwire book: {args.path}: no such file", file=sys.stderr)
         return 2
+    known = {books.symbol(locate) for locate in books.locates()}
+    missing = [s for s in dict.fromkeys(s.upper() for s in args.symbol) if s not in known]
+    if missing:                                 # a typo must not look like an empty book: nothing written
+        what = "symbols" if len(missing) > 1 else "symbol"
+        print(f"tickwire book: {args.path}: {what} {', '.join(missing)} not in the day's directory "
+              f"({len(known)} symbols)", file=sys.stderr)
+        return 1
     write_csv(books, args.levels, sys.stdout, args.symbol)
     summary = summarize(stats, books, elapsed, source=args.path, top=0)
     cap = summary.get("capture")

@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import sys
 
+from tickwire.cli_types import (INT32_MAX, INT64_MAX, int_range, iso_date, multicast_group, nonneg_int, port,
+                                 positive_int, session_name)
+
 TYPE_ORDER = "SRHYAFDUECXPQI"
 
 
@@ -11,17 +14,21 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="write a deterministic synthetic ITCH 5.0 day (binaryFILE, .gz, pcap)",
                        description=__doc__ + " Same arguments, byte-identical file. See docs/generate.md.")
     p.add_argument("out", help="output path; '.gz' suffix gzips the binaryFILE")
-    p.add_argument("--messages", type=int, default=2_000_000, help="messages in the day, exactly (default 2000000)")
-    p.add_argument("--symbols", type=int, default=1000, help="symbols, stock locates 1..N (default 1000)")
+    p.add_argument("--messages", type=positive_int(INT64_MAX), default=2_000_000,
+                   help="messages in the day, exactly (default 2000000)")
+    p.add_argument("--symbols", type=int_range(1, 65535, "stock locates are 16 bits"), default=1000,
+                   help="symbols, stock locates 1..N (default 1000)")
     p.add_argument("--seed", type=int, default=1, help="seed of the day (default 1)")
     p.add_argument("--pcap", action="store_true",
                    help="write a nanosecond pcap of Ethernet/IPv4/UDP/MoldUDP64 packets instead of binaryFILE")
-    p.add_argument("--session", default="TWSYNTH001", help="MoldUDP64 session name, 10 characters (pcap)")
-    p.add_argument("--group", default="233.54.12.111", help="multicast group (pcap, default 233.54.12.111)")
-    p.add_argument("--port", type=int, default=26477, help="UDP destination port (pcap, default 26477)")
-    p.add_argument("--date", default="2025-01-02",
+    p.add_argument("--session", type=session_name, default="TWSYNTH001",
+                   help="MoldUDP64 session name, 10 characters (pcap)")
+    p.add_argument("--group", type=multicast_group, default="233.54.12.111",
+                   help="multicast group (pcap, default 233.54.12.111)")
+    p.add_argument("--port", type=port(), default=26477, help="UDP destination port (pcap, default 26477)")
+    p.add_argument("--date", type=iso_date, default="2025-01-02",
                    help="trading day whose US/Eastern midnight anchors pcap timestamps (default 2025-01-02)")
-    p.add_argument("--pcap-window-us", type=int, default=200,
+    p.add_argument("--pcap-window-us", type=nonneg_int(INT32_MAX), default=200,
                    help="a packet carries messages within this many microseconds of its first (default 200)")
     p.add_argument("--gzip-level", type=int, default=1, choices=range(1, 10), metavar="1-9",
                    help="gzip level for '.gz' outputs (default 1: 3x faster than 6, 11 %% bigger)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
+from tickwire.cli_types import INT64_MAX, positive_int
+
 #: Exit status when DIR does not exist or is not a directory (nothing is created). 1 is corruption
 #: (including a missing segment), 2 a torn tail (check) or argparse's usage error.
 EXIT_NO_DIR = 3
@@ -18,8 +20,9 @@ def register(subparsers) -> None:
     c.add_argument("dir")
     d = sub.add_parser("dump", help="print the journaled commands as CSV")
     d.add_argument("dir")
-    d.add_argument("--from", dest="from_seq", type=int, default=1, metavar="SEQ")
-    d.add_argument("--to", dest="to_seq", type=int, default=None, metavar="SEQ")
+    seq = positive_int(INT64_MAX, "a sequence number")
+    d.add_argument("--from", dest="from_seq", type=seq, default=1, metavar="SEQ")
+    d.add_argument("--to", dest="to_seq", type=seq, default=None, metavar="SEQ")
     r = sub.add_parser("repair", help="truncate a torn tail (a record never completely written)")
     r.add_argument("dir")
     p.set_defaults(func=run)

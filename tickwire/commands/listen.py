@@ -7,6 +7,8 @@ import ipaddress
 import os
 import sys
 
+from tickwire.cli_types import hostport, positive_float
+
 
 def register(sub) -> None:
     p = sub.add_parser("listen", help="listen to a live MoldUDP64 feed (A/B, gap recovery) into the books",
@@ -38,13 +40,13 @@ def register(sub) -> None:
     p.add_argument("--max-request", type=int, default=90, help="messages per request packet")
     p.add_argument("--ring", type=int, default=65536, help="reorder buffer (messages)")
     p.add_argument("--until-end-of-session", action="store_true", help="stop at End of Session")
-    p.add_argument("--timeout", type=float, help="stop after this many seconds")
+    p.add_argument("--timeout", type=positive_float(), help="stop after this many seconds")
     p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a packet")
     p.add_argument("--warmup", type=int, default=0, help="packets whose latency is not recorded (warm-up)")
     p.add_argument("--core", type=int, help="pin the listener to this CPU core")
     p.add_argument("--busy-poll", action="store_true", help="spin instead of sleeping in poll(2) when idle")
     p.add_argument("--digest", action="store_true", help="also print the FNV digest of the applied message stream")
-    p.add_argument("--soup", metavar="HOST:PORT", help="--source soup: SoupBinTCP server")
+    p.add_argument("--soup", type=hostport(), metavar="HOST:PORT", help="--source soup: SoupBinTCP server")
     p.add_argument("--user", default="tw", help="--source soup: login user")
     p.add_argument("--password", default="", help="--source soup: login password")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
+from tickwire.cli_types import INT32_MAX, INT64_MAX, name_list, nonneg_int, positive_int
+
 #: Exit status when the journal failed (a batch's commit or the final close): the events of the
 #: batch that was not made durable were not printed. 1 stays usage / input errors, 2 argparse's.
 EXIT_JOURNAL = 4
@@ -26,9 +28,10 @@ def register(subparsers) -> None:
     p.add_argument("--tick", action="append", default=[], metavar="SYMBOL=PRICE",
                    help="tick size of a symbol in dollars (repeatable); default --default-tick")
     p.add_argument("--default-tick", default="0.01", metavar="PRICE", help="tick of unconfigured symbols (0.01)")
-    p.add_argument("--symbols", metavar="A,B,...",
+    p.add_argument("--symbols", type=name_list, metavar="A,B,...",
                    help="only these symbols are known (others: UNKNOWN_SYMBOL); default: any name seen")
-    p.add_argument("--max-orders", type=int, default=1 << 18, help="order pool capacity (open orders at once; default 262144)")
+    p.add_argument("--max-orders", type=positive_int(INT32_MAX), default=1 << 18,
+                   help="order pool capacity (open orders at once; default 262144)")
     p.add_argument("--stats", action="store_true", help="print engine counters to stderr at the end")
     p.add_argument("--positions", metavar="FILE", help="write end-of-run positions and P&L per account and symbol "
                                                       "(CSV) to FILE")
@@ -37,10 +40,10 @@ def register(subparsers) -> None:
     # restart (docs/journal.md "Restarting tickwire match")
     p.add_argument("--fresh", action="store_true",
                    help="with --journal: DIR must be empty or new (default: continue the journal DIR holds)")
-    p.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+    p.add_argument("--snapshot-every", type=nonneg_int(INT64_MAX), default=0, metavar="N",
                    help="with --journal: snapshot the engine into DIR every N journaled commands (at batch ends; "
                         "a restart with --positions replays from the start instead)")
-    p.add_argument("--batch", type=int, default=65536, metavar="ROWS",
+    p.add_argument("--batch", type=positive_int(INT32_MAX), default=65536, metavar="ROWS",
                    help="input rows per engine batch (journal commit, then its events printed); default 65536")
     p.set_defaults(func=run)
 

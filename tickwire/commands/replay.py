@@ -9,15 +9,18 @@ from __future__ import annotations
 import os
 import sys
 
+from tickwire.cli_types import INT32_MAX, existing_file, ipv4, nonneg_int, port
+
 PROGRESS_MIN_BYTES = 64 << 20   # show a progress bar on inputs at least this large
 
 
 def register(sub) -> None:
     p = sub.add_parser("replay", help="replay an ITCH 5.0 file (binaryFILE, .gz, pcap, pcapng) into the books",
                        description=__doc__)
-    p.add_argument("path", help="NASDAQ binaryFILE (plain or gzip), or pcap/pcapng of MoldUDP64 packets")
+    p.add_argument("path", type=existing_file,
+                   help="NASDAQ binaryFILE (plain or gzip), or pcap/pcapng of MoldUDP64 packets")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.add_argument("--top", type=int, default=5, help="most active symbols to show (default 5)")
+    p.add_argument("--top", type=nonneg_int(INT32_MAX), default=5, help="most active symbols to show (default 5)")
     p.add_argument("--no-bbo", action="store_true", help="book-only: skip BBO-change detection")
     p.add_argument("--recover-zero-lengths", action="store_true",
                    help="frame by each type's spec length when length prefixes are zero (damaged files)")
@@ -29,8 +32,8 @@ def register(sub) -> None:
 
 def add_feed_options(p) -> None:
     """Options `replay` and `book` share: the capture filter and --strict."""
-    p.add_argument("--group", default=None, help="capture: keep only UDP datagrams to this IPv4 group")
-    p.add_argument("--port", type=int, default=0, help="capture: keep only UDP datagrams to this port")
+    p.add_argument("--group", type=ipv4, default=None, help="capture: keep only UDP datagrams to this IPv4 group")
+    p.add_argument("--port", type=port(), default=0, help="capture: keep only UDP datagrams to this port")
     p.add_argument("--strict", action="store_true",
                    help="any counted fault (malformed, unknown type or reference, gap, duplicate, book fault, "
                         "capture drop) makes the books untrustworthy: exit 3")

@@ -5,26 +5,31 @@ from __future__ import annotations
 
 import sys
 
+from tickwire.cli_types import (INT64_MAX, existing_file, fraction, hostport, int_range, nonempty, nonneg_int,
+                                 positive_float, session_name)
+
 
 def register(sub) -> None:
     p = sub.add_parser("send", help="send MoldUDP64 packets from a pcap or binaryFILE (paced, lossy, stamped)",
                        description=__doc__)
-    p.add_argument("input", help="pcap/pcapng of MoldUDP64 packets (sent as recorded) or binaryFILE day (packed)")
-    p.add_argument("--to", action="append", required=True, metavar="ADDR:PORT",
+    p.add_argument("input", type=existing_file,
+                   help="pcap/pcapng of MoldUDP64 packets (sent as recorded) or binaryFILE day (packed)")
+    p.add_argument("--to", type=hostport(), action="append", required=True, metavar="ADDR:PORT",
                    help="destination group/address; twice for A/B lines (independent loss)")
-    p.add_argument("--iface", default="lo",
+    p.add_argument("--iface", type=nonempty, default="lo",
                    help="outgoing interface for multicast (name or IPv4 address; default lo: labs stay on the host)")
-    p.add_argument("--ttl", type=int, default=1, help="multicast TTL (default 1)")
+    p.add_argument("--ttl", type=int_range(0, 255, "a TTL"), default=1, help="multicast TTL (default 1)")
     pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=float, default=None, help="recorded pace times X (default 1.0)")
-    pace.add_argument("--rate", type=float, help="fixed rate in messages per second")
+    pace.add_argument("--speed", type=positive_float(), default=None, help="recorded pace times X (default 1.0)")
+    pace.add_argument("--rate", type=positive_float(), help="fixed rate in messages per second")
     pace.add_argument("--max-rate", action="store_true", help="as fast as possible (sendmmsg bursts of 32)")
-    p.add_argument("--loss", type=float, default=0.0, help="fraction of data packets dropped per destination")
+    p.add_argument("--loss", type=fraction, default=0.0, help="fraction of data packets dropped per destination")
     p.add_argument("--seed", type=int, default=1, help="loss PRNG seed")
-    p.add_argument("--session", default="TWSESSION1", help="session name when packing a binaryFILE")
+    p.add_argument("--session", type=session_name, default="TWSESSION1", help="session name when packing a binaryFILE")
     p.add_argument("--no-trailer", action="store_true", help="do not append the TWTS send stamp")
     p.add_argument("--no-eos", action="store_true", help="no End of Session packets at the end")
-    p.add_argument("--heartbeat-ms", type=int, default=1000, help="heartbeat after this idle time (0: never)")
+    p.add_argument("--heartbeat-ms", type=nonneg_int(INT64_MAX // 1_000_000), default=1000,
+                   help="heartbeat after this idle time (0: never)")
     p.add_argument("--json", action="store_true", help="print the counters as JSON")
     p.set_defaults(func=run)
 

@@ -3,7 +3,18 @@ recovery path): clients log in with a requested sequence number and receive sequ
 Session. Clients: `tickwire listen --source soup --soup HOST:PORT`."""
 from __future__ import annotations
 
+import argparse
 import sys
+
+from tickwire.cli_types import existing_file, nonempty, nonneg_float, port, positive_float, session_name
+
+
+def user_password(text: str) -> str:
+    """``USER:PASSWORD`` (the password may be empty; the user not)."""
+    name, sep, _ = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected USER:PASSWORD")
+    return text
 
 
 def register(sub) -> None:
@@ -11,16 +22,18 @@ def register(sub) -> None:
                        description=__doc__)
     ssub = p.add_subparsers(dest="soup_command", metavar="ACTION")
     s = ssub.add_parser("serve", help="serve a day (binaryFILE, .gz, pcap or pcapng) over SoupBinTCP", description=__doc__)
-    s.add_argument("day", help="NASDAQ binaryFILE (plain or gzip) or pcap/pcapng of MoldUDP64 packets")
-    s.add_argument("--port", type=int, default=30010, help="TCP port (default 30010)")
-    s.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--session", default="TWSESSION1", help="session name")
-    s.add_argument("--user", action="append", default=[], metavar="USER:PASSWORD",
+    s.add_argument("day", type=existing_file,
+                   help="NASDAQ binaryFILE (plain or gzip) or pcap/pcapng of MoldUDP64 packets")
+    s.add_argument("--port", type=port(allow_zero=True), default=30010, help="TCP port (default 30010)")
+    s.add_argument("--bind", type=nonempty, default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--session", type=session_name, default="TWSESSION1", help="session name")
+    s.add_argument("--user", type=user_password, action="append", default=[], metavar="USER:PASSWORD",
                    help="allowed login (repeatable); none: any login is accepted")
-    s.add_argument("--heartbeat-s", type=float, default=1.0, help="server heartbeat interval when idle")
-    s.add_argument("--timeout-s", type=float, default=15.0, help="drop a client silent this long")
+    s.add_argument("--heartbeat-s", type=positive_float(), default=1.0, help="server heartbeat interval when idle")
+    s.add_argument("--timeout-s", type=positive_float(), default=15.0, help="drop a client silent this long")
     s.add_argument("--no-end-of-session", action="store_true", help="never send 'Z' (keep heartbeating)")
-    s.add_argument("--duration", type=float, help="stop serving after this many seconds (default: until Ctrl-C)")
+    s.add_argument("--duration", type=nonneg_float(),
+                   help="stop serving after this many seconds (default: until Ctrl-C)")
     s.set_defaults(func=run_serve)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
