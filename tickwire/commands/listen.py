@@ -142,9 +142,9 @@ def run(args) -> int:
         print(f"tickwire listen: cannot open source {args.source!r}: {type(e).__name__}: {e}", file=sys.stderr)
         return 3
     def gap_event(kind, lo, hi, *detail):
-        if kind == "unrecoverable":
-            print(f"tickwire listen: messages {lo}..{hi - 1} ({hi - lo}) unrecoverable after {args.max_attempts} "
-                  f"requests; skipped", file=sys.stderr, flush=True)
+        if kind == "unrecoverable":         # detail: why (no re-request server, K requests unanswered, ring full)
+            print(f"tickwire listen: messages {lo}..{hi - 1} ({hi - lo}) unrecoverable "
+                  f"({detail[0] if detail else 'given up'}); skipped", file=sys.stderr, flush=True)
         elif kind == "request_error":
             print(f"tickwire listen: request for {lo}..{hi - 1} failed: {detail[0] if detail else ''}",
                   file=sys.stderr, flush=True)
@@ -168,6 +168,8 @@ def run(args) -> int:
         "gaps_recovered": c["recovered"],
         "unrecoverable": c["unrecoverable"],
         "unrecoverable_ranges": [list(r) for r in session.unrecoverable_ranges],
+        # every book may be off from here on (which stocks the lost messages touched is unknown)
+        "books_not_exact_since": c["not_exact_since"] or None,
         "duplicates_dropped": {"A": c["duplicates_a"], "B": c["duplicates_b"], "retrans": c["duplicates_retrans"]},
         "line_wins": {"A": c["wins_a"], "B": c["wins_b"], "retrans": c["recovered"]},
         "requests_sent": c["requests_sent"],
