@@ -113,6 +113,7 @@ cdef class MoldSession:
     cdef uint64_t early_n                  # pairs waiting to be moved to unrecoverable_ranges by poll()
     cdef uint64_t early_cap
     cdef readonly uint64_t not_exact_since # first sequence number given up (0: every message applied)
+    cdef uint64_t join_candidate           # fresh: seq of a far-ahead packet awaiting a consistent second one
     cdef public object on_gap_event        # optional callable(kind: str, lo, hi) for logs (request path only)
 
     # ----------------------------------------------------------- latency ----

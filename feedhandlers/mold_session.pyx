@@ -169,6 +169,7 @@ cdef class MoldSession:
     cdef int on_packet(self, const uint8_t *pkt, uint32_t n, uint64_t rx_ns, int line) noexcept nogil:
         cdef uint64_t seq, end
         cdef uint32_t count
+        cdef bint adopted = False
         if tw_unlikely(n < MOLD_HEADER_LEN):
             self.bad_packets += 1
             return MOLD_E_SHORT
@@ -177,6 +178,7 @@ cdef class MoldSession:
         if tw_unlikely(not self.has_session):
             memcpy(self.session, pkt, MOLD_SESSION_LEN)
             self.has_session = True
+            adopted = True
         elif tw_unlikely(memcmp(pkt, self.session, MOLD_SESSION_LEN) != 0):
             if self.pinned or (self.has_prev_session and memcmp(pkt, self.prev_session, MOLD_SESSION_LEN) == 0):
                 self.wrong_session += 1
@@ -188,10 +190,17 @@ cdef class MoldSession:
             self.implausible_seq += 1
             return MOLD_E_IMPLAUSIBLE_SEQ
         if tw_unlikely(seq > self.high_seq and seq - self.high_seq > self.max_jump):
-            if not self.fresh:
+            # Just joined and far ahead: a late join, or one forged / corrupt datagram. Join only when a
+            # second packet agrees (within max_jump after the first: the other line's copy, the next
+            # packet); until then the packet is suspect and dropped like any implausible one.
+            if not self.fresh or self.join_candidate == 0 or seq < self.join_candidate \
+                    or seq - self.join_candidate > self.max_jump:
+                if self.fresh:
+                    self.join_candidate = seq
+                if adopted:                  # a suspect packet does not name the session either
+                    self.has_session = False
                 self.implausible_seq += 1
                 return MOLD_E_IMPLAUSIBLE_SEQ
-            # First packet after joining, too far ahead to recover by request: join here (late join).
             self.late_join_skipped += seq - self.next_seq
             self._reset_sequence(seq)
         self.fresh = False
@@ -427,6 +436,7 @@ cdef class MoldSession:
         self.end_seq = 0
         self.next_scan_ns = 0
         self.fresh = True
+        self.join_candidate = 0
 
     cdef void _change_session(self, const uint8_t *name, uint64_t seq) noexcept nogil:
         """A new session name on an unpinned session: abandon the old one (pending gaps counted lost)."""

@@ -482,10 +482,41 @@ def test_implausible_sequence_numbers_refused(day):
     assert c["implausible_seq"] == 2 and h.s.high_seq == 11 and not h.s.gap_open
     assert h.feed(11, msgs[10:20]) == 10
     # late join: the first packet after joining is 5000 ahead of start_seq=1 -> follow from there
-    # late join: the first packet after joining is 5000 ahead of start_seq=1 -> follow from there
+    # late join: the first packets after joining are 5000 ahead of start_seq=1 -> follow from there once a
+    # second packet agrees (one far-ahead datagram alone is suspect: dropped and counted)
     late = Harness(msgs, max_jump=1000)
-    assert late.feed(5001, msgs[5000:5010]) == 10
+    assert late.feed(5001, msgs[5000:5010]) == -809
+    assert late.feed(5001, msgs[5000:5010], line=1) == 10              # line B's copy confirms it
     assert late.s.next_seq == 5011 and late.s.counters()["late_join_skipped"] == 5000 and not late.s.gap_open
+    single = Harness(msgs, max_jump=1000)
+    assert single.feed(5001, msgs[5000:5010]) == -809
+    assert single.feed(5011, msgs[5010:5020]) == 10                    # the next packet confirms it
+    c = single.s.counters()
+    assert c["late_join_skipped"] == 5010 and c["implausible_seq"] == 1 and not single.s.gap_open
+
+
+def test_one_forged_datagram_before_the_feed_changes_no_counter(day):
+    """A lone 20-byte packet with count 0xFFFE and sequence 2^63 before the real feed: dropped as
+    suspect, not a late join (no 2^63 skipped) and no 65,534-message gap."""
+    _, msgs, ref = day
+    h = Harness(msgs, window_ns=0)
+    assert h.s.feed(S + struct.pack(">QH", 1 << 63, 0xFFFE)) == -809
+    for seq, blocks in h.packets(25):
+        assert h.feed(seq, blocks) == len(blocks)
+    h.s.feed(eos(len(msgs) + 1))
+    h.advance(10**9)
+    assert h.s.ended and h.sink.digest == ref.digest and h.requests == []
+    c = h.s.counters()
+    assert c["implausible_seq"] == 1 and c["late_join_skipped"] == 0 and c["unrecoverable"] == 0
+    assert c["gaps"] == 0 and c["gap_messages"] == 0 and c["high_seq"] == len(msgs) + 1
+    # the same datagram mid-stream (and a forged End of Session) is dropped the same way
+    assert h.s.feed(S + struct.pack(">QH", 1 << 63, 0xFFFF)) == -809
+    assert h.s.counters()["implausible_seq"] == 2 and h.s.end_seq == len(msgs) + 1
+    # forged with another session name: the real session is still the one followed (no session change)
+    other = Harness(msgs)
+    assert other.s.feed(b"FORGED0001" + struct.pack(">QH", 1 << 63, 0xFFFE)) == -809
+    assert other.feed(1, msgs[0:10]) == 10
+    assert other.s.session_name == S and other.s.counters()["session_changes"] == 0
 
 
 # --------------------------------------------- gaps that cannot be recovered ----
