@@ -40,6 +40,9 @@ def register(sub) -> None:
     p.add_argument("--until-end-of-session", action="store_true", help="stop at End of Session")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
     p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a packet")
+    p.add_argument("--stale-after", type=float, default=3.0, metavar="S",
+                   help="warn when a line has no packet (heartbeats come every second) or the re-request server "
+                        "has not answered for S seconds (default 3; 0: never)")
     p.add_argument("--warmup", type=int, default=0, help="packets whose latency is not recorded (warm-up)")
     p.add_argument("--core", type=int, help="pin the listener to this CPU core")
     p.add_argument("--busy-poll", action="store_true", help="spin instead of sleeping in poll(2) when idle")
@@ -95,7 +98,7 @@ def run(args) -> int:
     from datapath.registry import SourceUnavailable, open_source
     from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
 
-    from tickwire.listen import Listener, line, percentiles, session_stats
+    from tickwire.listen import LineWatch, Listener, line, percentiles, session_stats
     from tickwire.hostport import parse_hostport
     from tickwire.summary import print_json, render, summarize
 
@@ -149,8 +152,23 @@ def run(args) -> int:
             print(f"tickwire listen: request for {lo}..{hi - 1} failed: {detail[0] if detail else ''}",
                   file=sys.stderr, flush=True)
 
+    server = args.soup_recovery or args.retrans
+
+    def watch_event(kind, name, seconds):
+        text = {"stale": f"line {name} stale: no packet for {seconds:.1f} s (heartbeats come every second: the "
+                         f"line, the network or the server is down)",
+                "back": f"line {name} back after {seconds:.1f} s",
+                "server_down": f"re-request server {server} down: no answer for {seconds:.1f} s (gaps are given "
+                               f"up after their retries until it is back)",
+                "server_up": f"re-request server {server} answering again after {seconds:.1f} s: recovery resumed",
+                }[kind]
+        print(f"tickwire listen: {text}", file=sys.stderr, flush=True)
+
     session.on_gap_event = gap_event
-    listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup)
+    watch = LineWatch(session, range(len(lines)), args.stale_after, clock_ns=ctx.clock_ns, on_event=watch_event,
+                      watch_server=requester is not None) if args.stale_after > 0 else None
+    listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup,
+                        watch=watch)
     # Always on stderr (stdout carries --json): scripts start the sender once they see this line.
     print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
           + (f", SoupBinTCP recovery from {args.soup_recovery}" if args.soup_recovery else
@@ -173,6 +191,7 @@ def run(args) -> int:
         "duplicates_dropped": {"A": c["duplicates_a"], "B": c["duplicates_b"], "retrans": c["duplicates_retrans"]},
         "line_wins": {"A": c["wins_a"], "B": c["wins_b"], "retrans": c["recovered"]},
         "requests_sent": c["requests_sent"],
+        "line_watch": watch.counters() if watch is not None else None,
         "latency_ns": percentiles(listener.hist),
         "session": c,
         "sources": [dict(s.counters()) if hasattr(s, "counters") else {} for s in sources],
