@@ -77,14 +77,15 @@ def test_capture_ending_with_end_of_session_sends_it_once_and_never_drops_contro
 
 def test_generate_pcap_send_listen_over_loopback_unicast(tmp_path):
     """generate --pcap (ends with End of Session) -> send -> listen on 127.0.0.1: every message applied,
-    0 unrecoverable, stops at End of Session, exit 0."""
+    0 unrecoverable, stops at End of Session, exit 0; --book-csv is byte for byte `tickwire book`'s CSV."""
     pcap = tmp_path / "day.pcap"
     subprocess.run(tw("generate", pcap, "--pcap", "--messages", 20000, "--symbols", 20), check=True, env=env(),
                    cwd=ROOT, capture_output=True, timeout=120)
     port = free_udp_port()
+    csv = tmp_path / "books.csv"
     listener = subprocess.Popen(tw("listen", "--group", f"127.0.0.1:{port}", "--until-end-of-session",
-                                   "--timeout", 60, "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env(), cwd=ROOT)
+                                   "--timeout", 60, "--json", "--book-csv", csv, "--levels", 3),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT)
     try:
         end = time.monotonic() + 60
         while time.monotonic() < end:
@@ -106,3 +107,17 @@ def test_generate_pcap_send_listen_over_loopback_unicast(tmp_path):
     assert got["messages"] == 20000 and got["unrecoverable"] == 0 and got["stop_reason"] == "end of session"
     assert got["session"]["packets_a"] == sent["sent_packets"]       # the recorded End of Session only
     assert got["books_not_exact_since"] is None
+    assert got["filtered"]["lines"]["A"] == {"not_the_feed": 0, "malformed_frames": 0, "kernel_drops": 0}
+    assert got["filtered_text"] == "" and "filtered:" not in err
+    book = subprocess.run(tw("book", pcap, "--levels", 3), env=env(), cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert book.returncode == 0, book.stderr
+    assert csv.read_text() == book.stdout and book.stdout.count("\n") > 20
+
+
+def test_listen_bad_book_csv_or_levels_fail_before_listening(tmp_path):
+    for extra, why in ((["--book-csv", tmp_path / "no" / "such" / "dir.csv"], "--book-csv"),
+                       (["--levels", 0], "--levels must be at least 1")):
+        p = subprocess.run(tw("listen", "--group", f"127.0.0.1:{free_udp_port()}", "--timeout", 5, *extra),
+                           env=env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and why in p.stderr and "listening" not in p.stderr

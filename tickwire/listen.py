@@ -252,6 +252,44 @@ class Listener:
         return percentiles(self.hist)
 
 
+def filtered(counters: dict, sources=()) -> dict:
+    """What the listener dropped on purpose or could not use, by reason (the ``filtered`` object of --json):
+    per line, the frames the source did not deliver (not IPv4/UDP or not the wanted group/port, malformed
+    headers, kernel drops), and the packets / messages the session refused (``counters``: the session's)."""
+    out = {"lines": {}}
+    for name, src in zip(LINE_NAMES, sources):
+        c = src.counters() if hasattr(src, "counters") else {}
+        out["lines"][name] = {"not_the_feed": int(c.get("dropped_filter", 0)),
+                              "malformed_frames": int(c.get("dropped_bad", 0)),
+                              "kernel_drops": int(c.get("kernel_drops", 0))}
+    out["other_session"] = int(counters.get("wrong_session", 0))
+    out["suspect_sequence"] = int(counters.get("implausible_seq", 0))
+    out["malformed_packets"] = int(counters.get("bad_packets", 0))
+    out["invalid_messages"] = int(counters.get("bad_messages", 0))
+    out["trailing_bytes"] = int(counters.get("trailing_bytes", 0))
+    return out
+
+
+def describe_filtered(f: dict, group: str = "") -> str:
+    """One line for stderr / the text summary; empty when nothing was filtered."""
+    parts = []
+    for name, c in f["lines"].items():
+        bits = [f"{n:,} {label}" for n, label in ((c["not_the_feed"], f"frames not for {group or 'the feed'}"
+                                                   if name == "A" else "frames not for line B"),
+                                                  (c["malformed_frames"], "malformed frames"),
+                                                  (c["kernel_drops"], "kernel drops")) if n]
+        if bits:
+            parts.append(f"line {name}: " + ", ".join(bits))
+    for key, label in (("other_session", "packets of another session"),
+                       ("suspect_sequence", "packets with an implausible sequence number"),
+                       ("malformed_packets", "short or truncated packets"),
+                       ("invalid_messages", "invalid messages (unknown type / wrong length)"),
+                       ("trailing_bytes", "packets with unexpected trailing bytes")):
+        if f[key]:
+            parts.append(f"{f[key]:,} {label}")
+    return "; ".join(parts)
+
+
 def session_stats(session, sources=()) -> dict:
     """The replay-summary ``stats`` dict from a session's counters (plus the sources' byte counts)."""
     c = session.counters()

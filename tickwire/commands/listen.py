@@ -43,6 +43,9 @@ def register(sub) -> None:
     p.add_argument("--stale-after", type=float, default=3.0, metavar="S",
                    help="warn when a line has no packet (heartbeats come every second) or the re-request server "
                         "has not answered for S seconds (default 3; 0: never)")
+    p.add_argument("--book-csv", metavar="FILE",
+                   help="write the final books to FILE in the `tickwire book` CSV format")
+    p.add_argument("--levels", type=int, default=5, help="--book-csv: price levels per side (default 5)")
     p.add_argument("--warmup", type=int, default=0, help="packets whose latency is not recorded (warm-up)")
     p.add_argument("--core", type=int, help="pin the listener to this CPU core")
     p.add_argument("--busy-poll", action="store_true", help="spin instead of sleeping in poll(2) when idle")
@@ -98,7 +101,7 @@ def run(args) -> int:
     from datapath.registry import SourceUnavailable, open_source
     from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
 
-    from tickwire.listen import LineWatch, Listener, line, percentiles, session_stats
+    from tickwire.listen import LineWatch, Listener, describe_filtered, filtered, line, percentiles, session_stats
     from tickwire.hostport import parse_hostport
     from tickwire.summary import print_json, render, summarize
 
@@ -108,8 +111,16 @@ def run(args) -> int:
         except OSError as e:
             print(f"tickwire listen: cannot pin to core {args.core}: {e}", file=sys.stderr)
             return 2
+    if args.levels < 1:
+        print("tickwire listen: --levels must be at least 1", file=sys.stderr)
+        return 2
+    try:                    # before listening: a bad --book-csv path must not cost a whole session
+        book_csv = open(args.book_csv, "w", newline="") if args.book_csv else None
+    except OSError as e:
+        print(f"tickwire listen: --book-csv {args.book_csv}: {e}", file=sys.stderr)
+        return 2
     if args.source == "soup":
-        return run_soup(args)
+        return run_soup(args, book_csv)
     from book.builder import BookBuilder
     from testing.digest import DigestSink
 
@@ -192,12 +203,18 @@ def run(args) -> int:
         "line_wins": {"A": c["wins_a"], "B": c["wins_b"], "retrans": c["recovered"]},
         "requests_sent": c["requests_sent"],
         "line_watch": watch.counters() if watch is not None else None,
+        "filtered": filtered(c, sources),
         "latency_ns": percentiles(listener.hist),
         "session": c,
         "sources": [dict(s.counters()) if hasattr(s, "counters") else {} for s in sources],
     }
     if args.digest:
         extra["digest"] = f"{sink.digest:016x}"
+    said = describe_filtered(extra["filtered"], args.group)
+    if said:
+        print(f"tickwire listen: filtered: {said}", file=sys.stderr, flush=True)
+    extra["filtered_text"] = said
+    write_book_csv(book_csv, books, args.levels)
     summary = summarize(session_stats(session, sources), books, listener.elapsed_s,
                         source=f"listen {args.source} {args.group}", extra=extra, top=args.top)
     if args.json:
@@ -207,7 +224,16 @@ def run(args) -> int:
     return 0 if c["unrecoverable"] == 0 else 1
 
 
-def run_soup(args) -> int:
+def write_book_csv(out, books, levels: int) -> None:
+    """--book-csv: the final books exactly as `tickwire book` writes them (its write_csv), then close."""
+    from tickwire.commands.book import write_csv
+
+    if out is not None:
+        with out:
+            write_csv(books, levels, out)
+
+
+def run_soup(args, book_csv=None) -> int:
     """--source soup: log in to a SoupBinTCP server and apply the sequenced ITCH messages to the books."""
     from book.builder import BookBuilder
     from testing.digest import DigestSink
@@ -235,6 +261,7 @@ def run_soup(args) -> int:
     extra = {"stop_reason": client.stop_reason, "soup": client.counters()}
     if args.digest:
         extra["digest"] = f"{sink.digest:016x}"
+    write_book_csv(book_csv, books, args.levels)
     summary = summarize(stats, books, client.elapsed_s, source=f"listen soup {args.soup}", extra=extra, top=args.top)
     if args.json:
         print_json(summary)
