@@ -109,6 +109,11 @@ cdef class MoldSession:
     cdef GapRequest reqs[MAX_GAP_REQUESTS]
     cdef uint64_t next_scan_ns
     cdef public list unrecoverable_ranges  # [(lo, hi), ...] given up, in order
+    cdef uint64_t *early                   # ranges given up early on the nogil path (ring full): lo, hi pairs
+    cdef uint64_t early_n                  # pairs waiting to be moved to unrecoverable_ranges by poll()
+    cdef uint64_t early_cap
+    cdef readonly uint64_t not_exact_since # first sequence number given up (0: every message applied)
+    cdef uint64_t join_candidate           # fresh: seq of a far-ahead packet awaiting a consistent second one
     cdef public object on_gap_event        # optional callable(kind: str, lo, hi) for logs (request path only)
 
     # ----------------------------------------------------------- latency ----
@@ -135,7 +140,7 @@ cdef class MoldSession:
     cdef readonly uint64_t request_errors
     cdef readonly uint64_t retries
     cdef readonly uint64_t unrecoverable         # messages given up
-    cdef readonly uint64_t overflow              # messages dropped beyond the ring window
+    cdef readonly uint64_t overflow              # messages of gaps given up early because the ring was full
     cdef readonly uint64_t sink_errors           # on_message returned < 0
     cdef readonly uint64_t trailing_bytes        # packets with bytes after the last message (not TWTS)
     cdef readonly uint64_t implausible_seq       # packets dropped with MOLD_E_IMPLAUSIBLE_SEQ
@@ -160,5 +165,7 @@ cdef class MoldSession:
     cdef int _request(self, uint64_t lo, uint64_t count)
     cdef int _scan(self, uint64_t *los, uint64_t *his, int cap) noexcept nogil
     cdef void _give_up(self, uint64_t lo, uint64_t hi) noexcept nogil
+    cdef int _make_room(self, uint64_t s) noexcept nogil
+    cdef void _note_lost(self, uint64_t lo) noexcept nogil
 
 

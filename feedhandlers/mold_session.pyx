@@ -2,7 +2,7 @@
 """MoldUDP64 session layer (contract and design: mold_session.pxd)."""
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memcpy, memcmp, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
@@ -60,6 +60,8 @@ class MoldContext:
     def __init__(self, clock_ns=None, send_request=None):
         self.clock_ns = clock_ns or time.time_ns
         self.send_request = send_request or (lambda packet: None)
+        # No request sender: no recovery. A hole still waits out the A/B window, then is given up at once.
+        self.recovery = send_request is not None
 
 
 class UdpRequester:
@@ -146,6 +148,7 @@ cdef class MoldSession:
     def __dealloc__(self):
         free(self.ring)
         free(self.lat)
+        free(self.early)
 
     # -------------------------------------------------------------- hot path ----
     cdef inline void _deliver(self, const uint8_t *msg, uint32_t length, uint64_t seq, uint64_t rx_ns) noexcept nogil:
@@ -166,6 +169,7 @@ cdef class MoldSession:
     cdef int on_packet(self, const uint8_t *pkt, uint32_t n, uint64_t rx_ns, int line) noexcept nogil:
         cdef uint64_t seq, end
         cdef uint32_t count
+        cdef bint adopted = False
         if tw_unlikely(n < MOLD_HEADER_LEN):
             self.bad_packets += 1
             return MOLD_E_SHORT
@@ -174,6 +178,7 @@ cdef class MoldSession:
         if tw_unlikely(not self.has_session):
             memcpy(self.session, pkt, MOLD_SESSION_LEN)
             self.has_session = True
+            adopted = True
         elif tw_unlikely(memcmp(pkt, self.session, MOLD_SESSION_LEN) != 0):
             if self.pinned or (self.has_prev_session and memcmp(pkt, self.prev_session, MOLD_SESSION_LEN) == 0):
                 self.wrong_session += 1
@@ -185,10 +190,17 @@ cdef class MoldSession:
             self.implausible_seq += 1
             return MOLD_E_IMPLAUSIBLE_SEQ
         if tw_unlikely(seq > self.high_seq and seq - self.high_seq > self.max_jump):
-            if not self.fresh:
+            # Just joined and far ahead: a late join, or one forged / corrupt datagram. Join only when a
+            # second packet agrees (within max_jump after the first: the other line's copy, the next
+            # packet); until then the packet is suspect and dropped like any implausible one.
+            if not self.fresh or self.join_candidate == 0 or seq < self.join_candidate \
+                    or seq - self.join_candidate > self.max_jump:
+                if self.fresh:
+                    self.join_candidate = seq
+                if adopted:                  # a suspect packet does not name the session either
+                    self.has_session = False
                 self.implausible_seq += 1
                 return MOLD_E_IMPLAUSIBLE_SEQ
-            # First packet after joining, too far ahead to recover by request: join here (late join).
             self.late_join_skipped += seq - self.next_seq
             self._reset_sequence(seq)
         self.fresh = False
@@ -277,7 +289,8 @@ cdef class MoldSession:
         cdef uint32_t i, length
         cdef uint64_t s = seq
         cdef uint64_t limit = self.next_seq + self.ring_size
-        cdef int stored = 0, overflow = 0
+        cdef int stored = 0, applied = 0
+        cdef bint made_room = False
         cdef MoldSlot *slot = NULL
         cdef MoldSlot *last = NULL
         for i in range(count):
@@ -290,8 +303,12 @@ cdef class MoldSession:
                 return MOLD_E_TRUNCATED if stored == 0 else 0
             last = NULL
             if tw_unlikely(s >= limit):
-                self.overflow += 1
-                overflow += 1
+                # The ring is full: give up the oldest gap(s) instead of dropping what arrived (rare path).
+                applied += self._make_room(s)
+                limit = self.next_seq + self.ring_size
+                made_room = True
+            if s < self.next_seq:            # applied meanwhile (cannot happen: the drain stops at s)
+                self.dup_messages[line] += 1
             else:
                 slot = &self.ring[s & self.ring_mask]
                 if slot.seq == s:
@@ -321,12 +338,53 @@ cdef class MoldSession:
                 last.send_ns = tw_be64(p + 4)
         elif tw_unlikely(end != p):
             self.trailing_bytes += 1
+        if made_room and self.buffered != 0:
+            applied += self._drain()
         if stored == 0:
-            if overflow:
-                return MOLD_E_OVERFLOW
             self.dup_packets[line] += 1
             return MOLD_E_DUPLICATE
-        return 0
+        return applied
+
+    cdef int _make_room(self, uint64_t s) noexcept nogil:
+        """Give up the oldest holes until ``s`` fits in the ring; apply what they held back.
+
+        Waiting for a hole would cost the messages that did arrive beyond the ring window (dropped,
+        requested, given up in turn). The given-up ranges are queued for ``poll`` (unrecoverable_ranges,
+        on_gap_event); counted in ``unrecoverable`` and ``overflow``.
+        """
+        cdef uint64_t x, stop
+        cdef uint64_t *grown
+        cdef int applied = 0
+        while s >= self.next_seq + self.ring_size:
+            x = self.next_seq
+            if self.buffered != 0:
+                stop = self.next_seq + self.ring_size
+                while x < stop and self.ring[x & self.ring_mask].seq != x:
+                    x += 1
+            else:
+                x = s
+            if x > self.next_seq:
+                self._note_lost(self.next_seq)
+                self.unrecoverable += x - self.next_seq
+                self.overflow += x - self.next_seq
+                if self.early_n == self.early_cap:
+                    grown = <uint64_t *>realloc(self.early, (self.early_cap * 2 + 32) * 2 * sizeof(uint64_t))
+                    if grown != NULL:
+                        self.early = grown
+                        self.early_cap = self.early_cap * 2 + 32
+                if self.early_n < self.early_cap:
+                    self.early[2 * self.early_n] = self.next_seq
+                    self.early[2 * self.early_n + 1] = x
+                    self.early_n += 1
+                self.next_seq = x
+                self.next_scan_ns = 0
+            if self.buffered != 0:
+                applied += self._drain()
+        return applied
+
+    cdef void _note_lost(self, uint64_t lo) noexcept nogil:
+        if self.not_exact_since == 0 or lo < self.not_exact_since:
+            self.not_exact_since = lo
 
     cdef int _drain(self) noexcept nogil:
         """Apply buffered messages from next_seq on while the ring holds them."""
@@ -378,11 +436,13 @@ cdef class MoldSession:
         self.end_seq = 0
         self.next_scan_ns = 0
         self.fresh = True
+        self.join_candidate = 0
 
     cdef void _change_session(self, const uint8_t *name, uint64_t seq) noexcept nogil:
         """A new session name on an unpinned session: abandon the old one (pending gaps counted lost)."""
         if self.high_seq > self.next_seq and not (self.eos_seen and self.next_seq >= self.end_seq):
             self.unrecoverable += self.high_seq - self.next_seq
+            self._note_lost(self.next_seq)
         memcpy(self.prev_session, self.session, MOLD_SESSION_LEN)
         self.has_prev_session = True
         memcpy(self.session, name, MOLD_SESSION_LEN)
@@ -471,7 +531,8 @@ cdef class MoldSession:
                     rc = C_RUN_LATENCY
                     break
                 now = now_realtime_ns()
-                if self.next_seq != 0 and self.next_seq < self.high_seq and now >= self.next_scan_ns:
+                if self.early_n != 0 or (self.next_seq != 0 and self.next_seq < self.high_seq
+                                         and now >= self.next_scan_ns):
                     rc = C_RUN_POLL
                     break
                 if now >= deadline:
@@ -529,6 +590,7 @@ cdef class MoldSession:
     cdef void _give_up(self, uint64_t lo, uint64_t hi) noexcept nogil:
         cdef uint64_t s
         cdef MoldSlot *slot
+        self._note_lost(lo)
         for s in range(lo, hi):
             slot = &self.ring[s & self.ring_mask]
             if slot.seq != s:
@@ -553,6 +615,9 @@ cdef class MoldSession:
         cdef uint64_t next_event
         cdef GapRequest old[MAX_GAP_REQUESTS]
         cdef GapRequest *e
+        cdef bint recovery
+        if self.early_n != 0:
+            self.flush_given_up()
         if self.next_seq == 0 or self.next_seq >= self.high_seq:
             if self.next_seq != 0:
                 memset(self.reqs, 0, sizeof(self.reqs))
@@ -561,6 +626,7 @@ cdef class MoldSession:
         if now < self.next_scan_ns:
             return 0
         self.next_scan_ns = now + self.scan_ns
+        recovery = getattr(self.context, "recovery", True)
         nholes = self._scan(los, his, 2 * MAX_GAP_REQUESTS)
         memset(used, 0, sizeof(used))
         memcpy(old, self.reqs, sizeof(self.reqs))
@@ -611,6 +677,15 @@ cdef class MoldSession:
                 e.lo = pos
                 e.hi = sub_hi
                 if e.state == REQ_PENDING:
+                    if now - e.first_seen_ns >= self.window_ns and not recovery:
+                        # Nothing to ask: given up once neither line filled it within the window.
+                        self._give_up(pos, sub_hi)
+                        self.unrecoverable_ranges.append((pos, sub_hi))
+                        if self.on_gap_event is not None:
+                            self.on_gap_event("unrecoverable", pos, sub_hi, "no re-request server")
+                        pos = sub_hi
+                        e.state = REQ_FREE
+                        continue
                     if now - e.first_seen_ns >= self.window_ns:
                         e.state = REQ_SENT
                         e.attempts = 1
@@ -631,7 +706,7 @@ cdef class MoldSession:
                         self._give_up(pos, sub_hi)
                         self.unrecoverable_ranges.append((pos, sub_hi))
                         if self.on_gap_event is not None:
-                            self.on_gap_event("unrecoverable", pos, sub_hi)
+                            self.on_gap_event("unrecoverable", pos, sub_hi, f"{e.attempts} requests unanswered")
                         pos = sub_hi
                         e.state = REQ_FREE
                         continue
@@ -663,6 +738,21 @@ cdef class MoldSession:
             self._drain()
         return sent
 
+    def flush_given_up(self):
+        """Move the ranges given up early (ring full, on the nogil path) to ``unrecoverable_ranges``
+        (kept in order) and report each through ``on_gap_event``. ``poll`` and ``counters`` call it."""
+        cdef uint64_t i, n = self.early_n
+        if n == 0:
+            return
+        self.early_n = 0
+        ranges = [(self.early[2 * i], self.early[2 * i + 1]) for i in range(n)]
+        self.unrecoverable_ranges.extend(ranges)
+        self.unrecoverable_ranges.sort()
+        if self.on_gap_event is not None:
+            for lo, hi in ranges:
+                self.on_gap_event("unrecoverable", lo, hi,
+                                  f"given up early: the reorder buffer of {self.ring_size} messages was full")
+
     def pending_requests(self):
         """The request table: [(lo, hi, state, attempts)], for diagnostics and tests."""
         cdef int i
@@ -686,6 +776,7 @@ cdef class MoldSession:
 
     def counters(self):
         """Every counter as a dict (summary, --json, Prometheus)."""
+        self.flush_given_up()
         return {
             "messages": self.messages, "bad_messages": self.bad_messages, "bad_packets": self.bad_packets,
             "packets_a": self.packets[LINE_A], "packets_b": self.packets[LINE_B],
@@ -705,7 +796,7 @@ cdef class MoldSession:
             "buffered_peak": self.buffered_peak, "next_seq": self.next_seq, "high_seq": self.high_seq,
             "end_of_session": bool(self.eos_seen), "latency_dropped": self.lat_dropped,
             "invariant_violations": self.invariant_violations, "implausible_seq": self.implausible_seq,
-            "late_join_skipped": self.late_join_skipped,
+            "late_join_skipped": self.late_join_skipped, "not_exact_since": self.not_exact_since,
         }
 
     def by_type(self):

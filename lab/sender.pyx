@@ -155,7 +155,8 @@ cdef class MoldSender:
     buf, pkt_offs : packets (``build_packets``, or raw payloads from a pcap) and their offsets.
     fd : a UDP socket (multicast TTL / interface already set by the caller).
     dests : [(ipv4, port)] destinations; each gets every packet (A/B lines), loss drawn per dest.
-    loss : fraction of DATA packets dropped per destination (heartbeats / End of Session never).
+    loss : fraction of DATA packets dropped per destination (heartbeats / End of Session never, a
+        capture's own included; those get no TWTS trailer either).
     seed : loss PRNG seed (xorshift64*), so a run's drops are reproducible.
     trailer : append the 12-byte TWTS send stamp to every data packet.
     """
@@ -182,6 +183,7 @@ cdef class MoldSender:
     cdef readonly uint64_t heartbeats_sent
     cdef readonly uint64_t late_packets     # paced packets sent more than 100 us after their intended time
     cdef readonly uint64_t messages_sent
+    cdef readonly bint recorded_eos         # a packet of the input is an End of Session (a capture's own)
 
     def __init__(self, const uint8_t[::1] buf, const int64_t[::1] pkt_offs, int fd, dests,
                  double loss=0.0, uint64_t seed=1, bint trailer=True):
@@ -205,6 +207,11 @@ cdef class MoldSender:
         self.rng = seed * 0x9E3779B97F4A7C15ULL + 1
         self.trailer = trailer
         memset(self.msgs, 0, sizeof(self.msgs))
+        cdef int64_t k
+        for k in range(self.npackets):
+            if self._control_count(k) == 0xFFFF:
+                self.recorded_eos = True
+                break
 
     cdef inline uint64_t _rand(self) noexcept nogil:
         cdef uint64_t x = self.rng
@@ -213,6 +220,14 @@ cdef class MoldSender:
         x ^= x >> 27
         self.rng = x
         return x * 0x2545F4914F6CDD1DULL
+
+    cdef inline int _control_count(self, int64_t k) noexcept nogil:
+        """0 (heartbeat) / 0xFFFF (End of Session) for a recorded control packet, else -1."""
+        cdef uint16_t c
+        if self.offs[k + 1] - self.offs[k] < HDR:
+            return -1
+        c = tw_be16(&self.buf[self.offs[k] + 18])
+        return c if c == 0 or c == 0xFFFF else -1
 
     cdef inline uint32_t _count(self, int64_t k) noexcept nogil:
         """Messages of packet k (0 for heartbeats and End of Session of a capture sent as recorded)."""
@@ -227,15 +242,17 @@ cdef class MoldSender:
         """Send packets [first, last) to every destination; returns datagrams handed to the kernel."""
         cdef int64_t k
         cdef int d, m = 0, r, done = 0
+        cdef bint control
         cdef uint64_t stamp, now = now_realtime_ns()
         for k in range(first, last):
+            control = self._control_count(k) >= 0     # a capture's heartbeat / End of Session: sent as is
             stamp = stamp_base + <uint64_t>sched[k] if paced else now
             if paced and now > stamp + 100000:
                 self.late_packets += 1
             memcpy(self.trailers[k - first], b"TWTS", 4)
             tw_put_be64(&self.trailers[k - first][4], stamp)
             for d in range(self.ndest):
-                if self.loss_threshold != 0 and self._rand() < self.loss_threshold:
+                if self.loss_threshold != 0 and not control and self._rand() < self.loss_threshold:
                     self.dropped += 1
                     if self.log_drops:
                         self.drop_log[k * self.ndest + d] = 1
@@ -247,7 +264,7 @@ cdef class MoldSender:
                 self.msgs[m].msg_hdr.msg_name = &self.dest[d]
                 self.msgs[m].msg_hdr.msg_namelen = sizeof(sockaddr_in)
                 self.msgs[m].msg_hdr.msg_iov = self.iov[m]
-                self.msgs[m].msg_hdr.msg_iovlen = 2 if self.trailer else 1
+                self.msgs[m].msg_hdr.msg_iovlen = 2 if self.trailer and not control else 1
                 m += 1
             self.messages_sent += self._count(k)
         while done < m:
@@ -338,7 +355,7 @@ cdef class MoldSender:
                 last_send = now
                 i = j
             self.position = i
-            if i >= self.npackets and eos > 0:
+            if i >= self.npackets and eos > 0 and not self.recorded_eos:   # a capture's own EOS went out once
                 hb_seq = 0
                 for e in range(eos):
                     if e:
@@ -361,4 +378,5 @@ cdef class MoldSender:
     def counters(self):
         return {"sent_packets": self.sent_packets, "dropped": self.dropped, "send_errors": self.send_errors,
                 "heartbeats_sent": self.heartbeats_sent, "late_packets": self.late_packets,
-                "messages_sent": self.messages_sent, "position": self.position, "npackets": self.npackets}
+                "messages_sent": self.messages_sent, "position": self.position, "npackets": self.npackets,
+                "recorded_eos": bool(self.recorded_eos)}

@@ -182,5 +182,7 @@ def test_listen_reports_unrecoverable_ranges(gen_day):
     ranges = got["unrecoverable_ranges"]
     assert ranges and got["unrecoverable"] == sum(hi - lo for lo, hi in ranges)
     assert got["messages"] + got["unrecoverable"] == 15000 and got["stop_reason"] == "end of session"
-    reported = re.findall(r"messages (\d+)\.\.(\d+) \((\d+)\) unrecoverable after 2 requests; skipped", err)
-    assert [[int(a), int(b) + 1] for a, b, _ in reported] == ranges
+    reported = re.findall(r"messages (\d+)\.\.(\d+) \((\d+)\) unrecoverable \(([^)]*)\); skipped", err)
+    assert [[int(a), int(b) + 1] for a, b, _, _ in reported] == ranges
+    assert {why for *_, why in reported} == {"2 requests unanswered"}
+    assert got["books_not_exact_since"] == ranges[0][0]

@@ -58,6 +58,85 @@ def line(reader, index: int) -> Line:
     return Line(reader, index, fd if fd is not None and fd >= 0 else None)
 
 
+LINE_NAMES = ("A", "B", "retrans")
+
+
+class LineWatch:
+    """Says when a line goes quiet and when the re-request server stops answering (and when they are back).
+
+    MoldUDP64 servers send a heartbeat every second while idle, so a line without any packet for
+    ``stale_after_ns`` is dead (the line, the network or the server). The re-request server is down
+    when requests went out and nothing came back on the retransmission line for ``stale_after_ns``.
+    Reads only the session's per-line packet counters and ``requests_sent`` (no work on the packet path);
+    ``clock_ns`` is injected (the session's context clock) so tests drive it. ``on_event(kind, name,
+    seconds)``: kind "stale" / "back" (name = line) or "server_down" / "server_up" (name = "retrans").
+    Silence after End of Session is not reported.
+    """
+
+    def __init__(self, session, lines=(0,), stale_after_s: float = 3.0, clock_ns=None, on_event=None,
+                 watch_server: bool = False):
+        self.session = session
+        self.lines = tuple(lines)
+        self.stale_after_ns = int(stale_after_s * 1e9)
+        self.clock_ns = clock_ns or time.time_ns
+        self.on_event = on_event
+        self.watch_server = watch_server
+        now = self.clock_ns()
+        pk = session.packets
+        self.seen = {i: (pk[i], now) for i in self.lines}        # last count, when it last changed
+        self.stale = dict.fromkeys(self.lines, False)
+        self.stale_events = dict.fromkeys(self.lines, 0)
+        self.answers = pk[2]
+        self.requests_at_answer = session.requests_sent
+        self.waiting_since = None                                # first request not answered yet
+        self.server_down = False
+        self.server_down_events = 0
+
+    def _event(self, kind, name, seconds):
+        if self.on_event is not None:
+            self.on_event(kind, name, seconds)
+
+    def check(self, now_ns=None) -> None:
+        if self.stale_after_ns <= 0:
+            return
+        now = self.clock_ns() if now_ns is None else now_ns
+        pk = self.session.packets
+        quiet_ok = self.session.ended                 # after End of Session silence is the normal state
+        for i in self.lines:
+            count, since = self.seen[i]
+            if pk[i] != count:
+                if self.stale[i]:
+                    self.stale[i] = False
+                    self._event("back", LINE_NAMES[i], (now - since) / 1e9)
+                self.seen[i] = (pk[i], now)
+            elif not self.stale[i] and not quiet_ok and now - since >= self.stale_after_ns:
+                self.stale[i] = True
+                self.stale_events[i] += 1
+                self._event("stale", LINE_NAMES[i], (now - since) / 1e9)
+        if not self.watch_server:
+            return
+        sent = self.session.requests_sent
+        if pk[2] != self.answers:
+            self.answers = pk[2]
+            self.requests_at_answer = sent
+            if self.server_down:
+                self.server_down = False
+                self._event("server_up", "retrans", (now - self.waiting_since) / 1e9)
+            self.waiting_since = None
+        elif sent > self.requests_at_answer:
+            if self.waiting_since is None:
+                self.waiting_since = now
+            elif not self.server_down and now - self.waiting_since >= self.stale_after_ns:
+                self.server_down = True
+                self.server_down_events += 1
+                self._event("server_down", "retrans", (now - self.waiting_since) / 1e9)
+
+    def counters(self) -> dict:
+        return {"stale_line_events": {LINE_NAMES[i]: n for i, n in self.stale_events.items()},
+                "stale_lines_now": [LINE_NAMES[i] for i in self.lines if self.stale[i]],
+                "retrans_down_events": self.server_down_events, "retrans_down_now": self.server_down}
+
+
 @dataclass
 class Listener:
     session: object                    # feedhandlers.mold_session.MoldSession
@@ -65,6 +144,7 @@ class Listener:
     requester: object | None = None    # UdpRequester / SoupRecovery (answers on its fileno(), as LINE_RETRANS)
     busy_poll: bool = False
     warmup_packets: int = 0            # latency samples of the first N packets are not recorded
+    watch: object | None = None        # LineWatch: stale lines / re-request server down (checked every loop)
     hist: object = field(default=None)
     samples_seen: int = 0
     elapsed_s: float = 0.0
@@ -139,6 +219,8 @@ class Listener:
                         got += n
                 s.poll()
             now = time.monotonic()
+            if self.watch is not None:
+                self.watch.check()
             if got:
                 last_rx = now
             if now - last_lat > 0.05:
@@ -168,6 +250,44 @@ class Listener:
 
     def latency(self) -> dict:
         return percentiles(self.hist)
+
+
+def filtered(counters: dict, sources=()) -> dict:
+    """What the listener dropped on purpose or could not use, by reason (the ``filtered`` object of --json):
+    per line, the frames the source did not deliver (not IPv4/UDP or not the wanted group/port, malformed
+    headers, kernel drops), and the packets / messages the session refused (``counters``: the session's)."""
+    out = {"lines": {}}
+    for name, src in zip(LINE_NAMES, sources):
+        c = src.counters() if hasattr(src, "counters") else {}
+        out["lines"][name] = {"not_the_feed": int(c.get("dropped_filter", 0)),
+                              "malformed_frames": int(c.get("dropped_bad", 0)),
+                              "kernel_drops": int(c.get("kernel_drops", 0))}
+    out["other_session"] = int(counters.get("wrong_session", 0))
+    out["suspect_sequence"] = int(counters.get("implausible_seq", 0))
+    out["malformed_packets"] = int(counters.get("bad_packets", 0))
+    out["invalid_messages"] = int(counters.get("bad_messages", 0))
+    out["trailing_bytes"] = int(counters.get("trailing_bytes", 0))
+    return out
+
+
+def describe_filtered(f: dict, group: str = "") -> str:
+    """One line for stderr / the text summary; empty when nothing was filtered."""
+    parts = []
+    for name, c in f["lines"].items():
+        bits = [f"{n:,} {label}" for n, label in ((c["not_the_feed"], f"frames not for {group or 'the feed'}"
+                                                   if name == "A" else "frames not for line B"),
+                                                  (c["malformed_frames"], "malformed frames"),
+                                                  (c["kernel_drops"], "kernel drops")) if n]
+        if bits:
+            parts.append(f"line {name}: " + ", ".join(bits))
+    for key, label in (("other_session", "packets of another session"),
+                       ("suspect_sequence", "packets with an implausible sequence number"),
+                       ("malformed_packets", "short or truncated packets"),
+                       ("invalid_messages", "invalid messages (unknown type / wrong length)"),
+                       ("trailing_bytes", "packets with unexpected trailing bytes")):
+        if f[key]:
+            parts.append(f"{f[key]:,} {label}")
+    return "; ".join(parts)
 
 
 def session_stats(session, sources=()) -> dict:

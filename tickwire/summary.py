@@ -138,6 +138,10 @@ def render(summary: dict[str, Any], console=None) -> None:
         rows.append(("recovered / unrecoverable / requests",
                      f"{summary['gaps_recovered']:,} / {summary.get('unrecoverable', 0):,} / "
                      f"{summary.get('requests_sent', 0):,}"))
+        if summary.get("filtered_text"):
+            rows.append(("filtered", summary["filtered_text"]))
+        if summary.get("books_not_exact_since"):
+            rows.append(("books not exact since", f"sequence {summary['books_not_exact_since']:,} (messages given up)"))
     for key, label in (("line_wins", "first copy from"), ("duplicates_dropped", "duplicates dropped")):
         if isinstance(summary.get(key), dict):
             rows.append((label, "  ".join(f"{k} {v:,}" for k, v in summary[key].items())))

@@ -42,6 +42,12 @@ def register(sub) -> None:
     p.add_argument("--until-end-of-session", action="store_true", help="stop at End of Session")
     p.add_argument("--timeout", type=positive_float(), help="stop after this many seconds")
     p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a packet")
+    p.add_argument("--stale-after", type=float, default=3.0, metavar="S",
+                   help="warn when a line has no packet (heartbeats come every second) or the re-request server "
+                        "has not answered for S seconds (default 3; 0: never)")
+    p.add_argument("--book-csv", metavar="FILE",
+                   help="write the final books to FILE in the `tickwire book` CSV format")
+    p.add_argument("--levels", type=int, default=5, help="--book-csv: price levels per side (default 5)")
     p.add_argument("--warmup", type=int, default=0, help="packets whose latency is not recorded (warm-up)")
     p.add_argument("--core", type=int, help="pin the listener to this CPU core")
     p.add_argument("--busy-poll", action="store_true", help="spin instead of sleeping in poll(2) when idle")
@@ -97,7 +103,7 @@ def run(args) -> int:
     from datapath.registry import SourceUnavailable, open_source
     from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
 
-    from tickwire.listen import Listener, line, percentiles, session_stats
+    from tickwire.listen import LineWatch, Listener, describe_filtered, filtered, line, percentiles, session_stats
     from tickwire.hostport import parse_hostport
     from tickwire.summary import print_json, render, summarize
 
@@ -107,8 +113,16 @@ def run(args) -> int:
         except OSError as e:
             print(f"tickwire listen: cannot pin to core {args.core}: {e}", file=sys.stderr)
             return 2
+    if args.levels < 1:
+        print("tickwire listen: --levels must be at least 1", file=sys.stderr)
+        return 2
+    try:                    # before listening: a bad --book-csv path must not cost a whole session
+        book_csv = open(args.book_csv, "w", newline="") if args.book_csv else None
+    except OSError as e:
+        print(f"tickwire listen: --book-csv {args.book_csv}: {e}", file=sys.stderr)
+        return 2
     if args.source == "soup":
-        return run_soup(args)
+        return run_soup(args, book_csv)
     from book.builder import BookBuilder
     from testing.digest import DigestSink
 
@@ -144,15 +158,30 @@ def run(args) -> int:
         print(f"tickwire listen: cannot open source {args.source!r}: {type(e).__name__}: {e}", file=sys.stderr)
         return 3
     def gap_event(kind, lo, hi, *detail):
-        if kind == "unrecoverable":
-            print(f"tickwire listen: messages {lo}..{hi - 1} ({hi - lo}) unrecoverable after {args.max_attempts} "
-                  f"requests; skipped", file=sys.stderr, flush=True)
+        if kind == "unrecoverable":         # detail: why (no re-request server, K requests unanswered, ring full)
+            print(f"tickwire listen: messages {lo}..{hi - 1} ({hi - lo}) unrecoverable "
+                  f"({detail[0] if detail else 'given up'}); skipped", file=sys.stderr, flush=True)
         elif kind == "request_error":
             print(f"tickwire listen: request for {lo}..{hi - 1} failed: {detail[0] if detail else ''}",
                   file=sys.stderr, flush=True)
 
+    server = args.soup_recovery or args.retrans
+
+    def watch_event(kind, name, seconds):
+        text = {"stale": f"line {name} stale: no packet for {seconds:.1f} s (heartbeats come every second: the "
+                         f"line, the network or the server is down)",
+                "back": f"line {name} back after {seconds:.1f} s",
+                "server_down": f"re-request server {server} down: no answer for {seconds:.1f} s (gaps are given "
+                               f"up after their retries until it is back)",
+                "server_up": f"re-request server {server} answering again after {seconds:.1f} s: recovery resumed",
+                }[kind]
+        print(f"tickwire listen: {text}", file=sys.stderr, flush=True)
+
     session.on_gap_event = gap_event
-    listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup)
+    watch = LineWatch(session, range(len(lines)), args.stale_after, clock_ns=ctx.clock_ns, on_event=watch_event,
+                      watch_server=requester is not None) if args.stale_after > 0 else None
+    listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup,
+                        watch=watch)
     # Always on stderr (stdout carries --json): scripts start the sender once they see this line.
     print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
           + (f", SoupBinTCP recovery from {args.soup_recovery}" if args.soup_recovery else
@@ -170,15 +199,24 @@ def run(args) -> int:
         "gaps_recovered": c["recovered"],
         "unrecoverable": c["unrecoverable"],
         "unrecoverable_ranges": [list(r) for r in session.unrecoverable_ranges],
+        # every book may be off from here on (which stocks the lost messages touched is unknown)
+        "books_not_exact_since": c["not_exact_since"] or None,
         "duplicates_dropped": {"A": c["duplicates_a"], "B": c["duplicates_b"], "retrans": c["duplicates_retrans"]},
         "line_wins": {"A": c["wins_a"], "B": c["wins_b"], "retrans": c["recovered"]},
         "requests_sent": c["requests_sent"],
+        "line_watch": watch.counters() if watch is not None else None,
+        "filtered": filtered(c, sources),
         "latency_ns": percentiles(listener.hist),
         "session": c,
         "sources": [dict(s.counters()) if hasattr(s, "counters") else {} for s in sources],
     }
     if args.digest:
         extra["digest"] = f"{sink.digest:016x}"
+    said = describe_filtered(extra["filtered"], args.group)
+    if said:
+        print(f"tickwire listen: filtered: {said}", file=sys.stderr, flush=True)
+    extra["filtered_text"] = said
+    write_book_csv(book_csv, books, args.levels)
     summary = summarize(session_stats(session, sources), books, listener.elapsed_s,
                         source=f"listen {args.source} {args.group}", extra=extra, top=args.top)
     if args.json:
@@ -188,7 +226,16 @@ def run(args) -> int:
     return 0 if c["unrecoverable"] == 0 else 1
 
 
-def run_soup(args) -> int:
+def write_book_csv(out, books, levels: int) -> None:
+    """--book-csv: the final books exactly as `tickwire book` writes them (its write_csv), then close."""
+    from tickwire.commands.book import write_csv
+
+    if out is not None:
+        with out:
+            write_csv(books, levels, out)
+
+
+def run_soup(args, book_csv=None) -> int:
     """--source soup: log in to a SoupBinTCP server and apply the sequenced ITCH messages to the books."""
     from book.builder import BookBuilder
     from testing.digest import DigestSink
@@ -216,6 +263,7 @@ def run_soup(args) -> int:
     extra = {"stop_reason": client.stop_reason, "soup": client.counters()}
     if args.digest:
         extra["digest"] = f"{sink.digest:016x}"
+    write_book_csv(book_csv, books, args.levels)
     summary = summarize(stats, books, client.elapsed_s, source=f"listen soup {args.soup}", extra=extra, top=args.top)
     if args.json:
         print_json(summary)

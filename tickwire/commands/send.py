@@ -27,7 +27,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=1, help="loss PRNG seed")
     p.add_argument("--session", type=session_name, default="TWSESSION1", help="session name when packing a binaryFILE")
     p.add_argument("--no-trailer", action="store_true", help="do not append the TWTS send stamp")
-    p.add_argument("--no-eos", action="store_true", help="no End of Session packets at the end")
+    p.add_argument("--no-eos", action="store_true",
+                   help="no End of Session packets added at the end (a capture's own is sent as recorded)")
     p.add_argument("--heartbeat-ms", type=nonneg_int(INT64_MAX // 1_000_000), default=1000,
                    help="heartbeat after this idle time (0: never)")
     p.add_argument("--json", action="store_true", help="print the counters as JSON")
