@@ -180,7 +180,7 @@ cdef enum:
     MOLD_E_DUPLICATE = -803           # every message of the MoldUDP64 packet was already delivered
     MOLD_E_HELD = -804                # packet held by the session layer after a gap
     MOLD_E_WRONG_SESSION = -805       # packet of another MoldUDP64 session
-    MOLD_E_OVERFLOW = -806            # messages beyond the reorder buffer window (recovered by request later)
+    MOLD_E_OVERFLOW = -806            # reserved, no longer returned: a full reorder ring gives up its oldest gap instead
     MOLD_E_UNRECOVERABLE = -807       # gap given up after the maximum number of requests
     MOLD_E_REQUEST_IO = -808          # the request sender failed
     MOLD_E_IMPLAUSIBLE_SEQ = -809     # sequence number too far beyond the highest seen (corrupt or foreign packet)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedhandlers.mold_session import MoldContext, MoldSession, describe, request_packet, MOLD_CODES
+from core import codes as codes_mod
 from testing.digest import DigestSink
 
 S = b"SESSION001"
@@ -265,7 +266,7 @@ def test_ring_full_gives_up_the_oldest_gap_not_the_arrived_messages(day):
     h.s.on_gap_event = lambda kind, lo, hi, *rest: events.append((kind, lo, hi) + rest)
     h.feed(1, msgs[0:10])
     codes = [h.feed(seq, msgs[seq - 1:seq + 9]) for seq in range(21, 401, 10)]   # 11..20 lost, never answered
-    assert -806 not in codes and codes[5] == 60            # seq 71 needs room: 11..20 given up, 21..80 applied
+    assert codes_mod.MOLD_E_OVERFLOW not in codes and codes[5] == 60            # seq 71 needs room: 11..20 given up, 21..80 applied
     c = h.s.counters()
     assert c["overflow"] == 10 and c["unrecoverable"] == 10 and h.s.unrecoverable_ranges == [(11, 21)]
     assert h.s.buffered == 0 and c["buffered_peak"] <= 64 and h.s.next_seq == 401 and c["not_exact_since"] == 11
