@@ -7,7 +7,10 @@ import ipaddress
 import os
 import sys
 
-from tickwire.cli_types import hostport, positive_float
+from tickwire.cli_types import (UINT64_MAX, existing_file, hostport, int_range, nonempty, nonneg_float, nonneg_int,
+                                positive_float, positive_int, session_name)
+
+UINT32_MAX = (1 << 32) - 1
 
 
 def register(sub) -> None:
@@ -16,47 +19,47 @@ def register(sub) -> None:
     p.add_argument("--source", default="udp",
                    help="packet source: udp, afpacket, afxdp, dpdk, verbs, pcap (datapath.registry), or soup "
                         "(SoupBinTCP replay over TCP)")
-    p.add_argument("--group", metavar="ADDR:PORT", default="239.192.0.1:30001",
+    p.add_argument("--group", type=hostport(), metavar="ADDR:PORT", default="239.192.0.1:30001",
                    help="line A: multicast group (or unicast address) and UDP port (default 239.192.0.1:30001)")
-    p.add_argument("--iface", default=None,
+    p.add_argument("--iface", type=nonempty, default=None,
                    help="interface to join / capture on (udp source default: lo, the lab default of mold serve / send)")
-    p.add_argument("--line-b", metavar="ADDR:PORT", help="line B (same feed, other group): A/B arbitration")
-    p.add_argument("--iface-b", help="interface of line B (default: --iface)")
+    p.add_argument("--line-b", type=hostport(), metavar="ADDR:PORT", help="line B (same feed, other group): A/B arbitration")
+    p.add_argument("--iface-b", type=nonempty, help="interface of line B (default: --iface)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="extra option of the line-A source (repeatable), e.g. --opt queue=1")
     p.add_argument("--opt-b", action="append", default=[], metavar="KEY=VALUE", help="extra option of line B")
-    p.add_argument("--pcap", help="--source pcap: the capture file to read")
+    p.add_argument("--pcap", type=existing_file, help="--source pcap: the capture file to read")
     p.add_argument("--dpdk-args", default=None, help='--source dpdk: EAL arguments, e.g. "-l 1 --vdev net_tap0"')
-    p.add_argument("--retrans", metavar="HOST:PORT", help="re-request server (gap recovery); none: gaps are skipped "
+    p.add_argument("--retrans", type=hostport(), metavar="HOST:PORT", help="re-request server (gap recovery); none: gaps are skipped "
                                                          "after the retry budget")
-    p.add_argument("--soup-recovery", metavar="HOST:PORT",
+    p.add_argument("--soup-recovery", type=hostport(), metavar="HOST:PORT",
                    help="recover gaps over SoupBinTCP (TCP replay service; --user/--password) instead of --retrans")
-    p.add_argument("--session", help="follow only this MoldUDP64 session name (default: the first seen)")
-    p.add_argument("--start-seq", type=int, default=1,
+    p.add_argument("--session", type=session_name, help="follow only this MoldUDP64 session name (default: the first seen)")
+    p.add_argument("--start-seq", type=int_range(0, UINT64_MAX), default=1,
                    help="first sequence number expected (default 1: recover from the start); 0: join mid-stream")
-    p.add_argument("--window-us", type=float, default=2000, help="A/B arbitration window before a gap is requested")
-    p.add_argument("--request-timeout-ms", type=float, default=50, help="first request timeout (doubles per retry)")
-    p.add_argument("--max-attempts", type=int, default=5, help="requests per gap before it is given up")
-    p.add_argument("--max-request", type=int, default=90, help="messages per request packet")
-    p.add_argument("--ring", type=int, default=65536, help="reorder buffer (messages)")
+    p.add_argument("--window-us", type=nonneg_float(1e12), default=2000, help="A/B arbitration window before a gap is requested")
+    p.add_argument("--request-timeout-ms", type=positive_float(1e9), default=50, help="first request timeout (doubles per retry)")
+    p.add_argument("--max-attempts", type=positive_int(UINT32_MAX), default=5, help="requests per gap before it is given up")
+    p.add_argument("--max-request", type=int_range(1, 0xFFFE, "messages in a request packet"), default=90, help="messages per request packet")
+    p.add_argument("--ring", type=positive_int(1 << 26, "messages"), default=65536, help="reorder buffer (messages)")
     p.add_argument("--until-end-of-session", action="store_true", help="stop at End of Session")
     p.add_argument("--timeout", type=positive_float(), help="stop after this many seconds")
-    p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a packet")
-    p.add_argument("--stale-after", type=float, default=3.0, metavar="S",
+    p.add_argument("--idle-timeout", type=positive_float(), help="stop after this many seconds without a packet")
+    p.add_argument("--stale-after", type=nonneg_float(), default=3.0, metavar="S",
                    help="warn when a line has no packet (heartbeats come every second) or the re-request server "
                         "has not answered for S seconds (default 3; 0: never)")
     p.add_argument("--book-csv", metavar="FILE",
                    help="write the final books to FILE in the `tickwire book` CSV format")
-    p.add_argument("--levels", type=int, default=5, help="--book-csv: price levels per side (default 5)")
-    p.add_argument("--warmup", type=int, default=0, help="packets whose latency is not recorded (warm-up)")
-    p.add_argument("--core", type=int, help="pin the listener to this CPU core")
+    p.add_argument("--levels", type=positive_int((1 << 31) - 1), default=5, help="--book-csv: price levels per side (default 5)")
+    p.add_argument("--warmup", type=nonneg_int(), default=0, help="packets whose latency is not recorded (warm-up)")
+    p.add_argument("--core", type=nonneg_int((1 << 31) - 1), help="pin the listener to this CPU core")
     p.add_argument("--busy-poll", action="store_true", help="spin instead of sleeping in poll(2) when idle")
     p.add_argument("--digest", action="store_true", help="also print the FNV digest of the applied message stream")
     p.add_argument("--soup", type=hostport(), metavar="HOST:PORT", help="--source soup: SoupBinTCP server")
     p.add_argument("--user", default="tw", help="--source soup: login user")
     p.add_argument("--password", default="", help="--source soup: login password")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.add_argument("--top", type=int, default=5, help="most active symbols to show")
+    p.add_argument("--top", type=nonneg_int((1 << 31) - 1), default=5, help="most active symbols to show")
     p.set_defaults(func=run)
 
 
