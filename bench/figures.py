@@ -212,6 +212,16 @@ def engine(r: Runs) -> str:
                      + " ns/command)"])
     else:
         rows.append(["engine, + risk, + positions, + journal", r.cmd("risk"), "–"])
+    m = r.get("match_cli")
+    if m:
+        f = m["figures"]
+        d, o = f["devnull"], f["file"]
+        rows.append([f"`tickwire match` end to end: CSV order file in, event CSV out ({d['rows']:,} rows, "
+                     f"{d['events']:,} events; goal {f['goal_rows_per_s'] / 1e6:g} M rows/s)", r.cmd("match_cli"),
+                     f"to /dev/null best **{mps(d['best_rows_per_s'], 'M rows/s')}**, median {mps(d['median_rows_per_s'])}; "
+                     f"to a file best {mps(o['best_rows_per_s'])}, median {mps(o['median_rows_per_s'])}; "
+                     f"engine alone on the same commands {mps(f['engine_alone']['commands_per_s'], 'M commands/s')}; "
+                     f"Python reference parser {f['reference']['rows_per_s'] / 1e3:,.0f} k rows/s"])
     return table(["what", "command", "figure"], rows)
 
 
