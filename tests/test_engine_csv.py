@@ -210,3 +210,18 @@ def test_match_cli_risk_and_journal_flags(tmp_path):
     assert [(x["seq"], x["event"], x["reason_name"]) for x in r] == [
         ("1", "ack", ""), ("2", "reject", "RISK_MAX_ORDER_QTY"), ("3", "ack", ""), ("3", "fill", "")]
     assert any((tmp_path / "journal").iterdir())
+
+
+@pytest.mark.parametrize("journal", [False, True])
+def test_match_into_a_closed_pipe_ends_quietly(tmp_path, journal):
+    """`tickwire match FLOW.csv | head -1`: stdout closes early; match ends with 0 and says nothing
+    (a closed pipe is not bad input, nor a journal failure)."""
+    body = "".join(f"{i},new,{i},7,AAPL,{'buy' if i % 2 else 'sell'},limit,day,100,{100 + i % 50}.00,,,\n"
+                   for i in range(1, 200_001))
+    f = tmp_path / "in.csv"
+    f.write_text(HEADER + "\n" + body)
+    extra = f" --journal {tmp_path / 'j'}" if journal else ""
+    p = subprocess.run(["bash", "-c", f"{ROOT / '.venv/bin/python'} -m tickwire match {f}{extra} | head -1; "
+                        "echo rc=${PIPESTATUS[0]} >&2"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.stdout == OUTPUT_HEADER + "\n"
+    assert p.stderr.strip().splitlines() == ["rc=0"], p.stderr

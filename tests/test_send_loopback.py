@@ -117,7 +117,7 @@ def test_generate_pcap_send_listen_over_loopback_unicast(tmp_path):
 
 def test_listen_bad_book_csv_or_levels_fail_before_listening(tmp_path):
     for extra, why in ((["--book-csv", tmp_path / "no" / "such" / "dir.csv"], "--book-csv"),
-                       (["--levels", 0], "--levels must be at least 1")):
+                       (["--levels", 0], "argument --levels: 0 is out of range")):
         p = subprocess.run(tw("listen", "--group", f"127.0.0.1:{free_udp_port()}", "--timeout", 5, *extra),
                            env=env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and why in p.stderr and "listening" not in p.stderr

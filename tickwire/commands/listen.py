@@ -116,9 +116,6 @@ def run(args) -> int:
         except OSError as e:
             print(f"tickwire listen: cannot pin to core {args.core}: {e}", file=sys.stderr)
             return 2
-    if args.levels < 1:
-        print("tickwire listen: --levels must be at least 1", file=sys.stderr)
-        return 2
     try:                    # before listening: a bad --book-csv path must not cost a whole session
         book_csv = open(args.book_csv, "w", newline="") if args.book_csv else None
     except OSError as e:

@@ -75,6 +75,20 @@ def _journal_failed(loop, err, add_errno=True) -> int:
     return EXIT_JOURNAL
 
 
+class _JournalDirFailed(Exception):
+    """A write into the journal directory after a batch (output position, snapshot) failed: its OSError is
+    the cause. Kept apart from input errors so it exits EXIT_JOURNAL, not as bad input."""
+
+
+def _record_batch(restart, loop, res, rows):
+    try:
+        restart.on_batch(loop, sys.stdout, res, rows)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _JournalDirFailed() from e
+
+
 def run(args) -> int:
     from engine.csvio import HeaderError, OrderReader, RowError, SymbolTable, match_csv, parse_price
     from engine.loop import EngineLoop, LoopStopped
@@ -101,8 +115,6 @@ def run(args) -> int:
     if args.risk:
         loop.risk, accounts, firms = _hook("tickwire.commands.match", "_risk_hook", "pre-trade risk (--risk)",
                                            args.risk, symbols=symbols.ids)
-    if args.batch < 1 or args.snapshot_every < 0:
-        raise SystemExit("tickwire match: --batch must be >= 1 and --snapshot-every >= 0")
     if (args.fresh or args.snapshot_every) and not args.journal:
         raise SystemExit("tickwire match: --fresh and --snapshot-every need --journal DIR")
     tap = None
@@ -121,8 +133,14 @@ def run(args) -> int:
             return EXIT_HEADER
         if restart is not None:
             loop = _resume(restart, loop, reader, tap)
-            on_batch = lambda res, rows: restart.on_batch(loop, sys.stdout, res, rows)  # noqa: E731
+            on_batch = lambda res, rows: _record_batch(restart, loop, res, rows)  # noqa: E731
         res = match_csv(reader, sys.stdout, loop, symbols, batch=args.batch, tap=tap, on_batch=on_batch)
+    except BrokenPipeError:                    # stdout closed (`| head`): tickwire.cli ends quietly
+        _close_quietly(restart)
+        raise
+    except _JournalDirFailed as e:             # output.pos or a snapshot could not be written
+        _close_quietly(restart)
+        return _journal_failed(loop, e.__cause__, add_errno=False)
     except OSError as e:                       # reading the input
         _close_quietly(restart)
         raise SystemExit(f"tickwire match: {args.file}: {e}")
