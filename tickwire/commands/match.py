@@ -113,8 +113,10 @@ def run(args) -> int:
     from engine.names import NameTable
     accounts, firms = NameTable("account"), NameTable("firm")
     if args.risk:
-        loop.risk, accounts, firms = _hook("tickwire.commands.match", "_risk_hook", "pre-trade risk (--risk)",
-                                           args.risk, symbols=symbols.ids)
+        loop.risk = _hook("engine.risk", "load_hook", "pre-trade risk (--risk)", args.risk, symbols=symbols.ids)
+        # the name tables the file filled, shared with the order CSV so a name means one id in both
+        config = loop.risk.risk.config
+        accounts, firms = config.account_names, config.firm_names
     if (args.fresh or args.snapshot_every) and not args.journal:
         raise SystemExit("tickwire match: --fresh and --snapshot-every need --journal DIR")
     tap = None
@@ -220,13 +222,3 @@ def _close_quietly(restart):
             restart.close()
         except Exception:   # noqa: BLE001 - the error being reported is the first one
             pass
-
-
-def _risk_hook(path, symbols):
-    """RISK.toml -> (``engine.hooks.RiskAdapter``, accounts, firms): the name tables the file filled,
-    shared with the order CSV so a name means one id in both."""
-    from engine.hooks import RiskAdapter
-    from engine.risk import RiskEngine
-    from engine.riskconfig import RiskConfig
-    cfg = RiskConfig.from_toml(path, symbols=symbols)
-    return RiskAdapter(RiskEngine(cfg)), cfg.account_names, cfg.firm_names
