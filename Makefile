@@ -8,6 +8,8 @@ VAR := $(ROOT)/var
 SAMPLE_MESSAGES ?= 2000000
 SAMPLE_SYMBOLS ?= 1000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Compiler and Cython warnings are errors in every build the Makefile runs (setup.py).
+export TW_WERROR := 1
 
 # A Python >= 3.12: $(PYTHON) if given, else the first that qualifies on PATH or in pyenv.
 find_python = for p in $(PYTHON) python3.14 python3.13 python3.12 python3 \
