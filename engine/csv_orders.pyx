@@ -18,7 +18,7 @@ from libc.stdint cimport INT64_MAX, UINT32_MAX, UINT64_MAX, int64_t, uint8_t, ui
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset
 
-from messaging.records cimport (Command, Event, ACT_NEW, ACT_KILL_SWITCH, ACT_SET_REFERENCE_PRICE, EV_FILL,
+from messaging.records cimport (Command, Event, FLAG_KILL_RELEASE, ACT_NEW, ACT_KILL_SWITCH, ACT_SET_REFERENCE_PRICE, EV_FILL,
                                 EV_REJECT, EV_CANCEL_REJECT, EV_MODIFY_REJECT, EV_CANCEL, EV_EXPIRE, FLAG_ICEBERG,
                                 FLAG_POST_ONLY, SYMBOL_ANY, TIF_DAY)
 
@@ -47,11 +47,6 @@ cdef const char *W_TIF = b"day\0gtc\0ioc\0fok\0gtd\0"
 cdef const char *W_STP = b"none\0cancel_newest\0cancel_oldest\0cancel_both\0decrement\0"
 cdef const char *W_BOOL = b"1\0true\0yes\0y\0" b"0\0false\0no\0n\0"
 cdef const char *W_FLAG = b"post_only\0release\0"
-cdef extern from *:
-    """
-    #define TW_KILL_RELEASE_BIT 0x80
-    """
-    const uint8_t KILL_RELEASE_BIT "TW_KILL_RELEASE_BIT"   # engine.risk.KILL_RELEASE (csvio.KILL_RELEASE)
 
 cdef uint8_t SIMPLE[256]       # bytes a fast-path line may hold: printable ASCII except '"'
 cdef int _b
@@ -393,7 +388,7 @@ cdef class OrderCsvParser:
                 if w == 0 and act == ACT_NEW:
                     flags |= FLAG_POST_ONLY
                 elif w == 1 and act == ACT_KILL_SWITCH:
-                    flags |= KILL_RELEASE_BIT
+                    flags |= FLAG_KILL_RELEASE
                 else:
                     return False
                 if i == vl[C_FLAGS]:
@@ -489,7 +484,7 @@ cdef class OrderCsvParser:
         return pos, n, rows, lines, full
 
 
-assert KILL_RELEASE == KILL_RELEASE_BIT
+assert KILL_RELEASE == FLAG_KILL_RELEASE
 
 
 # ------------------------------------------------------------ formatter ----

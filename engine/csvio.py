@@ -38,7 +38,7 @@ from core.codes import (RC_INVALID_ACTION, RC_INVALID_DISPLAY_QTY, RC_INVALID_FL
                         RC_INVALID_SIDE, RC_INVALID_STP, RC_INVALID_TIF, RC_INVALID_TYPE, RC_MALFORMED,
                         RC_PRICE_NOT_ON_TICK, RC_UNKNOWN_SYMBOL, TickwireError)
 from engine.names import NameError_, NameTable
-from messaging.records import (COMMAND_DTYPE, CODES, PRICE_SCALE, SYMBOL_ANY, Action, EventKind, Flag, OrdType, Side,
+from messaging.records import (COMMAND_DTYPE, CODES, PRICE_SCALE, SYMBOL_ANY, Action, EventKind, Flag, KillFlag, OrdType, Side,
                                Stp, Tif, code_name)
 
 OUTPUT_HEADER = ("seq,event,order_id,account,symbol,side,price,qty,maker_order_id,taker_order_id,leaves_qty,"
@@ -57,7 +57,7 @@ TYPES = {"limit": OrdType.LIMIT, "market": OrdType.MARKET, "stop": OrdType.STOP,
 TIFS = {"day": Tif.DAY, "gtc": Tif.GTC, "ioc": Tif.IOC, "fok": Tif.FOK, "gtd": Tif.GTD}
 STPS = {"none": Stp.NONE, "cancel_newest": Stp.CANCEL_NEWEST, "cancel_oldest": Stp.CANCEL_OLDEST,
         "cancel_both": Stp.CANCEL_BOTH, "decrement": Stp.DECREMENT}
-KILL_RELEASE = 0x80  # Command.flags bit releasing a kill switch (engine.risk.KILL_RELEASE)
+KILL_RELEASE = int(KillFlag.RELEASE)  # Command.flags bit releasing a kill switch (messaging FLAG_KILL_RELEASE)
 #: ``flags`` column words (separated by ``|``) -> (bit, the one action it applies to)
 FLAG_WORDS = {"post_only": (int(Flag.POST_ONLY), Action.NEW), "release": (KILL_RELEASE, Action.KILL_SWITCH)}
 EVENT_NAMES = {k.value: k.name.lower() for k in EventKind}

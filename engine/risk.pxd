@@ -44,7 +44,6 @@ cdef enum:
     PERM_SELL = 2
     PERM_SHORT = 4
 
-    KILL_RELEASE_FLAG = 0x80          # ACT_KILL_SWITCH with this Command.flags bit releases the switch
 
 
 # ------------------------------------------------------------ structs ----

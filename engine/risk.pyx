@@ -84,9 +84,8 @@ ORDER_ENTRY_DTYPE = np.dtype({"names": ["order_id", "px", "account", "symbol", "
                               "formats": ["<u8", "<i8", "<u4", "<u4", "<u4", "<u4", "u1", "u1"],
                               "offsets": [0, 8, 16, 20, 24, 28, 32, 33], "itemsize": sizeof(OrderEntry)})
 assert CELL_DTYPE.itemsize == sizeof(Cell)
-KILL_RELEASE = KILL_RELEASE_FLAG
+KILL_RELEASE = FLAG_KILL_RELEASE
 KILL_BLOCK_ONLY = FLAG_KILL_BLOCK_ONLY
-assert <int>KILL_RELEASE_FLAG == <int>FLAG_KILL_RELEASE
 STATE_VERSION = 1
 
 
@@ -632,11 +631,11 @@ cdef class RiskEngine(RiskHook):
                 if c.firm_id != 0:
                     if c.firm_id >= self.n_firms:
                         return self._rej(RISK_UNKNOWN_FIRM)
-                    self.firms[c.firm_id].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
+                    self.firms[c.firm_id].killed = 0 if c.flags & FLAG_KILL_RELEASE else 1
                 else:
                     if a >= self.n_accounts:
                         return self._rej(RISK_UNKNOWN_ACCOUNT)
-                    self.accts[a].killed = 0 if c.flags & KILL_RELEASE_FLAG else 1
+                    self.accts[a].killed = 0 if c.flags & FLAG_KILL_RELEASE else 1
                 return RISK_OK      # matching cancels the working orders (CR_KILL_SWITCH) unless release / block only
             if act == ACT_SESSION_DISCONNECT:
                 if c.session_id < self.n_sessions and not self.cod[c.session_id]:
