@@ -29,7 +29,6 @@ from engine.loop cimport RiskHook
 # ------------------------------------------------------------- codes ----
 cdef enum:
     RISK_OK = 0
-    RISK_CODE_MIN = RISK_ORDER_TABLE_FULL   # lowest risk code
     RISK_DUP_SLOT = 8                 # rej_counts slot of RC_DUPLICATE_ORDER_ID (the retired -108's)
 
     # order table entry states

@@ -52,9 +52,6 @@ def run(args) -> int:
     except FeedError as e:
         print(f"tickwire book: {args.path}: {e}", file=sys.stderr)
         return 1
-    except FileNotFoundError:
-        print(f"tickwire book: {args.path}: no such file", file=sys.stderr)
-        return 2
     known = {books.symbol(locate) for locate in books.locates()}
     missing = [s for s in dict.fromkeys(s.upper() for s in args.symbol) if s not in known]
     if missing:                                 # a typo must not look like an empty book: nothing written

@@ -81,9 +81,6 @@ def run(args) -> int:
     from tickwire.summary import print_json, render, summarize
     from tickwire.verdict import EXIT_UNTRUSTED, apply_verdict
 
-    if not os.path.exists(args.path):
-        print(f"tickwire replay: {args.path}: no such file", file=sys.stderr)
-        return 2
     size = os.path.getsize(args.path)
     show = args.progress == "always" or (args.progress == "auto" and size >= PROGRESS_MIN_BYTES
                                          and sys.stderr.isatty())
