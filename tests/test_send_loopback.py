@@ -121,3 +121,16 @@ def test_listen_bad_book_csv_or_levels_fail_before_listening(tmp_path):
         p = subprocess.run(tw("listen", "--group", f"127.0.0.1:{free_udp_port()}", "--timeout", 5, *extra),
                            env=env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and why in p.stderr and "listening" not in p.stderr
+
+
+def test_listen_failing_early_leaves_an_existing_book_csv_as_it_was(tmp_path):
+    """--book-csv is checked before listening but written only at the end: a run that cannot open its
+    source (no such interface) does not empty the file a previous run wrote."""
+    f = tmp_path / "books.csv"
+    f.write_text("locate,symbol,side,level,price,shares,orders\n1,AAPL,B,1,190.0000,100,1\n")
+    before = f.read_text()
+    p = subprocess.run(tw("listen", "--group", f"239.192.0.9:{free_udp_port()}", "--iface", "nosuchif0",
+                          "--timeout", 5, "--book-csv", f), env=env(), cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+    assert f.read_text() == before

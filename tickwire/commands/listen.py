@@ -116,11 +116,13 @@ def run(args) -> int:
         except OSError as e:
             print(f"tickwire listen: cannot pin to core {args.core}: {e}", file=sys.stderr)
             return 2
-    try:                    # before listening: a bad --book-csv path must not cost a whole session
-        book_csv = open(args.book_csv, "w", newline="") if args.book_csv else None
-    except OSError as e:
-        print(f"tickwire listen: --book-csv {args.book_csv}: {e}", file=sys.stderr)
+    # Before listening: a bad --book-csv path must not cost a whole session. Checked, not opened: a run
+    # that fails early leaves an existing file as it was; the books are written at the end.
+    why = _unwritable(args.book_csv) if args.book_csv else None
+    if why:
+        print(f"tickwire listen: --book-csv {args.book_csv}: {why}", file=sys.stderr)
         return 2
+    book_csv = args.book_csv
     if args.source == "soup":
         return run_soup(args, book_csv)
     from book.builder import BookBuilder
@@ -216,23 +218,41 @@ def run(args) -> int:
     if said:
         print(f"tickwire listen: filtered: {said}", file=sys.stderr, flush=True)
     extra["filtered_text"] = said
-    write_book_csv(book_csv, books, args.levels)
+    csv_ok = write_book_csv(book_csv, books, args.levels)
     summary = summarize(session_stats(session, sources), books, listener.elapsed_s,
                         source=f"listen {args.source} {args.group}", extra=extra, top=args.top)
     if args.json:
         print_json(summary)
     else:
         render(summary)
-    return 0 if c["unrecoverable"] == 0 else 1
+    return 0 if c["unrecoverable"] == 0 and csv_ok else 1
 
 
-def write_book_csv(out, books, levels: int) -> None:
-    """--book-csv: the final books exactly as `tickwire book` writes them (its write_csv), then close."""
+def _unwritable(path: str) -> str | None:
+    """Why ``path`` cannot be written (created or replaced) as a file, or None when it can."""
+    if os.path.isdir(path):
+        return "is a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else "not writable (permission denied)"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"no such directory {parent}"
+    return None if os.access(parent, os.W_OK) else f"cannot create a file in {parent} (permission denied)"
+
+
+def write_book_csv(path, books, levels: int) -> bool:
+    """--book-csv: the final books exactly as `tickwire book` writes them (its write_csv); False (said on
+    stderr) when the file could not be written."""
     from tickwire.commands.book import write_csv
 
-    if out is not None:
-        with out:
-            write_csv(books, levels, out)
+    if path is not None:
+        try:
+            with open(path, "w", newline="") as out:
+                write_csv(books, levels, out)
+        except OSError as e:
+            print(f"tickwire listen: --book-csv {path}: {e}", file=sys.stderr)
+            return False
+    return True
 
 
 def run_soup(args, book_csv=None) -> int:
@@ -263,10 +283,10 @@ def run_soup(args, book_csv=None) -> int:
     extra = {"stop_reason": client.stop_reason, "soup": client.counters()}
     if args.digest:
         extra["digest"] = f"{sink.digest:016x}"
-    write_book_csv(book_csv, books, args.levels)
+    csv_ok = write_book_csv(book_csv, books, args.levels)
     summary = summarize(stats, books, client.elapsed_s, source=f"listen soup {args.soup}", extra=extra, top=args.top)
     if args.json:
         print_json(summary)
     else:
         render(summary)
-    return 0
+    return 0 if csv_ok else 1
