@@ -93,6 +93,15 @@ class UdpRequester:
         self.sock.close()
 
 
+cdef inline int _pump_once(MoldSession session, PacketSource src, Frame *frames, int line) noexcept nogil:
+    """One burst of ``src`` into ``session`` on ``line``: frames read, or a negative SRC_E_* code."""
+    cdef int n = src.rx_burst(frames, BURST_SIZE)
+    if n > 0:
+        session.on_burst(frames, n, line)
+        src.rx_release()
+    return n
+
+
 @cython.final
 cdef class MoldSession:
     """One MoldUDP64 session followed over one or two lines plus retransmissions.
@@ -465,10 +474,7 @@ cdef class MoldSession:
         if line < 0 or line >= NLINES:
             raise ValueError(f"bad line {line}")
         with nogil:
-            n = source.rx_burst(frames, BURST_SIZE)
-            if n > 0:
-                self.on_burst(frames, n, line)
-                source.rx_release()
+            n = _pump_once(self, source, frames, line)
         return n
 
     def run_slice(self, PacketSource a=None, PacketSource b=None, PacketSource retrans=None, fds=(),
@@ -497,30 +503,22 @@ cdef class MoldSession:
             while True:
                 got = 0
                 if a is not None:
-                    n = a.rx_burst(frames, BURST_SIZE)
-                    if n > 0:
-                        self.on_burst(frames, n, LINE_A)
-                        a.rx_release()
-                        got += n
-                    elif n < 0:
+                    n = _pump_once(self, a, frames, LINE_A)
+                    if n < 0:
                         rc = n
                         break
+                    got += n
                 if b is not None:
-                    n = b.rx_burst(frames, BURST_SIZE)
-                    if n > 0:
-                        self.on_burst(frames, n, LINE_B)
-                        b.rx_release()
-                        got += n
-                    elif n < 0:
+                    n = _pump_once(self, b, frames, LINE_B)
+                    if n < 0:
                         rc = n
                         break
+                    got += n
                 if retrans is not None:
                     for k in range(4):               # up to 4 bursts of answers per round
-                        n = retrans.rx_burst(frames, BURST_SIZE)
+                        n = _pump_once(self, retrans, frames, LINE_RETRANS)
                         if n <= 0:                   # an answer socket's error is not the feed's: ignored
                             break
-                        self.on_burst(frames, n, LINE_RETRANS)
-                        retrans.rx_release()
                         got += n
                         if n < BURST_SIZE:
                             break
