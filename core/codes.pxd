@@ -17,6 +17,7 @@ A result code is a negative int: hot paths return it, Python layers turn it into
     BOOK      -900..-999       BOOK_*                 book builder (counted faults, never fatal)
     SOUP      -1000..-1099     SOUP_E_*               SoupBinTCP client
     GEN       -1100..-1199     GEN_E_*                ITCH day generator (tickwire/daygen)
+    SBE       -1200..-1299     SBE_E_*                SBE wire messages (messaging/sbe_wire.pxd sbe_check, messaging.sbe)
 
 Format (``core/codes.py`` parses this file: it is the single source of the Python table and of
 docs/codes.md): one ``cdef enum`` per area under a banner ``# ==== AREA lo..hi: what ====``, one
@@ -216,3 +217,15 @@ cdef enum:
 cdef enum:
     GEN_E_NOMEM = -1101               # out of memory while growing the live-order arrays
     GEN_E_INVARIANT = -1102           # internal invariant broken (crossed book or dead reference); this is a generator bug, please report the seed
+
+# ==== SBE -1200..-1299: SBE wire messages (sbe_check refusals -1201..-1215, Python encoder -1220..) ====
+cdef enum:
+    SBE_E_SHORT_HEADER = -1201        # buffer is shorter than the 8-byte SBE message header
+    SBE_E_SCHEMA_ID = -1202           # message header names another schema id than tickwire's (7)
+    SBE_E_VERSION = -1203             # message header has schema version 0 (tickwire's first version is 1)
+    SBE_E_UNKNOWN_TEMPLATE = -1204    # template id is not a message of the schema
+    SBE_E_SHORT_BLOCK = -1205         # blockLength is below the message's block length in the schema
+    SBE_E_TRUNCATED = -1206           # buffer ends inside the message block (bad length)
+    SBE_E_TRUNCATED_GROUP = -1207     # buffer ends inside the repeating group's header or entries
+    SBE_E_GROUP_BLOCK = -1208         # group entry blockLength is below the entry length in the schema
+    SBE_E_ENCODE = -1220              # value does not fit its field, or no such message or field (Python encoder)
