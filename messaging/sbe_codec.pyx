@@ -906,6 +906,75 @@ def decode_CancelReject(const unsigned char[::1] buf):
     return out
 
 
+def try_put(int tid, Py_ssize_t cap, uint16_t n=0):
+    """Whether put_* of template ``tid`` writes into a ``cap``-byte buffer (False: it returned NULL)."""
+    cdef bytearray buf = bytearray(max(cap, 1))
+    cdef unsigned char* b = buf
+    if tid == 1:
+        return put_SymbolDirectory(b, cap) != NULL
+    if tid == 2:
+        return put_TradingStatus(b, cap) != NULL
+    if tid == 3:
+        return put_BboUpdate(b, cap) != NULL
+    if tid == 4:
+        return put_DepthUpdate(b, cap, n) != NULL
+    if tid == 5:
+        return put_OrderAdd(b, cap) != NULL
+    if tid == 6:
+        return put_OrderExecute(b, cap) != NULL
+    if tid == 7:
+        return put_OrderCancel(b, cap) != NULL
+    if tid == 8:
+        return put_OrderDelete(b, cap) != NULL
+    if tid == 9:
+        return put_OrderReplace(b, cap) != NULL
+    if tid == 10:
+        return put_Trade(b, cap) != NULL
+    if tid == 11:
+        return put_BookSnapshot(b, cap, n) != NULL
+    if tid == 12:
+        return put_FeedStatus(b, cap) != NULL
+    if tid == 13:
+        return put_Heartbeat(b, cap) != NULL
+    if tid == 20:
+        return put_Login(b, cap) != NULL
+    if tid == 21:
+        return put_Logout(b, cap) != NULL
+    if tid == 22:
+        return put_SessionHeartbeat(b, cap) != NULL
+    if tid == 23:
+        return put_NewOrder(b, cap) != NULL
+    if tid == 24:
+        return put_Cancel(b, cap) != NULL
+    if tid == 25:
+        return put_Modify(b, cap) != NULL
+    if tid == 26:
+        return put_MassCancel(b, cap) != NULL
+    if tid == 27:
+        return put_ResendRequest(b, cap) != NULL
+    if tid == 40:
+        return put_LoginAccepted(b, cap) != NULL
+    if tid == 41:
+        return put_LoginRejected(b, cap) != NULL
+    if tid == 42:
+        return put_Ack(b, cap) != NULL
+    if tid == 43:
+        return put_Reject(b, cap) != NULL
+    if tid == 44:
+        return put_Fill(b, cap) != NULL
+    if tid == 45:
+        return put_Cancelled(b, cap) != NULL
+    if tid == 46:
+        return put_Expired(b, cap) != NULL
+    if tid == 47:
+        return put_ModifyAck(b, cap) != NULL
+    if tid == 48:
+        return put_ModifyReject(b, cap) != NULL
+    if tid == 49:
+        return put_CancelReject(b, cap) != NULL
+    raise KeyError(tid)
+
+
 #: template id -> (name, encoder, decoder)
 CODECS = {
     1: ('SymbolDirectory', encode_SymbolDirectory, decode_SymbolDirectory),

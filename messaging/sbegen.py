@@ -439,6 +439,14 @@ def gen_pyx(s: Schema) -> str:
                   "        items.append({" + ", ".join(_dec_item(f, "e") for f in g.fields) + "})",
                   f"    out[{g.name!r}] = items"]
         o += ["    return out", ""]
+    o += ["", "def try_put(int tid, Py_ssize_t cap, uint16_t n=0):",
+          '    """Whether put_* of template ``tid`` writes into a ``cap``-byte buffer (False: it returned NULL)."""',
+          "    cdef bytearray buf = bytearray(max(cap, 1))",
+          "    cdef unsigned char* b = buf"]
+    for m in s.messages:
+        call = f"put_{m.name}(b, cap, n)" if m.group else f"put_{m.name}(b, cap)"
+        o += [f"    if tid == {m.id}:", f"        return {call} != NULL"]
+    o += ["    raise KeyError(tid)", ""]
     o += ["", "#: template id -> (name, encoder, decoder)", "CODECS = {"]
     o += [f"    {m.id}: ({m.name!r}, encode_{m.name}, decode_{m.name})," for m in s.messages]
     o += ["}", "", "", "def c_layout():",
