@@ -62,7 +62,7 @@ class FeedConfig:
     symbols: list[str] = field(default_factory=list)
     stale_after_s: float = 3.0
     start_seq: int = 1
-    snapshot_interval_ms: int = 1000
+    snapshot_interval_ms: int = 0      # 0: snapshots only on request
     speed: float = 0.0                # pcap source: 0 = as fast as possible, else x recorded pace
 
 
@@ -324,7 +324,7 @@ def _feed(c: _Checker, cfg: ApplianceConfig, raw: dict) -> FeedConfig:
         "core": _core, "idle": _idle, "source": _choice(*SOURCES), "line_a": _hostport, "line_b": _hostport,
         "retrans": _hostport, "interface": _str, "pcap": _str, "symbols": _symbols,
         "stale_after_s": _num(0.1, 3600), "start_seq": _int(1, (1 << 63) - 1),
-        "snapshot_interval_ms": _int(10, 3_600_000), "speed": _num(0.0, 1e6)})
+        "snapshot_interval_ms": _int(0, 3_600_000), "speed": _num(0.0, 1e6)})
     f = FeedConfig(**v)
     if f.source == "pcap":
         if not f.pcap:
