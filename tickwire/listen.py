@@ -264,6 +264,8 @@ def filtered(counters: dict, sources=()) -> dict:
                               "kernel_drops": int(c.get("kernel_drops", 0))}
     out["other_session"] = int(counters.get("wrong_session", 0))
     out["suspect_sequence"] = int(counters.get("implausible_seq", 0))
+    out["suspect_session"] = int(counters.get("suspect_session", 0))
+    out["impossible_count"] = int(counters.get("impossible_count", 0))
     out["malformed_packets"] = int(counters.get("bad_packets", 0))
     out["invalid_messages"] = int(counters.get("bad_messages", 0))
     out["trailing_bytes"] = int(counters.get("trailing_bytes", 0))
@@ -282,6 +284,8 @@ def describe_filtered(f: dict, group: str = "") -> str:
             parts.append(f"line {name}: " + ", ".join(bits))
     for key, label in (("other_session", "packets of another session"),
                        ("suspect_sequence", "packets with an implausible sequence number"),
+                       ("suspect_session", "packets of an unconfirmed new session name (mid-stream)"),
+                       ("impossible_count", "packets with an impossible message count"),
                        ("malformed_packets", "short or truncated packets"),
                        ("invalid_messages", "invalid messages (unknown type / wrong length)"),
                        ("trailing_bytes", "packets with unexpected trailing bytes")):
