@@ -35,8 +35,11 @@ def register(sub) -> None:
     p.add_argument("--soup-recovery", type=hostport(), metavar="HOST:PORT",
                    help="recover gaps over SoupBinTCP (TCP replay service; --user/--password) instead of --retrans")
     p.add_argument("--session", type=session_name, help="follow only this MoldUDP64 session name (default: the first seen)")
-    p.add_argument("--start-seq", type=int_range(0, UINT64_MAX), default=1,
-                   help="first sequence number expected (default 1: recover from the start); 0: join mid-stream")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--start-seq", type=int_range(1, UINT64_MAX, "a MoldUDP64 sequence number (they start at 1)"),
+                       default=1, help="first sequence number expected (default 1: recover from the start)")
+    start.add_argument("--join-live", action="store_true",
+                       help="join mid-stream at the first sequence number seen (no recovery of what came before)")
     p.add_argument("--window-us", type=nonneg_float(1e12), default=2000, help="A/B arbitration window before a gap is requested")
     p.add_argument("--request-timeout-ms", type=positive_float(1e9), default=50, help="first request timeout (doubles per retry)")
     p.add_argument("--max-attempts", type=positive_int(UINT32_MAX), default=5, help="requests per gap before it is given up")
@@ -139,7 +142,7 @@ def run(args) -> int:
             requester = UdpRequester(parse_hostport(args.retrans)) if args.retrans else None
         ctx = MoldContext(send_request=requester) if requester else MoldContext()
         session = MoldSession(sink, ctx, session=args.session.encode() if args.session else None,
-                              start_seq=args.start_seq, ring_size=args.ring, max_request=args.max_request,
+                              start_seq=0 if args.join_live else args.start_seq, ring_size=args.ring, max_request=args.max_request,
                               window_ns=int(args.window_us * 1000), timeout_ns=int(args.request_timeout_ms * 1e6),
                               max_attempts=args.max_attempts)
         src_a = open_source(args.source, **source_options(args.source, args.group, args.iface, _kv(args.opt), args))
@@ -269,7 +272,7 @@ def run_soup(args, book_csv=None) -> int:
     books = BookBuilder()
     sink = DigestSink(books) if args.digest else books
     client = SoupClient(parse_hostport(args.soup), args.user, args.password,
-                        session=(args.session or "").encode(), sequence=max(args.start_seq, 1), sink=sink)
+                        session=(args.session or "").encode(), sequence=args.start_seq, sink=sink)
     try:
         client.run(timeout=args.timeout, until_end_of_session=True)
     except SoupError as e:
