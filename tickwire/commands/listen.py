@@ -36,7 +36,7 @@ def register(sub) -> None:
                    help="recover gaps over SoupBinTCP (TCP replay service; --user/--password) instead of --retrans")
     p.add_argument("--session", type=session_name, help="follow only this MoldUDP64 session name (default: the first seen)")
     start = p.add_mutually_exclusive_group()
-    start.add_argument("--start-seq", type=int_range(1, UINT64_MAX, "a MoldUDP64 sequence number (they start at 1)"),
+    start.add_argument("--start-seq", type=int_range(1, UINT64_MAX, "MoldUDP64 sequence numbers start at 1"),
                        default=1, help="first sequence number expected (default 1: recover from the start)")
     start.add_argument("--join-live", action="store_true",
                        help="join mid-stream at the first sequence number seen (no recovery of what came before)")
