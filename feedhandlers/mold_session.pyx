@@ -808,6 +808,21 @@ cdef class MoldSession:
                 self.on_gap_event("unrecoverable", lo, hi,
                                   f"given up early: the reorder buffer of {self.ring_size} messages was full")
 
+    def replace_sink(self, MessageSink sink):
+        """Swap in another sink (a snapshot's fresh books, brought up to ``next_seq - 1``): every message
+        from ``next_seq`` on, buffered ones included, goes to it. Python level, between slices only."""
+        if sink is None:
+            raise ValueError("replace_sink: a MessageSink, not None")
+        self.sink = sink
+
+    def clear_not_exact(self, uint64_t upto):
+        """A snapshot made the books exact up to ``upto - 1``: clear the mark when nothing was given up at or
+        after ``upto`` (a later give-up keeps its own mark). Returns the mark left (0: exact)."""
+        self.flush_given_up()
+        left = [max(lo, upto) for lo, hi in self.unrecoverable_ranges if hi > upto]
+        self.not_exact_since = min(left) if left else 0
+        return self.not_exact_since
+
     def pending_requests(self):
         """The request table: [(lo, hi, state, attempts)], for diagnostics and tests."""
         cdef int i

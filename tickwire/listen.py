@@ -145,6 +145,8 @@ class Listener:
     busy_poll: bool = False
     warmup_packets: int = 0            # latency samples of the first N packets are not recorded
     watch: object | None = None        # LineWatch: stale lines / re-request server down (checked every loop)
+    snapshot: object | None = None     # callable(target_seq) -> bool: rebuild the books up to target_seq - 1
+    snapshot_interval_s: float = 10.0  # least time between two snapshots during the run
     hist: object = field(default=None)
     samples_seen: int = 0
     elapsed_s: float = 0.0
@@ -185,6 +187,7 @@ class Listener:
         ins = self._inputs()
         t0 = time.monotonic()
         last_rx, last_lat, last_count = t0, t0, 0
+        last_snapshot = t0 - self.snapshot_interval_s
         reason = ""
         fast = len(self.lines) <= 2 and all(isinstance(i.reader, PacketSource) for i in self.lines) \
             and all(i.line == n for n, i in enumerate(self.lines))
@@ -221,6 +224,12 @@ class Listener:
             now = time.monotonic()
             if self.watch is not None:
                 self.watch.check()
+            if self.snapshot is not None and s.not_exact_since and not s.gap_open and s.next_seq > 1 \
+                    and now - last_snapshot >= self.snapshot_interval_s and not (until_eos and s.ended):
+                # Books marked not exact and no gap open: the live sequence number is a clean point to
+                # rebuild them at. The lines wait in their socket buffers meanwhile.
+                self.snapshot(s.next_seq)
+                last_snapshot = now = time.monotonic()
             if got:
                 last_rx = now
             if now - last_lat > 0.05:
