@@ -491,7 +491,7 @@ cdef class MoldSession:
             return True
         return False
 
-    cdef bint _count_possible(self, uint32_t n, uint64_t seq, uint32_t count) noexcept nogil:
+    cdef inline bint _count_possible(self, uint32_t n, uint64_t seq, uint32_t count) noexcept nogil:
         """False for a count the packet cannot be: more blocks than its bytes hold (2 bytes of length
         each, at least), or End of Session with messages (only a 12-byte TWTS trailer may follow) or below
         the highest sequence number already seen (it would end the session early)."""
@@ -601,6 +601,11 @@ cdef class MoldSession:
     @property
     def session_name(self):
         return bytes(self.session[:MOLD_SESSION_LEN]) if self.has_session else None
+
+    @property
+    def previous_session_name(self):
+        """The session followed before the last session change (None before any)."""
+        return bytes(self.prev_session[:MOLD_SESSION_LEN]) if self.has_prev_session else None
 
     @property
     def ended(self):

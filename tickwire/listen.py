@@ -147,6 +147,8 @@ class Listener:
     watch: object | None = None        # LineWatch: stale lines / re-request server down (checked every loop)
     snapshot: object | None = None     # callable(target_seq) -> bool: rebuild the books up to target_seq - 1
     snapshot_interval_s: float = 10.0  # least time between two snapshots during the run
+    on_session_change: object | None = None  # callable(old_name, new_name): a session change was followed
+                                             # (checked between slices: old_name is the one just before)
     hist: object = field(default=None)
     samples_seen: int = 0
     elapsed_s: float = 0.0
@@ -188,6 +190,7 @@ class Listener:
         t0 = time.monotonic()
         last_rx, last_lat, last_count = t0, t0, 0
         last_snapshot = t0 - self.snapshot_interval_s
+        changes = s.session_changes
         reason = ""
         fast = len(self.lines) <= 2 and all(isinstance(i.reader, PacketSource) for i in self.lines) \
             and all(i.line == n for n, i in enumerate(self.lines))
@@ -224,6 +227,10 @@ class Listener:
             now = time.monotonic()
             if self.watch is not None:
                 self.watch.check()
+            if s.session_changes != changes:
+                changes = s.session_changes
+                if self.on_session_change is not None:
+                    self.on_session_change(s.previous_session_name, s.session_name)
             if self.snapshot is not None and s.not_exact_since and not s.gap_open and s.next_seq > 1 \
                     and now - last_snapshot >= self.snapshot_interval_s and not (until_eos and s.ended):
                 # Books marked not exact and no gap open: the live sequence number is a clean point to

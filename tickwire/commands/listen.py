@@ -40,6 +40,9 @@ def register(sub) -> None:
                        default=1, help="first sequence number expected (default 1: recover from the start)")
     start.add_argument("--join-live", action="store_true",
                        help="join mid-stream at the first sequence number seen (no recovery of what came before)")
+    p.add_argument("--session-confirm", type=int_range(1, UINT32_MAX, "packets"), default=8, metavar="N",
+                   help="mid-stream, follow a new session name only after N chained packets of it with none of "
+                        "the current one between (default 8; before that they are suspect and dropped)")
     p.add_argument("--window-us", type=nonneg_float(1e12), default=2000, help="A/B arbitration window before a gap is requested")
     p.add_argument("--request-timeout-ms", type=positive_float(1e9), default=50, help="first request timeout (doubles per retry)")
     p.add_argument("--max-attempts", type=positive_int(UINT32_MAX), default=5, help="requests per gap before it is given up")
@@ -70,6 +73,10 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--top", type=nonneg_int((1 << 31) - 1), default=5, help="most active symbols to show")
     p.set_defaults(func=run)
+
+
+def _name(b) -> str:
+    return repr(b.decode("ascii", "replace").rstrip()) if b else "(none)"
 
 
 def _snapshot_spec(text: str) -> str:
@@ -162,7 +169,7 @@ def run(args) -> int:
         session = MoldSession(sink, ctx, session=args.session.encode() if args.session else None,
                               start_seq=0 if args.join_live else args.start_seq, ring_size=args.ring, max_request=args.max_request,
                               window_ns=int(args.window_us * 1000), timeout_ns=int(args.request_timeout_ms * 1e6),
-                              max_attempts=args.max_attempts)
+                              max_attempts=args.max_attempts, session_confirm=args.session_confirm)
         src_a = open_source(args.source, **source_options(args.source, args.group, args.iface, _kv(args.opt), args))
         lines = [line(src_a, 0)]
         sources = [src_a]
@@ -201,6 +208,12 @@ def run(args) -> int:
         print(f"tickwire listen: {text}", file=sys.stderr, flush=True)
 
     session.on_gap_event = gap_event
+
+    def session_change(old, new):
+        c = session.counters()
+        print(f"tickwire listen: session changed from {_name(old)} to {_name(new)} (confirmed by chained packets; "
+              f"{c['suspect_session']:,} suspect packets so far, {c['unrecoverable']:,} unrecoverable in all)",
+              file=sys.stderr, flush=True)
     state = {"books": books, "sink": sink}
     snapshots = []
     take_snapshot = None
@@ -227,7 +240,8 @@ def run(args) -> int:
     watch = LineWatch(session, range(len(lines)), args.stale_after, clock_ns=ctx.clock_ns, on_event=watch_event,
                       watch_server=requester is not None) if args.stale_after > 0 else None
     listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup,
-                        watch=watch, snapshot=take_snapshot, snapshot_interval_s=args.snapshot_interval)
+                        watch=watch, snapshot=take_snapshot, snapshot_interval_s=args.snapshot_interval,
+                        on_session_change=session_change)
     # Always on stderr (stdout carries --json): scripts start the sender once they see this line.
     print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
           + (f", SoupBinTCP recovery from {args.soup_recovery}" if args.soup_recovery else
