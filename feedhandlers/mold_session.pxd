@@ -171,7 +171,7 @@ cdef class MoldSession:
     cdef void _reset_sequence(self, uint64_t first) noexcept nogil
     cdef void _change_session(self, const uint8_t *name, uint64_t seq) noexcept nogil
     cdef bint _confirm_session(self, const uint8_t *name, uint64_t seq, uint32_t count) noexcept nogil
-    cdef inline bint _count_possible(self, uint32_t n, uint64_t seq, uint32_t count) noexcept nogil
+    cdef inline bint _count_possible(self, const uint8_t *pkt, uint32_t n, uint64_t seq, uint32_t count) noexcept nogil
     cdef int _request(self, uint64_t lo, uint64_t count)
     cdef int _scan(self, uint64_t *los, uint64_t *his, int cap) noexcept nogil
     cdef void _give_up(self, uint64_t lo, uint64_t hi) noexcept nogil

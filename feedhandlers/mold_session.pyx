@@ -216,7 +216,7 @@ cdef class MoldSession:
                     self.has_session = False
                 self.implausible_seq += 1
                 return MOLD_E_IMPLAUSIBLE_SEQ
-        if tw_unlikely(count != MOLD_HEARTBEAT and not self._count_possible(n, seq, count)):
+        if tw_unlikely(count != MOLD_HEARTBEAT and not self._count_possible(pkt, n, seq, count)):
             if adopted:                  # a suspect packet does not name the session either
                 self.has_session = False
             if self.fresh:               # nor anchor a late join (start_seq 0): the next packet does
@@ -491,12 +491,13 @@ cdef class MoldSession:
             return True
         return False
 
-    cdef inline bint _count_possible(self, uint32_t n, uint64_t seq, uint32_t count) noexcept nogil:
+    cdef inline bint _count_possible(self, const uint8_t *pkt, uint32_t n, uint64_t seq, uint32_t count) noexcept nogil:
         """False for a count the packet cannot be: more blocks than its bytes hold (2 bytes of length
         each, at least), or End of Session with messages (only a 12-byte TWTS trailer may follow) or below
         the highest sequence number already seen (it would end the session early)."""
         if count == MOLD_END_OF_SESSION:
-            if n != MOLD_HEADER_LEN and n != MOLD_HEADER_LEN + TWTS_TRAILER_LEN:
+            if n != MOLD_HEADER_LEN and (n != MOLD_HEADER_LEN + TWTS_TRAILER_LEN
+                                         or memcmp(pkt + MOLD_HEADER_LEN, b"TWTS", 4) != 0):
                 return False
             if self.has_session and self.next_seq != 0 and not self.fresh:
                 if seq < self.high_seq or (self.eos_seen and seq != self.end_seq):

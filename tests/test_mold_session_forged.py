@@ -118,15 +118,16 @@ def test_end_of_session_count_with_messages_is_suspect(day):
     h = Harness(msgs, window_ns=0)
     assert h.feed(1, msgs[0:25]) == 25
     assert h.s.feed(S + struct.pack(">QH", 26, 0xFFFF) + b"".join(msgs[25:30])) == -811
-    assert not h.s.eos_seen and h.s.counters()["impossible_count"] == 1
+    assert h.s.feed(S + struct.pack(">QH", 26, 0xFFFF) + b"NOTATWTSSTMP") == -811     # 12 bytes, not a trailer
+    assert not h.s.eos_seen and h.s.counters()["impossible_count"] == 2
     # an End of Session below what was already seen would end the session early: suspect too
     assert h.feed(26, msgs[25:50]) == 25
     assert h.s.feed(eos(30)) == -811
-    assert not h.s.eos_seen and not h.s.ended and h.s.counters()["impossible_count"] == 2
+    assert not h.s.eos_seen and not h.s.ended and h.s.counters()["impossible_count"] == 3
     # the real one, with or without the TWTS trailer, ends it
     _clean(h, msgs, start=51)
     assert h.s.ended and h.sink.digest == ref.digest
-    assert h.s.counters()["impossible_count"] == 2 and h.s.counters()["unrecoverable"] == 0
+    assert h.s.counters()["impossible_count"] == 3 and h.s.counters()["unrecoverable"] == 0
     t = Harness(msgs[:10], window_ns=0)
     t.feed(1, msgs[0:10])
     assert t.s.feed(eos(11) + b"TWTS" + struct.pack(">Q", 123)) == 0 and t.s.ended
