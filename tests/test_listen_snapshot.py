@@ -139,3 +139,60 @@ def test_text_summary_says_the_mark_per_book_and_the_snapshots():
     assert "books not exact since" in text and "sequence 41: every book (2;" in text
     assert "NOT EXACT since sequence 41" in text
     assert "up to sequence 99 from 127.0.0.1:9: failed (refused)" in text
+
+
+def test_mid_run_snapshot_swaps_books_under_a_live_session(data_dir):
+    """In process, real parts: a MoldSession (no re-request server) loses one packet, gives it up, then a
+    second packet is missing while later ones wait in the ring; the snapshot (the lab SoupBinTCP server
+    on loopback) rebuilds the books up to next_seq - 1 and is swapped in; the missing packet then arrives
+    (line B) and the run goes on. The final books are the file's, and the mark is gone."""
+    import struct
+
+    from book.builder import BookBuilder
+    from feedhandlers.mold_session import MoldContext, MoldSession
+    from lab.moldserve import MoldDay
+    from lab.soupserve import SoupServer
+    from tickwire.commands.book import write_csv
+    from tickwire.commands.listen import soup_snapshot
+    from tickwire.commands.replay import replay
+
+    day = MoldDay.load(str(data_dir / "itch50/RITCH_synthetic_3stocks.NASDAQ_ITCH50"))
+    raw = bytes(day.data)
+    offs = [int(o) for o in day.offs]
+    name = b"TWSESSION1"
+
+    def pkt(seq, n):
+        return name + struct.pack(">QH", seq, n) + raw[offs[seq - 1]:offs[seq - 1 + n]]
+
+    clock = [10**9]
+    s = MoldSession(BookBuilder(), MoldContext(clock_ns=lambda: clock[0]), window_ns=0, scan_ns=0)
+    total, size = day.messages, 10
+    starts = list(range(1, total + 1, size))
+    lost, late = starts[50], starts[300]                      # 501..510 given up; 3001..3010 comes late
+    for i, seq in enumerate(starts):
+        n = min(size, total - seq + 1)
+        if seq in (lost, late):
+            continue
+        s.feed(pkt(seq, n))
+        if seq == starts[60]:
+            clock[0] += 10**6
+            s.poll()                                          # the hole at 501 is given up (no server)
+            assert s.not_exact_since == lost
+        if seq == starts[320]:
+            break
+    assert s.gap_open and s.next_seq == late and s.buffered > 0
+    with SoupServer(day, session=name, heartbeat_s=0.05, timeout_s=5.0) as srv:
+        ok, info = soup_snapshot(srv.address, "tw", "", s, s.next_seq)
+    assert ok, info
+    s.replace_sink(info["sink"])
+    assert s.clear_not_exact(late) == 0
+    s.feed(pkt(late, size), line=1)                          # the late packet: ring drains into the new books
+    for seq in starts[321:]:
+        s.feed(pkt(seq, min(size, total - seq + 1)))
+    s.feed(name + struct.pack(">QH", total + 1, 0xFFFF))
+    assert s.ended and s.not_exact_since == 0 and s.counters()["unrecoverable"] == size
+    _, file_books, _ = replay(str(data_dir / "itch50/RITCH_synthetic_3stocks.NASDAQ_ITCH50"))
+    a, b = io.StringIO(), io.StringIO()
+    write_csv(info["books"], 5, a)
+    write_csv(file_books, 5, b)
+    assert a.getvalue() == b.getvalue() and a.getvalue().count("\n") > 3
