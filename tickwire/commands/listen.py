@@ -167,7 +167,8 @@ def run(args) -> int:
             requester = UdpRequester(parse_hostport(args.retrans)) if args.retrans else None
         ctx = MoldContext(send_request=requester) if requester else MoldContext()
         session = MoldSession(sink, ctx, session=args.session.encode() if args.session else None,
-                              start_seq=0 if args.join_live else args.start_seq, ring_size=args.ring, max_request=args.max_request,
+                              start_seq=0 if args.join_live else args.start_seq, ring_size=args.ring,
+                              max_request=args.max_request,
                               window_ns=int(args.window_us * 1000), timeout_ns=int(args.request_timeout_ms * 1e6),
                               max_attempts=args.max_attempts, session_confirm=args.session_confirm)
         src_a = open_source(args.source, **source_options(args.source, args.group, args.iface, _kv(args.opt), args))
@@ -221,8 +222,7 @@ def run(args) -> int:
         snap_server = parse_hostport(args.snapshot.partition(":")[2])
 
         def take_snapshot(target: int) -> bool:
-            ok, info = soup_snapshot(snap_server, args.user, args.password, session, target, args.digest,
-                                     timeout_s=max(args.stale_after, 1.0) * 10)
+            ok, info = soup_snapshot(snap_server, args.user, args.password, session, target, args.digest)
             snapshots.append(info)
             if not ok:
                 print(f"tickwire listen: snapshot from {args.snapshot} failed: {info['error']} (the books stay "
@@ -311,9 +311,12 @@ def _unwritable(path: str) -> str | None:
 
 
 def soup_snapshot(server, user: str, password: str, session, target: int, digest: bool = False,
-                  timeout_s: float = 30.0):
+                  timeout_s: float | None = None):
     """Replay ``session``'s messages 1..target-1 over SoupBinTCP into fresh books (a DigestSink around them
-    with ``digest``). Returns (True, info with "books", "sink") or (False, info with "error")."""
+    with ``digest``). Returns (True, info with "books", "sink") or (False, info with "error").
+
+    No overall time limit by default (a whole day can take minutes): a server that stops sending is
+    found by the client's own dead-peer timeout (15 s) and re-logins (5), which end it with an error."""
     import time
 
     from book.builder import BookBuilder
