@@ -185,6 +185,8 @@ cdef enum:
     MOLD_E_UNRECOVERABLE = -807       # gap given up after the maximum number of requests
     MOLD_E_REQUEST_IO = -808          # the request sender failed
     MOLD_E_IMPLAUSIBLE_SEQ = -809     # sequence number too far beyond the highest seen (corrupt or foreign packet)
+    MOLD_E_SUSPECT_SESSION = -810     # another session name mid-stream, not (yet) confirmed by chained packets: dropped
+    MOLD_E_IMPOSSIBLE_COUNT = -811    # message count the packet cannot hold, End of Session with messages or below what was seen
 
 # ==== BOOK -900..-999: book builder faults (counted, never fatal) ====
 cdef enum:

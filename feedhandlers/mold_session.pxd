@@ -54,10 +54,11 @@ cdef enum:
 # ----------------------------------------------------------- result codes ----
 # ``on_packet`` returns >= 0 (messages applied now, including any drained from the ring) or a MOLD_E_*
 # code of core/codes.pxd: SHORT, TRUNCATED (messages before the bad block kept), WRONG_SESSION,
-# DUPLICATE, OVERFLOW (recovered later by request), IMPLAUSIBLE_SEQ (dropped); ``poll`` also
+# DUPLICATE, IMPLAUSIBLE_SEQ, SUSPECT_SESSION, IMPOSSIBLE_COUNT (dropped, state untouched); ``poll`` also
 # UNRECOVERABLE and REQUEST_IO.
 from core.codes cimport (MOLD_E_SHORT, MOLD_E_TRUNCATED, MOLD_E_WRONG_SESSION, MOLD_E_DUPLICATE, MOLD_E_OVERFLOW,
-                         MOLD_E_UNRECOVERABLE, MOLD_E_REQUEST_IO, MOLD_E_IMPLAUSIBLE_SEQ)
+                         MOLD_E_UNRECOVERABLE, MOLD_E_REQUEST_IO, MOLD_E_IMPLAUSIBLE_SEQ, MOLD_E_SUSPECT_SESSION,
+                         MOLD_E_IMPOSSIBLE_COUNT)
 
 # ------------------------------------------------------------------ slots ----
 cdef struct MoldSlot:
@@ -91,6 +92,8 @@ cdef class MoldSession:
     cdef public uint32_t max_attempts    # requests per hole before it is given up
     cdef public uint64_t scan_ns         # min time between two hole scans while a gap is open
     cdef public uint64_t max_jump        # largest believable jump past high_seq (a corrupt seq must not open a 2^60 gap)
+    cdef public uint32_t session_confirm # chained packets of a new name (none of the old between) before a
+                                         # mid-stream session change is followed (after End of Session: at once)
     cdef readonly uint64_t ring_size     # slots (power of two)
     cdef uint64_t ring_mask
 
@@ -114,6 +117,9 @@ cdef class MoldSession:
     cdef uint64_t early_cap
     cdef readonly uint64_t not_exact_since # first sequence number given up (0: every message applied)
     cdef uint64_t join_candidate           # fresh: seq of a far-ahead packet awaiting a consistent second one
+    cdef uint8_t cand_session[MOLD_SESSION_LEN]  # unconfirmed new session name seen mid-stream
+    cdef uint64_t cand_next                # seq the candidate's next packet must carry to chain
+    cdef uint32_t cand_count               # chained candidate packets so far (0: no candidate)
     cdef public object on_gap_event        # optional callable(kind: str, lo, hi) for logs (request path only)
 
     # ----------------------------------------------------------- latency ----
@@ -144,6 +150,8 @@ cdef class MoldSession:
     cdef readonly uint64_t sink_errors           # on_message returned < 0
     cdef readonly uint64_t trailing_bytes        # packets with bytes after the last message (not TWTS)
     cdef readonly uint64_t implausible_seq       # packets dropped with MOLD_E_IMPLAUSIBLE_SEQ
+    cdef readonly uint64_t suspect_session       # packets dropped with MOLD_E_SUSPECT_SESSION
+    cdef readonly uint64_t impossible_count      # packets dropped with MOLD_E_IMPOSSIBLE_COUNT
     cdef readonly uint64_t late_join_skipped     # messages before a late join too far back to recover
     cdef readonly uint64_t buffered_peak
     cdef readonly uint64_t invariant_violations  # TW_DEBUG builds only: ring slot collisions, bad counts
@@ -162,6 +170,8 @@ cdef class MoldSession:
     cdef inline void _latency(self, uint64_t send_ns) noexcept nogil
     cdef void _reset_sequence(self, uint64_t first) noexcept nogil
     cdef void _change_session(self, const uint8_t *name, uint64_t seq) noexcept nogil
+    cdef bint _confirm_session(self, const uint8_t *name, uint64_t seq, uint32_t count) noexcept nogil
+    cdef inline bint _count_possible(self, const uint8_t *pkt, uint32_t n, uint64_t seq, uint32_t count) noexcept nogil
     cdef int _request(self, uint64_t lo, uint64_t count)
     cdef int _scan(self, uint64_t *los, uint64_t *his, int cap) noexcept nogil
     cdef void _give_up(self, uint64_t lo, uint64_t hi) noexcept nogil

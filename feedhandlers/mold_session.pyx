@@ -124,7 +124,7 @@ cdef class MoldSession:
                   uint64_t ring_size=65536, uint32_t max_request=90, uint64_t window_ns=2_000_000,
                   uint64_t timeout_ns=50_000_000, uint64_t max_timeout_ns=1_000_000_000,
                   uint32_t max_attempts=5, uint64_t scan_ns=100_000, uint64_t latency_samples=1 << 20,
-                  uint64_t max_jump=100_000_000):
+                  uint64_t max_jump=100_000_000, uint32_t session_confirm=8):
         cdef uint64_t size = 1
         while size < ring_size:
             size <<= 1
@@ -140,6 +140,7 @@ cdef class MoldSession:
         self.max_attempts = max(max_attempts, 1)
         self.scan_ns = scan_ns
         self.max_jump = max_jump
+        self.session_confirm = max(session_confirm, <uint32_t>1)
         self.ring = <MoldSlot *>calloc(size, sizeof(MoldSlot))
         self.lat_cap = latency_samples
         self.lat = <uint64_t *>calloc(max(latency_samples, <uint64_t>1), sizeof(uint64_t))
@@ -192,7 +193,12 @@ cdef class MoldSession:
             if self.pinned or (self.has_prev_session and memcmp(pkt, self.prev_session, MOLD_SESSION_LEN) == 0):
                 self.wrong_session += 1
                 return MOLD_E_WRONG_SESSION
+            if not self._confirm_session(pkt, seq, count):
+                self.suspect_session += 1
+                return MOLD_E_SUSPECT_SESSION
             self._change_session(pkt, seq)
+        elif tw_unlikely(self.cand_count != 0):
+            self.cand_count = 0          # the followed session is alive: a candidate must start over
         if tw_unlikely(self.next_seq == 0):
             self._reset_sequence(self.start_seq if self.start_seq != 0 else (seq if seq != 0 else 1))
         if tw_unlikely(seq + count < seq):
@@ -210,6 +216,14 @@ cdef class MoldSession:
                     self.has_session = False
                 self.implausible_seq += 1
                 return MOLD_E_IMPLAUSIBLE_SEQ
+        if tw_unlikely(count != MOLD_HEARTBEAT and not self._count_possible(pkt, n, seq, count)):
+            if adopted:                  # a suspect packet does not name the session either
+                self.has_session = False
+            if self.fresh:               # nor anchor a late join (start_seq 0): the next packet does
+                self.next_seq = 0
+            self.impossible_count += 1
+            return MOLD_E_IMPOSSIBLE_COUNT
+        if tw_unlikely(seq > self.high_seq and seq - self.high_seq > self.max_jump):
             self.late_join_skipped += seq - self.next_seq
             self._reset_sequence(seq)
         self.fresh = False
@@ -447,6 +461,50 @@ cdef class MoldSession:
         self.fresh = True
         self.join_candidate = 0
 
+    cdef bint _confirm_session(self, const uint8_t *name, uint64_t seq, uint32_t count) noexcept nogil:
+        """Another session name on an unpinned session: follow it now after End of Session (the day's
+        normal change) or before the first packet was applied; mid-stream only once ``session_confirm``
+        chained packets of that name came with none of the followed session between (a server restarted
+        without End of Session). Until then each is suspect: one forged packet must not reset the state."""
+        cdef uint64_t nxt
+        if self.next_seq == 0 or self.fresh or (self.eos_seen and self.next_seq >= self.end_seq):
+            self.cand_count = 0
+            return True
+        nxt = seq + (count if count != MOLD_END_OF_SESSION else 0)
+        if nxt < seq:
+            return False
+        if self.cand_count != 0 and memcmp(name, self.cand_session, MOLD_SESSION_LEN) == 0:
+            if seq == self.cand_next:            # chained: the next packet of the candidate session
+                self.cand_count += 1
+                self.cand_next = nxt
+            elif seq < self.cand_next:           # the other line's copy of a packet already counted
+                return False
+            else:                                # a gap in the candidate: start over from this packet
+                self.cand_count = 1
+                self.cand_next = nxt
+        else:
+            memcpy(self.cand_session, name, MOLD_SESSION_LEN)
+            self.cand_count = 1
+            self.cand_next = nxt
+        if self.cand_count >= self.session_confirm:
+            self.cand_count = 0
+            return True
+        return False
+
+    cdef inline bint _count_possible(self, const uint8_t *pkt, uint32_t n, uint64_t seq, uint32_t count) noexcept nogil:
+        """False for a count the packet cannot be: more blocks than its bytes hold (2 bytes of length
+        each, at least), or End of Session with messages (only a 12-byte TWTS trailer may follow) or below
+        the highest sequence number already seen (it would end the session early)."""
+        if count == MOLD_END_OF_SESSION:
+            if n != MOLD_HEADER_LEN and (n != MOLD_HEADER_LEN + TWTS_TRAILER_LEN
+                                         or memcmp(pkt + MOLD_HEADER_LEN, b"TWTS", 4) != 0):
+                return False
+            if self.has_session and self.next_seq != 0 and not self.fresh:
+                if seq < self.high_seq or (self.eos_seen and seq != self.end_seq):
+                    return False
+            return True
+        return <uint64_t>count * 2 <= <uint64_t>(n - MOLD_HEADER_LEN)
+
     cdef void _change_session(self, const uint8_t *name, uint64_t seq) noexcept nogil:
         """A new session name on an unpinned session: abandon the old one (pending gaps counted lost)."""
         if self.high_seq > self.next_seq and not (self.eos_seen and self.next_seq >= self.end_seq):
@@ -544,6 +602,11 @@ cdef class MoldSession:
     @property
     def session_name(self):
         return bytes(self.session[:MOLD_SESSION_LEN]) if self.has_session else None
+
+    @property
+    def previous_session_name(self):
+        """The session followed before the last session change (None before any)."""
+        return bytes(self.prev_session[:MOLD_SESSION_LEN]) if self.has_prev_session else None
 
     @property
     def ended(self):
@@ -751,6 +814,21 @@ cdef class MoldSession:
                 self.on_gap_event("unrecoverable", lo, hi,
                                   f"given up early: the reorder buffer of {self.ring_size} messages was full")
 
+    def replace_sink(self, MessageSink sink):
+        """Swap in another sink (a snapshot's fresh books, brought up to ``next_seq - 1``): every message
+        from ``next_seq`` on, buffered ones included, goes to it. Python level, between slices only."""
+        if sink is None:
+            raise ValueError("replace_sink: a MessageSink, not None")
+        self.sink = sink
+
+    def clear_not_exact(self, uint64_t upto):
+        """A snapshot made the books exact up to ``upto - 1``: clear the mark when nothing was given up at or
+        after ``upto`` (a later give-up keeps its own mark). Returns the mark left (0: exact)."""
+        self.flush_given_up()
+        left = [max(lo, upto) for lo, hi in self.unrecoverable_ranges if hi > upto]
+        self.not_exact_since = min(left) if left else 0
+        return self.not_exact_since
+
     def pending_requests(self):
         """The request table: [(lo, hi, state, attempts)], for diagnostics and tests."""
         cdef int i
@@ -795,6 +873,7 @@ cdef class MoldSession:
             "end_of_session": bool(self.eos_seen), "latency_dropped": self.lat_dropped,
             "invariant_violations": self.invariant_violations, "implausible_seq": self.implausible_seq,
             "late_join_skipped": self.late_join_skipped, "not_exact_since": self.not_exact_since,
+            "suspect_session": self.suspect_session, "impossible_count": self.impossible_count,
         }
 
     def by_type(self):

@@ -7,7 +7,8 @@ which walks consecutive complete 'S' packets, validates each ITCH message (known
 length; else counted and skipped, its sequence number consumed) and hands it to the sink with its
 implicit sequence number (first = 1, counted by the client). It stops at the first packet that is
 not 'S' (login answers, heartbeats, debug, end of session: Python handles those, they are rare)
-or that is incomplete, and returns that offset. (The lab's server encodes 'S' packets with
+or that is incomplete, or (``stop_seq`` != 0) whose sequence number is ``stop_seq`` (a snapshot replay
+that must end exactly where the live feed is), and returns that offset. (The lab's server encodes 'S' packets with
 ``lab.soup_encode.encode_sequenced``.)
 """
 cimport cython
@@ -24,6 +25,7 @@ cdef class SoupDecoder:
     """Delivers 'S' packets to ``sink``; ``next_seq`` is the sequence number of the next 'S' packet."""
     cdef readonly MessageSink sink         # never None (a no-op MessageSink by default)
     cdef public uint64_t next_seq
+    cdef public uint64_t stop_seq            # 0: none; else stop before delivering this sequence number
     cdef readonly uint64_t messages          # valid messages delivered
     cdef readonly uint64_t bad_messages      # 'S' payloads that are not a valid ITCH 5.0 message
     cdef readonly uint64_t sink_errors
@@ -41,6 +43,8 @@ cdef class SoupDecoder:
             end = buf.shape[0]
         with nogil:
             while off + 3 <= end:
+                if self.stop_seq != 0 and self.next_seq >= self.stop_seq:
+                    break
                 p = &buf[off]
                 length = tw_be16(p)
                 if tw_unlikely(p[2] != 83 or length == 0):   # not 'S' (or a zero-length packet): Python's turn

@@ -146,7 +146,7 @@ class SoupClient:
 
     def __init__(self, server: tuple[str, int], user: str, password: str = "", session: bytes = b"",
                  sequence: int = 1, sink=None, heartbeat_s: float = 1.0, timeout_s: float = 15.0,
-                 connect_timeout: float = 5.0):
+                 connect_timeout: float = 5.0, stop_seq: int = 0):
         from feedhandlers.soup_wire import SoupDecoder
 
         self.server = server
@@ -154,6 +154,8 @@ class SoupClient:
         self.password = password
         self.session = session.strip()
         self.decoder = SoupDecoder(sink, sequence) if sink is not None else SoupDecoder(None, sequence)
+        self.decoder.stop_seq = stop_seq        # a snapshot: deliver up to stop_seq - 1 exactly, then stop
+        self.reached = False
         self.heartbeat_s = heartbeat_s
         self.timeout_s = timeout_s
         self.connect_timeout = connect_timeout
@@ -266,6 +268,9 @@ class SoupClient:
         r = self.reader
         while True:
             r.off = self.decoder.scan(r.buf, r.off, len(r.buf))
+            if self.decoder.stop_seq and self.decoder.next_seq >= self.decoder.stop_seq:
+                self.reached = True          # what follows is beyond the snapshot: left unread
+                return
             pkt = r.next()
             if pkt is None:
                 return
@@ -333,6 +338,9 @@ class SoupClient:
             if self.sock is None:
                 self.connect()
             while True:
+                if self.reached:
+                    self.stop_reason = "sequence reached"
+                    break
                 if until_end_of_session and self.ended:
                     self.stop_reason = "end of session"
                     break

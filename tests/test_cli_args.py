@@ -121,6 +121,8 @@ CASES = [
     (["listen", "--pcap", "/"], 2, "--pcap"),
     (["listen", "--session", "ELEVENCHARS"], 2, "--session"),
     (["listen", "--start-seq", "-1"], 2, "--start-seq"),
+    (["listen", "--start-seq", "0"], 2, "--start-seq"),          # sequence numbers start at 1 (--join-live)
+    (["listen", "--join-live", "--start-seq", "5"], 2, "--join-live"),
     (["listen", "--window-us", "-5"], 2, "--window-us"),
     (["listen", "--request-timeout-ms", "0"], 2, "--request-timeout-ms"),
     (["listen", "--max-attempts", "0"], 2, "--max-attempts"),

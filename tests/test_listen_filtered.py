@@ -19,6 +19,13 @@ def test_nothing_filtered_says_nothing():
     assert describe_filtered(f, "239.1.1.1:3000") == ""
 
 
+def test_forged_packets_are_said():
+    f = filtered({"suspect_session": 2, "impossible_count": 1}, [Src()])
+    assert (f["suspect_session"], f["impossible_count"]) == (2, 1)
+    assert describe_filtered(f) == ("2 packets of an unconfirmed new session name (mid-stream); "
+                                    "1 packets with an impossible message count")
+
+
 def test_every_reason_is_said():
     f = filtered({"wrong_session": 3, "implausible_seq": 1, "bad_packets": 2, "bad_messages": 4, "trailing_bytes": 0},
                  [Src(dropped_filter=12, kernel_drops=5), Src(dropped_bad=1)])

@@ -291,3 +291,17 @@ def test_client_against_a_hand_written_server(day):
     assert cc["debug_packets"] == 2 and c.counters_.debug_text == ["hello", "mid-stream note"]
     assert c.decoder.messages == 2 and c.decoder.bad_messages == 1 and c.next_seq == 4
     assert sink.count == 2 and sink.last_seq == 3 and c.session == b"HANDMADE"
+
+
+def test_replay_stops_exactly_before_stop_seq(day):
+    """A snapshot replay (``stop_seq``) delivers 1..stop_seq-1 and nothing after, although the server sends
+    its day in chunks of 512 messages (one TCP read holds far more than the stop point)."""
+    stop = 7777
+    expect = DigestSink()
+    expect.feed_binaryfile(day.data[:int(day.offs[stop - 1])])
+    sink = DigestSink()
+    with SoupServer(day, **FAST) as srv:
+        c = SoupClient(srv.address, "any", sequence=1, sink=sink, stop_seq=stop, **FAST)
+        assert c.run(timeout=20) == "sequence reached"
+        c.close()
+    assert c.next_seq == stop and sink.count == stop - 1 and sink.digest == expect.digest

@@ -145,6 +145,10 @@ class Listener:
     busy_poll: bool = False
     warmup_packets: int = 0            # latency samples of the first N packets are not recorded
     watch: object | None = None        # LineWatch: stale lines / re-request server down (checked every loop)
+    snapshot: object | None = None     # callable(target_seq) -> bool: rebuild the books up to target_seq - 1
+    snapshot_interval_s: float = 10.0  # least time between two snapshots during the run
+    on_session_change: object | None = None  # callable(old_name, new_name): a session change was followed
+                                             # (checked between slices: old_name is the one just before)
     hist: object = field(default=None)
     samples_seen: int = 0
     elapsed_s: float = 0.0
@@ -185,6 +189,8 @@ class Listener:
         ins = self._inputs()
         t0 = time.monotonic()
         last_rx, last_lat, last_count = t0, t0, 0
+        last_snapshot = t0 - self.snapshot_interval_s
+        changes = s.session_changes
         reason = ""
         fast = len(self.lines) <= 2 and all(isinstance(i.reader, PacketSource) for i in self.lines) \
             and all(i.line == n for n, i in enumerate(self.lines))
@@ -221,6 +227,16 @@ class Listener:
             now = time.monotonic()
             if self.watch is not None:
                 self.watch.check()
+            if s.session_changes != changes:
+                changes = s.session_changes
+                if self.on_session_change is not None:
+                    self.on_session_change(s.previous_session_name, s.session_name)
+            if self.snapshot is not None and s.not_exact_since and not s.gap_open and s.next_seq > 1 \
+                    and now - last_snapshot >= self.snapshot_interval_s and not (until_eos and s.ended):
+                # Books marked not exact and no gap open: the live sequence number is a clean point to
+                # rebuild them at. The lines wait in their socket buffers meanwhile.
+                self.snapshot(s.next_seq)
+                last_snapshot = now = time.monotonic()
             if got:
                 last_rx = now
             if now - last_lat > 0.05:
@@ -264,6 +280,8 @@ def filtered(counters: dict, sources=()) -> dict:
                               "kernel_drops": int(c.get("kernel_drops", 0))}
     out["other_session"] = int(counters.get("wrong_session", 0))
     out["suspect_sequence"] = int(counters.get("implausible_seq", 0))
+    out["suspect_session"] = int(counters.get("suspect_session", 0))
+    out["impossible_count"] = int(counters.get("impossible_count", 0))
     out["malformed_packets"] = int(counters.get("bad_packets", 0))
     out["invalid_messages"] = int(counters.get("bad_messages", 0))
     out["trailing_bytes"] = int(counters.get("trailing_bytes", 0))
@@ -282,6 +300,8 @@ def describe_filtered(f: dict, group: str = "") -> str:
             parts.append(f"line {name}: " + ", ".join(bits))
     for key, label in (("other_session", "packets of another session"),
                        ("suspect_sequence", "packets with an implausible sequence number"),
+                       ("suspect_session", "packets of an unconfirmed new session name (mid-stream)"),
+                       ("impossible_count", "packets with an impossible message count"),
                        ("malformed_packets", "short or truncated packets"),
                        ("invalid_messages", "invalid messages (unknown type / wrong length)"),
                        ("trailing_bytes", "packets with unexpected trailing bytes")):

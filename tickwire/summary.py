@@ -141,7 +141,14 @@ def render(summary: dict[str, Any], console=None) -> None:
         if summary.get("filtered_text"):
             rows.append(("filtered", summary["filtered_text"]))
         if summary.get("books_not_exact_since"):
-            rows.append(("books not exact since", f"sequence {summary['books_not_exact_since']:,} (messages given up)"))
+            marked = summary.get("books_not_exact") or []
+            rows.append(("books not exact since", f"sequence {summary['books_not_exact_since']:,}: every book "
+                                                  f"({len(marked):,}; messages given up, which stocks they "
+                                                  f"touched is unknown)"))
+        for snap in summary.get("snapshots") or []:
+            rows.append(("snapshot", f"up to sequence {snap['upto']:,} from {snap['server']}: "
+                                     + (f"failed ({snap['error']})" if snap.get("error") else
+                                        f"{snap['messages']:,} messages in {snap['elapsed_s']:.2f} s, books swapped in")))
     for key, label in (("line_wins", "first copy from"), ("duplicates_dropped", "duplicates dropped")):
         if isinstance(summary.get(key), dict):
             rows.append((label, "  ".join(f"{k} {v:,}" for k, v in summary[key].items())))
@@ -165,7 +172,8 @@ def render(summary: dict[str, Any], console=None) -> None:
     for sym in summary["most_active"]:
         b = sym["bbo"]
         title = (f"{sym['symbol'] or '#' + str(sym['locate'])} (locate {sym['locate']}, {sym['messages']:,} msgs)  "
-                 f"BBO {b['bid_sz']:,} @ {dollars(b['bid_px'])} / {b['ask_sz']:,} @ {dollars(b['ask_px'])}")
+                 f"BBO {b['bid_sz']:,} @ {dollars(b['bid_px'])} / {b['ask_sz']:,} @ {dollars(b['ask_px'])}"
+                 + (f"  NOT EXACT since sequence {sym['not_exact_since']:,}" if sym.get("not_exact_since") else ""))
         depth = Table(title=title, title_justify="left")
         for col in ("level", "bid orders", "bid shares", "bid", "ask", "ask shares", "ask orders"):
             depth.add_column(col, justify="right")

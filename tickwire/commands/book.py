@@ -20,21 +20,28 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def write_csv(books, levels: int, out, symbols: list[str] | None = None) -> int:
-    """Write every non-empty book as CSV rows; level 1 is the best on both sides. Returns rows written."""
+def write_csv(books, levels: int, out, symbols: list[str] | None = None, not_exact: dict | None = None) -> int:
+    """Write every non-empty book as CSV rows; level 1 is the best on both sides. Returns rows written.
+
+    ``not_exact`` ({locate: sequence number}, from `tickwire listen`): books that may be off since that
+    sequence number (messages given up). When any book is marked, the rows get one more column,
+    ``not_exact_since`` (the number, or empty for a book that is exact); when none is, the CSV is exactly
+    the unmarked format, so exact runs still compare equal with ``cmp``."""
     from tickwire.summary import dollars
 
     wanted = {s.upper() for s in symbols or []}
-    out.write("locate,symbol,side,level,price,shares,orders\n")
+    marks = {int(k): int(v) for k, v in (not_exact or {}).items() if v}
+    out.write("locate,symbol,side,level,price,shares,orders" + (",not_exact_since\n" if marks else "\n"))
     rows = 0
     for locate in books.locates():
         symbol = books.symbol(locate)
         if wanted and symbol not in wanted:
             continue
+        tail = (f",{marks[locate]}\n" if locate in marks else ",\n") if marks else "\n"
         bids, asks = books.depth(locate, levels)
         for side, ladder in (("B", bids), ("S", asks)):
             for level, (price, shares, orders) in enumerate(ladder, 1):
-                out.write(f"{locate},{symbol},{side},{level},{dollars(price)},{shares},{orders}\n")
+                out.write(f"{locate},{symbol},{side},{level},{dollars(price)},{shares},{orders}{tail}")
                 rows += 1
     return rows
 

@@ -35,8 +35,14 @@ def register(sub) -> None:
     p.add_argument("--soup-recovery", type=hostport(), metavar="HOST:PORT",
                    help="recover gaps over SoupBinTCP (TCP replay service; --user/--password) instead of --retrans")
     p.add_argument("--session", type=session_name, help="follow only this MoldUDP64 session name (default: the first seen)")
-    p.add_argument("--start-seq", type=int_range(0, UINT64_MAX), default=1,
-                   help="first sequence number expected (default 1: recover from the start); 0: join mid-stream")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--start-seq", type=int_range(1, UINT64_MAX, "MoldUDP64 sequence numbers start at 1"),
+                       default=1, help="first sequence number expected (default 1: recover from the start)")
+    start.add_argument("--join-live", action="store_true",
+                       help="join mid-stream at the first sequence number seen (no recovery of what came before)")
+    p.add_argument("--session-confirm", type=int_range(1, UINT32_MAX, "packets"), default=8, metavar="N",
+                   help="mid-stream, follow a new session name only after N chained packets of it with none of "
+                        "the current one between (default 8; before that they are suspect and dropped)")
     p.add_argument("--window-us", type=nonneg_float(1e12), default=2000, help="A/B arbitration window before a gap is requested")
     p.add_argument("--request-timeout-ms", type=positive_float(1e9), default=50, help="first request timeout (doubles per retry)")
     p.add_argument("--max-attempts", type=positive_int(UINT32_MAX), default=5, help="requests per gap before it is given up")
@@ -48,6 +54,12 @@ def register(sub) -> None:
     p.add_argument("--stale-after", type=nonneg_float(), default=3.0, metavar="S",
                    help="warn when a line has no packet (heartbeats come every second) or the re-request server "
                         "has not answered for S seconds (default 3; 0: never)")
+    p.add_argument("--snapshot", type=_snapshot_spec, metavar="soup:HOST:PORT",
+                   help="make books that are not exact (messages given up) exact again: replay the session over "
+                        "SoupBinTCP (--user/--password) into fresh books up to the live sequence number and swap "
+                        "them in (when no gap is open, at most every --snapshot-interval s, and at the end)")
+    p.add_argument("--snapshot-interval", type=positive_float(1e9), default=10.0, metavar="S",
+                   help="--snapshot: least seconds between two snapshots during the run (default 10)")
     p.add_argument("--book-csv", metavar="FILE",
                    help="write the final books to FILE in the `tickwire book` CSV format")
     p.add_argument("--levels", type=positive_int((1 << 31) - 1), default=5, help="--book-csv: price levels per side (default 5)")
@@ -61,6 +73,22 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--top", type=nonneg_int((1 << 31) - 1), default=5, help="most active symbols to show")
     p.set_defaults(func=run)
+
+
+def _name(b) -> str:
+    return repr(b.decode("ascii", "replace").rstrip()) if b else "(none)"
+
+
+def _snapshot_spec(text: str) -> str:
+    """``soup:HOST:PORT`` (a SoupBinTCP server replaying the session: the only snapshot source so far)."""
+    import argparse
+
+    from tickwire.cli_types import hostport as _hp
+
+    kind, sep, rest = text.partition(":")
+    if not sep or kind != "soup":
+        raise argparse.ArgumentTypeError(f"{text!r}: expected soup:HOST:PORT (a SoupBinTCP replay server)")
+    return f"soup:{_hp()(rest)}"
 
 
 def _kv(items):
@@ -139,9 +167,10 @@ def run(args) -> int:
             requester = UdpRequester(parse_hostport(args.retrans)) if args.retrans else None
         ctx = MoldContext(send_request=requester) if requester else MoldContext()
         session = MoldSession(sink, ctx, session=args.session.encode() if args.session else None,
-                              start_seq=args.start_seq, ring_size=args.ring, max_request=args.max_request,
+                              start_seq=0 if args.join_live else args.start_seq, ring_size=args.ring,
+                              max_request=args.max_request,
                               window_ns=int(args.window_us * 1000), timeout_ns=int(args.request_timeout_ms * 1e6),
-                              max_attempts=args.max_attempts)
+                              max_attempts=args.max_attempts, session_confirm=args.session_confirm)
         src_a = open_source(args.source, **source_options(args.source, args.group, args.iface, _kv(args.opt), args))
         lines = [line(src_a, 0)]
         sources = [src_a]
@@ -180,10 +209,39 @@ def run(args) -> int:
         print(f"tickwire listen: {text}", file=sys.stderr, flush=True)
 
     session.on_gap_event = gap_event
+
+    def session_change(old, new):
+        c = session.counters()
+        print(f"tickwire listen: session changed from {_name(old)} to {_name(new)} (confirmed by chained packets; "
+              f"{c['suspect_session']:,} suspect packets so far, {c['unrecoverable']:,} unrecoverable in all)",
+              file=sys.stderr, flush=True)
+    state = {"books": books, "sink": sink}
+    snapshots = []
+    take_snapshot = None
+    if args.snapshot:
+        snap_server = parse_hostport(args.snapshot.partition(":")[2])
+
+        def take_snapshot(target: int) -> bool:
+            ok, info = soup_snapshot(snap_server, args.user, args.password, session, target, args.digest)
+            snapshots.append(info)
+            if not ok:
+                print(f"tickwire listen: snapshot from {args.snapshot} failed: {info['error']} (the books stay "
+                      f"marked not exact since sequence {session.not_exact_since:,})", file=sys.stderr, flush=True)
+                return False
+            state["books"], state["sink"] = info.pop("books"), info.pop("sink")
+            session.replace_sink(state["sink"])
+            left = session.clear_not_exact(target)
+            info["not_exact_since_after"] = left or None
+            print(f"tickwire listen: snapshot: books rebuilt from {args.snapshot} up to sequence {target - 1:,} "
+                  f"({info['messages']:,} messages, {info['elapsed_s']:.2f} s)"
+                  + (f"; still not exact since {left:,} (given up after it)" if left else "; books exact again"),
+                  file=sys.stderr, flush=True)
+            return True
     watch = LineWatch(session, range(len(lines)), args.stale_after, clock_ns=ctx.clock_ns, on_event=watch_event,
                       watch_server=requester is not None) if args.stale_after > 0 else None
     listener = Listener(session, lines, requester, busy_poll=args.busy_poll, warmup_packets=args.warmup,
-                        watch=watch)
+                        watch=watch, snapshot=take_snapshot, snapshot_interval_s=args.snapshot_interval,
+                        on_session_change=session_change)
     # Always on stderr (stdout carries --json): scripts start the sender once they see this line.
     print(f"listening: {args.source} {args.group}" + (f" + line B {args.line_b}" if args.line_b else "")
           + (f", SoupBinTCP recovery from {args.soup_recovery}" if args.soup_recovery else
@@ -195,14 +253,23 @@ def run(args) -> int:
     except KeyboardInterrupt:
         reason = "interrupted"
         listener._drain_latency()
+    if take_snapshot is not None and session.not_exact_since and session.next_seq > 1 and reason != "interrupted":
+        take_snapshot(session.next_seq)          # the late snapshot: after the run, nothing moves any more
+    books, sink = state["books"], state["sink"]
     c = session.counters()
+    since = c["not_exact_since"]
+    # Which books the lost messages touched is unknowable (an Add Order may name any locate, even one
+    # whose directory came later), so a given-up gap marks every book: see docs/feedhandlers.md.
+    marks = {loc: since for loc in books.locates()} if since else {}
     extra = {
         "stop_reason": reason,
         "gaps_recovered": c["recovered"],
         "unrecoverable": c["unrecoverable"],
         "unrecoverable_ranges": [list(r) for r in session.unrecoverable_ranges],
         # every book may be off from here on (which stocks the lost messages touched is unknown)
-        "books_not_exact_since": c["not_exact_since"] or None,
+        "books_not_exact_since": since or None,
+        "books_not_exact": [{"locate": loc, "symbol": books.symbol(loc), "since": n} for loc, n in marks.items()],
+        "snapshots": snapshots,
         "duplicates_dropped": {"A": c["duplicates_a"], "B": c["duplicates_b"], "retrans": c["duplicates_retrans"]},
         "line_wins": {"A": c["wins_a"], "B": c["wins_b"], "retrans": c["recovered"]},
         "requests_sent": c["requests_sent"],
@@ -218,14 +285,17 @@ def run(args) -> int:
     if said:
         print(f"tickwire listen: filtered: {said}", file=sys.stderr, flush=True)
     extra["filtered_text"] = said
-    csv_ok = write_book_csv(book_csv, books, args.levels)
+    csv_ok = write_book_csv(book_csv, books, args.levels, marks)
     summary = summarize(session_stats(session, sources), books, listener.elapsed_s,
                         source=f"listen {args.source} {args.group}", extra=extra, top=args.top)
+    for sym in summary["most_active"]:
+        sym["not_exact_since"] = marks.get(sym["locate"])
     if args.json:
         print_json(summary)
     else:
         render(summary)
-    return 0 if c["unrecoverable"] == 0 and csv_ok else 1
+    # 1 when books are not exact (messages given up, no snapshot made them exact again) or the CSV failed
+    return 0 if not since and csv_ok else 1
 
 
 def _unwritable(path: str) -> str | None:
@@ -240,7 +310,43 @@ def _unwritable(path: str) -> str | None:
     return None if os.access(parent, os.W_OK) else f"cannot create a file in {parent} (permission denied)"
 
 
-def write_book_csv(path, books, levels: int) -> bool:
+def soup_snapshot(server, user: str, password: str, session, target: int, digest: bool = False,
+                  timeout_s: float | None = None):
+    """Replay ``session``'s messages 1..target-1 over SoupBinTCP into fresh books (a DigestSink around them
+    with ``digest``). Returns (True, info with "books", "sink") or (False, info with "error").
+
+    No overall time limit by default (a whole day can take minutes): a server that stops sending is
+    found by the client's own dead-peer timeout (15 s) and re-logins (5), which end it with an error."""
+    import time
+
+    from book.builder import BookBuilder
+    from feedhandlers.soupbintcp import SoupClient, SoupError
+    from testing.digest import DigestSink
+
+    fresh = BookBuilder()
+    fsink = DigestSink(fresh) if digest else fresh
+    name = session.session_name or b""
+    info = {"upto": target - 1, "server": f"{server[0]}:{server[1]}", "messages": 0, "elapsed_s": 0.0}
+    t0 = time.monotonic()
+    client = SoupClient(server, user, password, session=name, sequence=1, sink=fsink, stop_seq=target)
+    try:
+        client.run(timeout=timeout_s, until_end_of_session=True, reconnect=True)
+    except (SoupError, OSError) as e:
+        info["error"] = str(e)
+        return False, info
+    finally:
+        client.close()
+        info["elapsed_s"] = round(time.monotonic() - t0, 3)
+        info["messages"] = int(client.decoder.messages)
+    if client.next_seq != target:
+        info["error"] = (f"the replay ended at sequence {client.next_seq - 1:,} ({client.stop_reason}), the live "
+                         f"feed is at {target - 1:,}")
+        return False, info
+    info["books"], info["sink"] = fresh, fsink
+    return True, info
+
+
+def write_book_csv(path, books, levels: int, not_exact: dict | None = None) -> bool:
     """--book-csv: the final books exactly as `tickwire book` writes them (its write_csv); False (said on
     stderr) when the file could not be written."""
     from tickwire.commands.book import write_csv
@@ -248,7 +354,7 @@ def write_book_csv(path, books, levels: int) -> bool:
     if path is not None:
         try:
             with open(path, "w", newline="") as out:
-                write_csv(books, levels, out)
+                write_csv(books, levels, out, not_exact=not_exact)
         except OSError as e:
             print(f"tickwire listen: --book-csv {path}: {e}", file=sys.stderr)
             return False
@@ -269,7 +375,7 @@ def run_soup(args, book_csv=None) -> int:
     books = BookBuilder()
     sink = DigestSink(books) if args.digest else books
     client = SoupClient(parse_hostport(args.soup), args.user, args.password,
-                        session=(args.session or "").encode(), sequence=max(args.start_seq, 1), sink=sink)
+                        session=(args.session or "").encode(), sequence=args.start_seq, sink=sink)
     try:
         client.run(timeout=args.timeout, until_end_of_session=True)
     except SoupError as e:
