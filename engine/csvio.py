@@ -540,13 +540,13 @@ class OrderReader:
             if self.parser is not None and self.pos < len(data):
                 if final:
                     self.pos, n, self.rows, self.lines, full = self.parser.parse(
-                        data, self.pos, cmds[:cap], n, self.rows, self.lines)
+                        data, self.pos, cmds[:cap], n, self.rows, self.lines, self.engine)
                 else:                       # complete lines only (the parser takes a last line unterminated)
                     limit = data.rfind(b"\n", self.pos) + 1
                     if limit > self.pos:
                         with memoryview(data) as whole, whole[self.pos:limit] as part:   # released: more() resizes
                             used, n, self.rows, self.lines, full = self.parser.parse(
-                                part, 0, cmds[:cap], n, self.rows, self.lines)
+                                part, 0, cmds[:cap], n, self.rows, self.lines, self.engine)
                         self.pos += used
                     else:
                         full = False
