@@ -224,3 +224,56 @@ def test_first_seen_names_interned_by_the_compiled_parser_same_output(batch, mon
     assert stats[2] == 0 and len(accounts) == len(firms) == 300 and len(symbols) == 50
     assert calls == []
 
+
+def _read_record_spec(data, pos, final=True):
+    """engine.csvio.read_record as it was: one csv.reader per record (the reference's reference)."""
+    import re
+    newline = re.compile(rb"\r\n|\r|\n")
+
+    class Incomplete(Exception):
+        pass
+    end = [pos, 0]
+
+    def lines():
+        p = end[0]
+        while p < len(data):
+            m = newline.search(data, p)
+            if not final and (m is None or (m.end() == len(data) and m.group() == b"\r")):
+                raise Incomplete
+            q = m.end() if m else len(data)
+            end[0], end[1] = q, end[1] + 1
+            yield bytes(data[p:q]).decode("utf-8", "surrogateescape")
+            p = q
+        if not final:
+            raise Incomplete
+    try:
+        cells = next(csv.reader(lines()))
+    except StopIteration:
+        return [], None, end[0], end[1]
+    except Incomplete:
+        return None
+    except csv.Error as e:
+        return None, f"unreadable CSV row ({e})", end[0], end[1]
+    return cells, None, end[0], end[1]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from([b"a", b",", b'"', b"\r", b"\n", b"\r\n", b"\x00", b" ", b"\xff", b"\xc3\xa9", b"12",
+                                 b"x" * 40]), max_size=40).map(b"".join), st.booleans(), st.integers(0, 3))
+def test_read_record_same_as_csv_module(data, final, limit_kind):
+    """The reference's reader splits a quote-free line itself: record for record what csv.reader gives,
+    line ends, blank lines, a stream's incomplete record and the field size limit included."""
+    from engine.csvio import read_record
+    old = csv.field_size_limit()
+    try:
+        if limit_kind == 1:
+            csv.field_size_limit(30)
+        pos = 0
+        while True:
+            got, want = read_record(data, pos, final), _read_record_spec(data, pos, final)
+            assert got == want, (data, pos)
+            if got is None or got[2] == pos:
+                break
+            pos = got[2]
+    finally:
+        csv.field_size_limit(old)
