@@ -21,6 +21,7 @@ from libc.stdint cimport INT64_MAX, UINT32_MAX, UINT64_MAX, int64_t, uint8_t, ui
 from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memcmp, memcpy, memset
 
+from engine.matching cimport MatchingEngine
 from messaging.records cimport (Command, Event, FLAG_KILL_RELEASE, ACT_NEW, ACT_KILL_SWITCH, ACT_SET_REFERENCE_PRICE, EV_FILL,
                                 EV_REJECT, EV_CANCEL_REJECT, EV_MODIFY_REJECT, EV_CANCEL, EV_EXPIRE, FLAG_ICEBERG,
                                 FLAG_POST_ONLY, SYMBOL_ANY, TIF_DAY)
@@ -707,14 +708,27 @@ cdef class EventFormatter:
 
     def format(self, evs):
         """CSV rows (with newlines) of an ``EVENT_DTYPE`` array, as bytes."""
-        cdef Py_ssize_t n = evs.shape[0], i, used
+        cdef Py_ssize_t n = evs.shape[0]
         if n == 0:
             return b""
-        self._sync()
         arr = np.ascontiguousarray(evs)
         cdef const uint8_t[::1] raw = arr.view(np.uint8)
-        cdef const Event *base = <const Event *>&raw[0]
+        return self._format(<const Event *>&raw[0], n)
+
+    def take(self, MatchingEngine engine):
+        """``format(engine.take_events())`` without the copy to an array: ``(bytes, number of events)``;
+        the engine's event buffer is cleared as ``take_events`` clears it."""
+        cdef Py_ssize_t n = engine.ev_n
+        if n == 0:
+            return b"", 0
+        text = self._format(engine.evs, n)
+        engine.ev_n = 0
+        return text, n
+
+    cdef bytes _format(self, const Event *base, Py_ssize_t n):
+        cdef Py_ssize_t i, used
         cdef const Event *e
+        self._sync()
         cdef Text *syms = self.sym_csv.items
         cdef Text *accts = self.acc_csv.items
         cdef Text *codes = self.codes.items

@@ -642,9 +642,12 @@ def match_csv(src, out, loop, symbols: SymbolTable, batch: int = 65536, accounts
     reader.engine = loop.engine
     accounts = reader.accounts
     fmt = None
+    direct = False
     if reader.parser is not None:
         from engine.csv_orders import EventFormatter
+        from engine.loop import EngineLoop
         fmt = EventFormatter(symbols, accounts)
+        direct = tap is None and type(loop) is EngineLoop
     write = _writer(out)
     write((OUTPUT_HEADER + "\n").encode())
     res = MatchResult()
@@ -655,6 +658,11 @@ def match_csv(src, out, loop, symbols: SymbolTable, batch: int = 65536, accounts
         i = 0
         while i < n:   # each run is a committed batch (run raises LoopStopped and withholds a failed one)
             j, i = i, loop.run(cmds[:n], i)
+            if direct:                  # loop.drain() and fmt.format() in one, without the events array
+                text, k = fmt.take(loop.engine)
+                res.events += k
+                write(text)
+                continue
             evs = loop.drain()
             res.events += len(evs)
             if tap is not None:
@@ -664,8 +672,7 @@ def match_csv(src, out, loop, symbols: SymbolTable, batch: int = 65536, accounts
             else:                       # plain Python values (a NumPy record's fields are slow to read)
                 write("".join(format_event(dict(zip(EVENT_DTYPE.names, e)), symbols, accounts) + "\n"
                               for e in evs.tolist()).encode())
-        cmds[:n] = 0
-        res.commands += n
+        res.commands += n               # cmds[:n] is written over: every row the parsers take is written whole
 
     def done(rows):
         nonlocal reported
