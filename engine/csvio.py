@@ -38,8 +38,8 @@ from core.codes import (RC_INVALID_ACTION, RC_INVALID_DISPLAY_QTY, RC_INVALID_FL
                         RC_INVALID_SIDE, RC_INVALID_STP, RC_INVALID_TIF, RC_INVALID_TYPE, RC_MALFORMED,
                         RC_PRICE_NOT_ON_TICK, RC_UNKNOWN_SYMBOL, TickwireError)
 from engine.names import NameError_, NameTable
-from messaging.records import (COMMAND_DTYPE, CODES, PRICE_SCALE, SYMBOL_ANY, Action, EventKind, Flag, KillFlag, OrdType, Side,
-                               Stp, Tif, code_name)
+from messaging.records import (COMMAND_DTYPE, CODES, EVENT_DTYPE, PRICE_SCALE, SYMBOL_ANY, Action, EventKind, Flag,
+                               KillFlag, OrdType, Side, Stp, Tif, code_name)
 
 OUTPUT_HEADER = ("seq,event,order_id,account,symbol,side,price,qty,maker_order_id,taker_order_id,leaves_qty,"
                  "maker_leaves_qty,maker_account,reason,reason_name")
@@ -217,54 +217,68 @@ def _flags(text: str, action: int) -> int:
     return bits
 
 
-def row_to_command(row: dict, rec, symbols: SymbolTable, engine, line: int,
-                   accounts: NameTable | None = None, firms: NameTable | None = None) -> None:
-    """Fill ``rec`` (a COMMAND_DTYPE record) from a CSV row; raises RowError.
+def row_to_command(row: dict, symbols: SymbolTable, engine, line: int,
+                   accounts: NameTable | None = None, firms: NameTable | None = None) -> tuple:
+    """The command of a CSV row, as a tuple in ``COMMAND_DTYPE`` field order (``cmds[n] = ...``);
+    raises RowError.
 
-    ``accounts`` / ``firms``: name tables (None: integers only, as before names).
+    ``accounts`` / ``firms``: name tables (None: integers only, as before names). The cells are
+    checked in a fixed order (seq, action, order_id, account, firm, session, ts_ns, link_id, symbol,
+    side, flags, then type, tif, stp, post_only, display_qty, expire_ns for a new order, then qty,
+    price, stop_price): the first bad one names the reject, and a name (symbol, account, firm) is
+    interned when its cell is reached, as the compiled parser does.
     """
-    g = lambda k: (row.get(k) or "").strip()  # noqa: E731
-    rec["seq"] = _int(g("seq"), "seq", U64) if g("seq") else line
-    action = _enum(g("action"), ACTIONS, "action", RC_INVALID_ACTION)
-    rec["action"] = action
-    rec["order_id"] = _int(g("order_id"), "order_id", U64)
-    rec["account_id"] = _name_id(accounts, g("account"), "account")
-    rec["firm_id"] = _name_id(firms, g("firm"), "firm")
-    rec["session_id"] = _int(g("session"), "session", U32)
-    rec["ts_ns"] = _int(g("ts_ns"), "ts_ns", (1 << 63) - 1)
-    rec["link_id"] = _int(g("link_id"), "link_id", U64)
+    cells = {k: v.strip() for k, v in row.items() if k is not None and v}
+    g = cells.get
+    seq = _int(g("seq"), "seq", U64) if g("seq") else line
+    action = _enum(g("action", ""), ACTIONS, "action", RC_INVALID_ACTION)
+    order_id = _int(g("order_id", ""), "order_id", U64)
+    account_id = _name_id(accounts, g("account", ""), "account")
+    firm_id = _name_id(firms, g("firm", ""), "firm")
+    session_id = _int(g("session", ""), "session", U32)
+    ts_ns = _int(g("ts_ns", ""), "ts_ns", (1 << 63) - 1)
+    link_id = _int(g("link_id", ""), "link_id", U64)
     sym = g("symbol")
     if sym:
-        rec["symbol_id"] = symbols.lookup(sym, engine)
+        symbol_id = symbols.lookup(sym, engine)
     elif action in (Action.NEW, Action.SET_REFERENCE_PRICE):
         raise RowError(RC_UNKNOWN_SYMBOL, "symbol is empty")
     else:
-        rec["symbol_id"] = SYMBOL_ANY  # mass cancel: all symbols; cancel / modify use the order's own
-    rec["side"] = _enum(g("side"), SIDES, "side", RC_INVALID_SIDE, empty=0 if action != Action.NEW else None)
+        symbol_id = SYMBOL_ANY  # mass cancel: all symbols; cancel / modify use the order's own
+    side = _enum(g("side", ""), SIDES, "side", RC_INVALID_SIDE, empty=0 if action != Action.NEW else None)
     flags = _flags(g("flags"), action) if g("flags") else 0
+    ord_type = tif = stp = display_qty = expire_ns = qty = price = stop_price = 0
     if action == Action.NEW:
-        rec["ord_type"] = _enum(g("type"), TYPES, "type", RC_INVALID_TYPE)
-        rec["tif"] = _enum(g("tif"), TIFS, "tif", RC_INVALID_TIF, empty=Tif.DAY)
-        rec["stp"] = _enum(g("stp"), STPS, "stp", RC_INVALID_STP, empty=Stp.NONE)
-        post = g("post_only").lower()
-        if post not in TRUE | FALSE:
+        ord_type = _enum(g("type", ""), TYPES, "type", RC_INVALID_TYPE)
+        tif = _enum(g("tif", ""), TIFS, "tif", RC_INVALID_TIF, empty=Tif.DAY)
+        stp = _enum(g("stp", ""), STPS, "stp", RC_INVALID_STP, empty=Stp.NONE)
+        post = g("post_only", "").lower()
+        if post not in TRUE and post not in FALSE:
             raise RowError(RC_MALFORMED, f"post_only {_show(post)} is not a boolean")
         if post in TRUE:
             flags |= Flag.POST_ONLY
         if g("display_qty"):
             flags |= Flag.ICEBERG
-            rec["display_qty"] = _int(g("display_qty"), "display_qty", U32, RC_INVALID_DISPLAY_QTY)
-        rec["expire_ns"] = _int(g("expire_ns"), "expire_ns", (1 << 63) - 1)
-    rec["flags"] = flags
-    if g("qty"):
-        q = g("qty")
+            display_qty = _int(g("display_qty"), "display_qty", U32, RC_INVALID_DISPLAY_QTY)
+        expire_ns = _int(g("expire_ns", ""), "expire_ns", (1 << 63) - 1)
+    q = g("qty")
+    if q:
         if q.startswith("-") and q.lstrip("-").isascii() and q.lstrip("-").isdigit():
             raise RowError(RC_INVALID_QTY, f"qty {_show(q)} is negative")
-        rec["qty"] = _int(q, "qty", U32, RC_INVALID_QTY)
+        qty = _int(q, "qty", U32, RC_INVALID_QTY)
     if g("price"):
-        rec["price"] = parse_price(g("price"))
+        price = parse_price(g("price"))
     if g("stop_price"):
-        rec["stop_price"] = parse_price(g("stop_price"), "stop_price")
+        stop_price = parse_price(g("stop_price"), "stop_price")
+    # COMMAND_DTYPE order: order_id link_id seq price stop_price expire_ns ts_ns qty display_qty account_id
+    # firm_id session_id symbol_id action side ord_type tif flags stp reserved
+    return (order_id, link_id, seq, price, stop_price, expire_ns, ts_ns, qty, display_qty, account_id, firm_id,
+            session_id, symbol_id, int(action), int(side), int(ord_type), int(tif), int(flags), int(stp), 0)
+
+
+assert COMMAND_DTYPE.names == ("order_id", "link_id", "seq", "price", "stop_price", "expire_ns", "ts_ns", "qty",
+                               "display_qty", "account_id", "firm_id", "session_id", "symbol_id", "action", "side",
+                               "ord_type", "tif", "flags", "stp", "reserved")
 
 
 # ------------------------------------------------------------------ reading ----
@@ -282,7 +296,18 @@ def read_record(data, pos: int, final: bool = True) -> tuple[list[str] | None, s
     ``final`` False (more bytes may follow, a pipe): None when the record is not complete in ``data``
     (no line end yet, a CR that may be the start of a CRLF, or a quoted cell still open).
     """
-    end = [pos, 0]
+    size = len(data)
+    if pos < size:                  # one line without a quote is one record: csv.reader splits it at commas
+        m = _NEWLINE.search(data, pos)
+        if not final and (m is None or (m.end() == size and m.group() == b"\r")):
+            return None
+        stop, nxt = (m.start(), m.end()) if m else (size, size)
+        line = bytes(data[pos:stop])
+        if b'"' not in line and b"\x00" not in line and len(line) < csv.field_size_limit():
+            if not line:
+                return [], None, nxt, 1
+            return line.decode("utf-8", "surrogateescape").split(","), None, nxt, 1
+    end = [pos, 0]                  # a quoted cell (it may hold line ends), a NUL, a long line: Python's csv
 
     def lines():
         p = end[0]
@@ -368,7 +393,7 @@ def row_dict(names: list[str], cells: list[str]) -> dict:
 # ------------------------------------------------------------------ writing ----
 def csv_field(text: str) -> str:
     """One output field, quoted when it holds a comma, a quote or a line end (RFC 4180)."""
-    if any(c in text for c in ',"\r\n'):
+    if "," in text or '"' in text or "\r" in text or "\n" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -380,7 +405,7 @@ def _echo(text: str) -> str:
 
 
 def format_event(e, symbols: SymbolTable, accounts: NameTable | None = None) -> str:
-    """One output CSV row of an EVENT_DTYPE record."""
+    """One output CSV row of an EVENT_DTYPE record (or a dict of its fields)."""
     kind = int(e["kind"])
     reason = int(e["reason"])
     fill = kind == EventKind.FILL
@@ -540,13 +565,13 @@ class OrderReader:
             if self.parser is not None and self.pos < len(data):
                 if final:
                     self.pos, n, self.rows, self.lines, full = self.parser.parse(
-                        data, self.pos, cmds[:cap], n, self.rows, self.lines)
+                        data, self.pos, cmds[:cap], n, self.rows, self.lines, self.engine)
                 else:                       # complete lines only (the parser takes a last line unterminated)
                     limit = data.rfind(b"\n", self.pos) + 1
                     if limit > self.pos:
                         with memoryview(data) as whole, whole[self.pos:limit] as part:   # released: more() resizes
                             used, n, self.rows, self.lines, full = self.parser.parse(
-                                part, 0, cmds[:cap], n, self.rows, self.lines)
+                                part, 0, cmds[:cap], n, self.rows, self.lines, self.engine)
                         self.pos += used
                     else:
                         full = False
@@ -563,16 +588,15 @@ class OrderReader:
                 continue
             self.rows += 1
             row = {} if cells is None else row_dict(self.names, cells)
-            cmds[n] = 0                     # the compiled parser may have filled part of it
             try:
                 if bad_csv is not None:
                     raise RowError(RC_MALFORMED, bad_csv)
                 if None in row:  # more cells than header columns
                     raise RowError(RC_MALFORMED, f"{len(row[None])} cell(s) beyond the header")
                 check_text(cells)
-                row_to_command(row, cmds[n], self.symbols, self.engine, self.rows, self.accounts, self.firms)
+                cmds[n] = row_to_command(row, self.symbols, self.engine, self.rows, self.accounts, self.firms)
             except RowError as err:
-                cmds[n] = 0
+                cmds[n] = 0                 # the compiled parser may have filled part of it
                 return n, BAD, (row, err)
             n += 1
 
@@ -618,9 +642,12 @@ def match_csv(src, out, loop, symbols: SymbolTable, batch: int = 65536, accounts
     reader.engine = loop.engine
     accounts = reader.accounts
     fmt = None
+    direct = False
     if reader.parser is not None:
         from engine.csv_orders import EventFormatter
+        from engine.loop import EngineLoop
         fmt = EventFormatter(symbols, accounts)
+        direct = tap is None and type(loop) is EngineLoop
     write = _writer(out)
     write((OUTPUT_HEADER + "\n").encode())
     res = MatchResult()
@@ -631,16 +658,21 @@ def match_csv(src, out, loop, symbols: SymbolTable, batch: int = 65536, accounts
         i = 0
         while i < n:   # each run is a committed batch (run raises LoopStopped and withholds a failed one)
             j, i = i, loop.run(cmds[:n], i)
+            if direct:                  # loop.drain() and fmt.format() in one, without the events array
+                text, k = fmt.take(loop.engine)
+                res.events += k
+                write(text)
+                continue
             evs = loop.drain()
             res.events += len(evs)
             if tap is not None:
                 tap(cmds[j:i], evs)
             if fmt is not None:
                 write(fmt.format(evs))
-            else:
-                write("".join(format_event(e, symbols, accounts) + "\n" for e in evs).encode())
-        cmds[:n] = 0
-        res.commands += n
+            else:                       # plain Python values (a NumPy record's fields are slow to read)
+                write("".join(format_event(dict(zip(EVENT_DTYPE.names, e)), symbols, accounts) + "\n"
+                              for e in evs.tolist()).encode())
+        res.commands += n               # cmds[:n] is written over: every row the parsers take is written whole
 
     def done(rows):
         nonlocal reported

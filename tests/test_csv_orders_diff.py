@@ -171,3 +171,109 @@ def test_risk_toml_names_accounts_and_firms(tmp_path):
         ("acct1", "reject", "RISK_MAX_ORDER_QTY"), ("3", "ack", ""), ("acct1", "ack", ""),
         ("15", "reject", "MALFORMED")], p.stderr
     assert "account 15 is an id given to a name ('acct1')" in p.stderr
+
+
+def _run_tables(data: bytes, fast: bool, batch: int, top: int, fixed=None):
+    """``run`` with small name tables (as ``--risk`` makes them) and optionally a fixed symbol list."""
+    from engine.names import NameTable
+    loop = EngineLoop(max_orders=4096)
+    syms = SymbolTable()
+    for s in fixed or ():
+        loop.engine.add_symbol(syms.add(s), syms.tick(s))
+    syms.fixed = bool(fixed)
+    accounts, firms = NameTable("account", top=top), NameTable("firm", top=top)
+    out = io.BytesIO()
+    res = match_csv(data, out, loop, syms, batch=batch, accounts=accounts, firms=firms, fast=fast)
+    return (out.getvalue(), (res.rows, res.commands, res.malformed, res.events, res.errors),
+            accounts.names, firms.names, accounts.max_numeric, syms.names)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_first_seen_names_interned_by_the_compiled_parser_same_output(batch, monkeypatch):
+    """New accounts, firms and symbols are taken on the fast path, with the reference's ids and refusals:
+    numbers and names share a small table (a number used first keeps later names above it, a number a name
+    owns is refused, the table runs out), a name refused mid-row, a symbol outside a fixed list."""
+    body = [b"1,new,1,3,AAA,buy,limit,day,10,1.00,,,,,,,,,,",           # number 3: names stay above it
+            b"2,new,2,n1,AAA,sell,limit,day,5,1.00,,,,,,,,f1,,",          # n1 -> 12, f1 -> 12
+            b"3,new,3,n2,BBB,buy,limit,day,5,2.00,,,,,,,,f2,,",           # n2 -> 11, f2 -> 11
+            b"4,new,4,11,AAA,buy,limit,day,1,1.00,,,,,,,,,,",             # 11 belongs to n2: MALFORMED
+            b"5,new,5,n3,AAA,bogus,limit,day,1,1.00,,,,,,,,,,",           # n3 -> 10 although the row is bad
+            b"6,new,6,9,AAA,buy,limit,day,1,1.00,,,,,,,,,,",              # number 9: names end above it
+            b"7,new,7,n4,AAA,buy,limit,day,1,1.00,,,,,,,,,,",             # no id left for n4
+            b"8,new,8,n3,CCC,sell,limit,day,1,1.00,,,,,,,,,,",            # CCC not in the fixed list
+            b"9,new,9,n1,BBB,sell,limit,day,5,2.00,,,,,,,,f1,,",
+            b"10,cancel,1,3,,,,,,,,,,,,,,,,", b"11,new,10,a b,AAA,buy,limit,day,1,1.00,,,,,,,,,,"]
+    data = FULL + b"\n" + b"\n".join(body) + b"\n"
+    ref = _run_tables(data, False, batch, 12, fixed=["AAA", "BBB"])
+    fast = _run_tables(data, True, batch, 12, fixed=["AAA", "BBB"])
+    assert fast == ref
+    assert ref[2] == ["n1", "n2", "n3"] and ref[3] == ["f1", "f2"] and ref[4] == 9
+    rows = list(csv.DictReader(io.StringIO(ref[0].decode(), newline="")))
+    assert [r["reason_name"] for r in rows if r["event"] in ("reject", "cancel_reject")] == [
+        "MALFORMED", "INVALID_SIDE", "MALFORMED", "UNKNOWN_SYMBOL", "MALFORMED"]
+    free = FULL + b"\n" + b"\n".join(b.replace(b"CCC", b"DDD") for b in body) + b"\n"
+    assert _run_tables(free, True, batch, 12) == _run_tables(free, False, batch, 12)
+
+    import engine.csvio as csvio   # rows with only first-seen valid names never reach the reference
+    calls = []
+    real = csvio.row_to_command
+    monkeypatch.setattr(csvio, "row_to_command", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    many = FULL + b"\n" + b"\n".join(b"%d,new,%d,acct%d,S%d,buy,limit,day,1,1.00,,,,,,,,firm%d,," % (k, k, k, k % 50, k)
+                                     for k in range(1, 301)) + b"\n"
+    _, stats, accounts, firms, _, symbols = _run_tables(many, True, 64, 1 << 20)
+    assert stats[2] == 0 and len(accounts) == len(firms) == 300 and len(symbols) == 50
+    assert calls == []
+
+
+def _read_record_spec(data, pos, final=True):
+    """engine.csvio.read_record as it was: one csv.reader per record (the reference's reference)."""
+    import re
+    newline = re.compile(rb"\r\n|\r|\n")
+
+    class Incomplete(Exception):
+        pass
+    end = [pos, 0]
+
+    def lines():
+        p = end[0]
+        while p < len(data):
+            m = newline.search(data, p)
+            if not final and (m is None or (m.end() == len(data) and m.group() == b"\r")):
+                raise Incomplete
+            q = m.end() if m else len(data)
+            end[0], end[1] = q, end[1] + 1
+            yield bytes(data[p:q]).decode("utf-8", "surrogateescape")
+            p = q
+        if not final:
+            raise Incomplete
+    try:
+        cells = next(csv.reader(lines()))
+    except StopIteration:
+        return [], None, end[0], end[1]
+    except Incomplete:
+        return None
+    except csv.Error as e:
+        return None, f"unreadable CSV row ({e})", end[0], end[1]
+    return cells, None, end[0], end[1]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from([b"a", b",", b'"', b"\r", b"\n", b"\r\n", b"\x00", b" ", b"\xff", b"\xc3\xa9", b"12",
+                                 b"x" * 40]), max_size=40).map(b"".join), st.booleans(), st.integers(0, 3))
+def test_read_record_same_as_csv_module(data, final, limit_kind):
+    """The reference's reader splits a quote-free line itself: record for record what csv.reader gives,
+    line ends, blank lines, a stream's incomplete record and the field size limit included."""
+    from engine.csvio import read_record
+    old = csv.field_size_limit()
+    try:
+        if limit_kind == 1:
+            csv.field_size_limit(30)
+        pos = 0
+        while True:
+            got, want = read_record(data, pos, final), _read_record_spec(data, pos, final)
+            assert got == want, (data, pos)
+            if got is None or got[2] == pos:
+                break
+            pos = got[2]
+    finally:
+        csv.field_size_limit(old)
