@@ -71,7 +71,7 @@ class ReplaySource(MarketDataSource):
         self.locates: dict[str, int] = {}
         self.seen: set[int] = set()
         self.venue: SimVenue | None = None
-        self.after_event = None                # callable(kind, symbol, locate): tests' invariant checks
+        self.after_event = None                # callable(source, kind, symbol, locate): tests' invariant checks
         self.events = 0
         self.delivered = 0
 
@@ -142,7 +142,7 @@ class ReplaySource(MarketDataSource):
             if venue is not None:
                 venue.flush()
             if self.after_event is not None:
-                self.after_event(int(ev["kind"]), sym, loc)
+                self.after_event(self, int(ev["kind"]), sym, loc)
 
         handler.handle_status(Status(None, feed_state=FeedState.UP))
         books.subscribe(on_event)
