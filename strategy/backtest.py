@@ -43,6 +43,7 @@ from strategy.ports import (FLAGS_ALL, Book, ExecKind, Execution, FeedState, Fla
                             code_name, tick_for)
 
 EV_BBO, EV_TRADE = 1, 2
+SIDES = {ord("B"): Side.BUY, ord("S"): Side.SELL}
 VENUE_LEVELS = 64                   # levels of the recorded book the venue looks at
 MAX_REPORTS_PER_EVENT = 100_000     # a strategy that answers every report with a request forever
 
@@ -69,7 +70,6 @@ class ReplaySource(MarketDataSource):
         self.books = BookBuilder()
         self.names: dict[int, str] = {}        # locate -> symbol, once known
         self.locates: dict[str, int] = {}
-        self.seen: set[int] = set()
         self.venue: SimVenue | None = None
         self.after_event = None                # callable(source, kind, symbol, locate): tests' invariant checks
         self.events = 0
@@ -107,27 +107,37 @@ class ReplaySource(MarketDataSource):
             except BaseException as e:   # the builder would count and swallow it: keep it, stop delivering
                 failure.append(e)
 
+        state = {}                      # locate -> (trading_state, reason) last delivered
+        h_seen = [0]
+
+        def status_of(loc, sym, seq):
+            info = books.symbol_info(loc)
+            st, why = info["trading_state"], info["trading_reason"].strip()
+            if state.get(loc) != (st, why):
+                state[loc] = (st, why)
+                handler.handle_status(Status(sym, TradingState(ord(st)) if st else TradingState.UNKNOWN, why,
+                                             FeedState.UP, ts_ns=info["trading_ts"], seq=seq))
+
         def deliver(ev):
+            # EVENT_DTYPE: kind, side, locate, trade_px, seq, ts, bid_px, ask_px, bid_sz, ask_sz, trade_qty, match
+            kind, side, loc, trade_px, seq, ts, _, _, _, _, trade_qty, match = ev.item()
             self.events += 1
-            loc = int(ev["locate"])
-            sym = self._symbol(loc)
+            sym = self.names.get(loc) or self._symbol(loc)
             if sym is None or (symbols is not None and sym not in symbols):
                 return
             self.delivered += 1
-            ts = int(ev["ts"])
-            seq = int(ev["seq"])
             if venue is not None:
                 venue.now_ns = ts
             handler.handle_clock(ts)
-            if loc not in self.seen:
-                self.seen.add(loc)
-                info = books.symbol_info(loc)
-                st = info["trading_state"]
-                handler.handle_status(Status(sym, TradingState(ord(st)) if st else TradingState.UNKNOWN,
-                                             info["trading_reason"].strip(), FeedState.UP, ts_ns=ts, seq=seq))
-            if ev["kind"] == EV_TRADE:
-                side = {ord("B"): Side.BUY, ord("S"): Side.SELL}.get(int(ev["side"]), Side.NONE)
-                tr = Trade(sym, int(ev["trade_px"]), int(ev["trade_qty"]), side, int(ev["match"]), ts, seq)
+            h = books.type_counts().get("H", 0)
+            if h != h_seen[0]:          # a trading-state message arrived since the last event
+                h_seen[0] = h
+                for other in list(state):
+                    status_of(other, self.names[other], seq)
+            if loc not in state:
+                status_of(loc, sym, seq)
+            if kind == EV_TRADE:
+                tr = Trade(sym, trade_px, trade_qty, SIDES.get(side, Side.NONE), match, ts, seq)
                 if venue is not None:
                     venue.on_trade(tr)
                     venue.flush()
@@ -142,7 +152,7 @@ class ReplaySource(MarketDataSource):
             if venue is not None:
                 venue.flush()
             if self.after_event is not None:
-                self.after_event(self, int(ev["kind"]), sym, loc)
+                self.after_event(self, kind, sym, loc)
 
         handler.handle_status(Status(None, feed_state=FeedState.UP))
         books.subscribe(on_event)
@@ -434,11 +444,9 @@ class SimVenue(OrderPort):
             return
         bids, asks = self.depth_fn(sym)
         if used:
-            now = {(Side.BUY, px): sh for px, sh, _ in bids}
-            now.update({(Side.SELL, px): sh for px, sh, _ in asks})
             for key in list(used):
-                sh = now.get(key)
-                if sh is None:
+                sh = self._shares_at(bids if key[0] == Side.BUY else asks, key[1])
+                if sh == 0:
                     del used[key]
                 elif used[key] > sh:
                     used[key] = sh
@@ -446,11 +454,14 @@ class SimVenue(OrderPort):
             for o in lst:
                 if o.ahead:
                     o.ahead = min(o.ahead, self._shares_at(bids if o.side == Side.BUY else asks, o.price))
-            for o in sorted(lst, key=lambda o: (o.side, -o.price if o.side == Side.BUY else o.price)):
-                if o.open and self._crosses(o.side, o.price, OrdType.LIMIT, bids, asks):
-                    opp = asks if o.side == Side.BUY else bids
-                    self._take(o, self._available(sym, o.side, o.price, o.price, OrdType.LIMIT, opp),
-                               Liquidity.MAKER, True)
+            cross = [o for o in lst if self._crosses(o.side, o.price, OrdType.LIMIT, bids, asks)]
+            if cross:
+                cross.sort(key=lambda o: (o.side, -o.price if o.side == Side.BUY else o.price))
+                for o in cross:
+                    if o.open:
+                        opp = asks if o.side == Side.BUY else bids
+                        self._take(o, self._available(sym, o.side, o.price, o.price, OrdType.LIMIT, opp),
+                                   Liquidity.MAKER, True)
 
     def end_of_day(self) -> None:
         for o in list(self.orders.values()):

@@ -95,6 +95,35 @@ def test_strategy_sees_the_builders_book(data_dir, day, every):
     assert compared == len(samples)
 
 
+class StatusRecorder(Strategy):
+    def configure(self, params):
+        self.log = []
+
+    def on_status(self, st):
+        self.log.append(("status", st.symbol, st.trading_state, st.feed_state))
+
+    def on_book(self, book):
+        self.log.append(("book", book.symbol))
+
+    def on_trade(self, trade):
+        self.log.append(("trade", trade.symbol))
+
+
+@pytest.mark.parametrize("day", [RITCH, "generated"])
+def test_status_before_first_book_and_feed_up_end(data_dir, generated_day, day):
+    from strategy.ports import FeedState, TradingState
+
+    strat = StatusRecorder({"symbols": ["*"]})
+    run_backtest(strat, generated_day if day == "generated" else data_dir / day)
+    log = strat.log
+    assert log[0] == ("status", None, TradingState.UNKNOWN, FeedState.UP)
+    assert log[-1] == ("status", None, TradingState.UNKNOWN, FeedState.END)
+    first = {}
+    for i, (what, sym, *rest) in enumerate(log[1:-1]):
+        first.setdefault(sym, (what, rest))
+    assert first and all(w == "status" and rest[0] == TradingState.TRADING for w, rest in first.values())
+
+
 # ------------------------------------------------------ examples and limits ----
 def run_checked(strat, path):
     """Backtest with the strategy's limits checked after every event and every execution report."""
@@ -103,6 +132,9 @@ def run_checked(strat, path):
     def check(src, kind, sym, loc):
         steps[0] += 1
         assert strat.limit_violations() == [], f"event {steps[0]}"
+        # every report delivered: the strategy's working orders are exactly the venue's open ones
+        assert {cl: (o.side, o.price, o.leaves) for cl, o in strat.orders.items()} == \
+            {o.cl: (o.side, o.price, o.leaves) for o in src.venue.open_orders()}, f"event {steps[0]}"
 
     orig = strat.handle_execution
 
@@ -281,3 +313,23 @@ def test_cli_backtest_json_and_text(data_dir):
     p = cli("strategy.examples.momentum:Momentum", "--config", CONFIGS / "momentum.toml",
             data_dir / "bad_input" / "bist_itch_moldudp64_sample.dat")
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "ITCH_E_NOT_ITCH50" in p.stderr
+
+
+def test_trading_state_change_is_delivered(tmp_path):
+    from strategy.ports import TradingState
+    from testing import itchgen as g
+
+    day = tmp_path / "halt.bin"
+    day.write_bytes(g.binaryfile([
+        g.system_event("O", ts=1), g.directory(1, "TEST", ts=2), g.trading_action(1, "TEST", "T", ts=3),
+        g.add(1, "B", 100, 99_0000, ts=10), g.add(2, "S", 100, 100_0000, ts=11),
+        g.trading_action(1, "TEST", "H", "LUDP", ts=20), g.delete(2, ts=21),
+        g.trading_action(1, "TEST", "T", ts=30), g.add(3, "S", 200, 100_0100, ts=31),
+    ]))
+    strat = StatusRecorder({"symbols": ["TEST"]})
+    statuses = []
+    strat.on_status = lambda st: statuses.append((st.symbol, st.trading_state, st.reason, st.ts_ns))
+    run_backtest(strat, day)
+    assert [s for s in statuses if s[0]] == [("TEST", TradingState.TRADING, "", 3),
+                                             ("TEST", TradingState.HALTED, "LUDP", 20),
+                                             ("TEST", TradingState.TRADING, "", 30)]
