@@ -36,6 +36,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from core.codes import STRAT_E_RUNAWAY, TickwireError
 from messaging.records import CODE_BY_NAME, CANCEL_REASON_BY_NAME
 from strategy.base import Strategy
 from strategy.ports import (FLAGS_ALL, Book, ExecKind, Execution, FeedState, Flag, Handler, Liquidity,
@@ -48,8 +49,8 @@ VENUE_LEVELS = 64                   # levels of the recorded book the venue look
 MAX_REPORTS_PER_EVENT = 100_000     # a strategy that answers every report with a request forever
 
 
-class BacktestError(RuntimeError):
-    pass
+class BacktestError(TickwireError):
+    """The backtest cannot go on (``STRAT_E_RUNAWAY``)."""
 
 
 def _rc(name: str) -> int:
@@ -221,8 +222,8 @@ class SimVenue(OrderPort):
             h.handle_execution(self.queue.popleft())
             n += 1
             if n > MAX_REPORTS_PER_EVENT:
-                raise BacktestError(f"more than {MAX_REPORTS_PER_EVENT} execution reports for one market event: "
-                                    "the strategy answers its reports with requests without end")
+                raise BacktestError(STRAT_E_RUNAWAY, f"more than {MAX_REPORTS_PER_EVENT} execution reports for "
+                                    "one market event: the strategy answers its reports with requests without end")
         return n
 
     def _close(self, o: SimOrder, kind, reason_name: str, removed: int) -> None:

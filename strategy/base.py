@@ -28,12 +28,16 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from core import codes as _codes
+
 from strategy.ports import (FLAGS_ALL, PRICE_SCALE, Book, ExecKind, Execution, FeedState, Flag, Handler,
                             OrderPort, OrdType, Side, Status, Tif, Trade)
 
 
 class ConfigError(ValueError):
-    """A configuration value that cannot be used: ``key`` and ``reason``."""
+    """A configuration value that cannot be used: ``key`` and ``reason`` (code ``STRAT_E_CONFIG``)."""
+
+    code = _codes.STRAT_E_CONFIG
 
     def __init__(self, key: str, reason: str):
         super().__init__(f"config: {key}: {reason}")
@@ -222,6 +226,7 @@ class Strategy(Handler):
                       "cancel_rejects": 0, "modify_rejects": 0, "cancelled": 0, "expired": 0}
         self.rejects: dict[str, int] = {}           # by reason name (venue rejects)
         self.refused: dict[str, int] = {}           # orders the strategy's own limits stopped, by reason
+        self.last_refusal = 0                       # code of the last order the limits refused
         self.orders_at_halt = -1                    # stats["orders"] when the strategy halted
         if self.timer_ms:
             self.timer_interval_ns = self.timer_ms * 1_000_000
@@ -422,8 +427,12 @@ class Strategy(Handler):
             self.cancel_all()
 
     # ---------------------------------------------------------------- actions ----
-    def _refuse(self, reason: str):
-        self.refused[reason] = self.refused.get(reason, 0) + 1
+    def _refuse(self, code: int):
+        """Count a refusal by the strategy's own limits (``STRAT_E_*`` of core/codes.pxd, named without
+        the prefix in ``refused``); ``last_refusal`` holds the code."""
+        name = _codes.code_name(code).removeprefix("STRAT_E_")
+        self.refused[name] = self.refused.get(name, 0) + 1
+        self.last_refusal = code
         return None
 
     def buy(self, symbol, qty, price=0, ord_type=OrdType.LIMIT, tif=Tif.DAY, flags=0):
@@ -437,27 +446,27 @@ class Strategy(Handler):
         if self.port is None:
             raise RuntimeError("strategy is not bound to an order port")
         if self.halted:
-            return self._refuse("HALTED")
+            return self._refuse(_codes.STRAT_E_HALTED)
         if not self.wants(symbol):
-            return self._refuse("SYMBOL_NOT_CONFIGURED")
+            return self._refuse(_codes.STRAT_E_SYMBOL_NOT_CONFIGURED)
         if flags & ~FLAGS_ALL:
-            return self._refuse("BAD_FLAGS")
+            return self._refuse(_codes.STRAT_E_BAD_FLAGS)
         lim = self.limits
         if qty <= 0 or qty > lim["max_order_qty"]:
-            return self._refuse("MAX_ORDER_QTY")
+            return self._refuse(_codes.STRAT_E_MAX_ORDER_QTY)
         if len(self.orders) >= lim["max_open_orders"]:
-            return self._refuse("MAX_OPEN_ORDERS")
+            return self._refuse(_codes.STRAT_E_MAX_OPEN_ORDERS)
         if lim["max_notional"] is not None:
             ref = price
             if ord_type == OrdType.MARKET or not ref:
                 b = self.books.get(symbol)
                 ref = (b.ask_px if side == Side.BUY else b.bid_px) if b is not None else 0
                 if not ref:
-                    return self._refuse("MAX_NOTIONAL")      # no price to bound a market order by
+                    return self._refuse(_codes.STRAT_E_MAX_NOTIONAL)      # no price to bound a market order by
             if ref * qty > lim["max_notional"]:
-                return self._refuse("MAX_NOTIONAL")
+                return self._refuse(_codes.STRAT_E_MAX_NOTIONAL)
         if not self._position_room(symbol, side, qty):
-            return self._refuse("MAX_POSITION")
+            return self._refuse(_codes.STRAT_E_MAX_POSITION)
         cl = self.next_cl_ord_id
         self.next_cl_ord_id += 1
         o = Order(cl, symbol, int(side), qty, price, int(ord_type), int(tif), flags)
@@ -465,7 +474,7 @@ class Strategy(Handler):
         self.stats["orders"] += 1
         if not self.port.send_new(cl, symbol, Side(side), qty, price, OrdType(ord_type), Tif(tif), flags):
             self._done(o)
-            return self._refuse("PORT_REFUSED")
+            return self._refuse(_codes.STRAT_E_PORT_REFUSED)
         return cl
 
     def _position_room(self, symbol, side, extra) -> bool:
@@ -489,17 +498,17 @@ class Strategy(Handler):
         if o is None or o.state == Order.PENDING_CANCEL or o.pending_modify is not None:
             return False
         if self.halted:
-            self._refuse("HALTED")
+            self._refuse(_codes.STRAT_E_HALTED)
             return False
         if qty <= 0 or qty > self.limits["max_order_qty"]:
-            self._refuse("MAX_ORDER_QTY")
+            self._refuse(_codes.STRAT_E_MAX_ORDER_QTY)
             return False
         if self.limits["max_notional"] is not None and price * qty > self.limits["max_notional"]:
-            self._refuse("MAX_NOTIONAL")
+            self._refuse(_codes.STRAT_E_MAX_NOTIONAL)
             return False
         grow = (qty - o.filled) - o.leaves
         if grow > 0 and not self._position_room(o.symbol, o.side, grow):
-            self._refuse("MAX_POSITION")
+            self._refuse(_codes.STRAT_E_MAX_POSITION)
             return False
         o.pending_modify = (qty, price)
         self.stats["modifies"] += 1

@@ -333,3 +333,42 @@ def test_trading_state_change_is_delivered(tmp_path):
     assert [s for s in statuses if s[0]] == [("TEST", TradingState.TRADING, "", 3),
                                              ("TEST", TradingState.HALTED, "LUDP", 20),
                                              ("TEST", TradingState.TRADING, "", 30)]
+
+
+def test_own_limits_refuse_with_codes():
+    from core import codes
+
+    v, s, _ = venue_with([(99_0000, 100, 1)], [(100_0000, 100, 1)])
+    s.__init__({"symbols": ["XYZ"], "limits": {"max_order_qty": 300, "max_position": 400, "max_open_orders": 2,
+                                               "max_notional": 20_000}})
+    s.bind(v)
+    assert s.buy("XYZ", 301, 50_0000) is None and s.last_refusal == codes.STRAT_E_MAX_ORDER_QTY
+    assert s.buy("XYZ", 300, 90_0000) is None and s.last_refusal == codes.STRAT_E_MAX_NOTIONAL
+    a = s.buy("XYZ", 300, 50_0000)
+    assert s.buy("XYZ", 101, 50_0000) is None and s.last_refusal == codes.STRAT_E_MAX_POSITION   # 300 working
+    assert s.buy("XYZ", 100, 50_0000) is not None
+    assert s.sell("XYZ", 100, 150_0000) is None and s.last_refusal == codes.STRAT_E_MAX_OPEN_ORDERS
+    assert s.buy("ABC", 1, 50_0000) is None and s.last_refusal == codes.STRAT_E_SYMBOL_NOT_CONFIGURED
+    v.flush()
+    assert not s.modify(a, 301, 50_0000) and s.last_refusal == codes.STRAT_E_MAX_ORDER_QTY
+    assert s.refused == {"MAX_ORDER_QTY": 2, "MAX_NOTIONAL": 1, "MAX_POSITION": 1, "MAX_OPEN_ORDERS": 1,
+                         "SYMBOL_NOT_CONFIGURED": 1}
+    s.halt("test")
+    v.flush()
+    assert s.open_orders() == [] and s.buy("XYZ", 1, 50_0000) is None and s.last_refusal == codes.STRAT_E_HALTED
+
+
+class Runaway(Strategy):
+    def on_book(self, book):
+        self.port.send_cancel(10 ** 9)
+
+    def on_execution(self, ex):
+        self.port.send_cancel(10 ** 9)                  # answers every reject with another request
+
+
+def test_runaway_strategy_stops_the_backtest(data_dir):
+    from strategy.backtest import BacktestError
+
+    with pytest.raises(BacktestError) as e:
+        run_backtest(Runaway({"symbols": ["*"]}), data_dir / RITCH)
+    assert e.value.name == "STRAT_E_RUNAWAY"
