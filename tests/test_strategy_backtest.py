@@ -372,3 +372,16 @@ def test_runaway_strategy_stops_the_backtest(data_dir):
     with pytest.raises(BacktestError) as e:
         run_backtest(Runaway({"symbols": ["*"]}), data_dir / RITCH)
     assert e.value.name == "STRAT_E_RUNAWAY"
+
+
+def test_pcap_and_binaryfile_of_the_same_day_trade_the_same(tmp_path):
+    """The recorded day as a MoldUDP64 pcap gives the strategy the same books, so the same trading."""
+    from lab.daygen import generate_day
+
+    generate_day(str(tmp_path / "d.bin"), 20_000, 3, 5)
+    generate_day(str(tmp_path / "d.pcap"), 20_000, 3, 5, pcap=True)
+    runs = []
+    for name in ("d.bin", "d.pcap"):
+        r = run_backtest(Momentum(config("momentum")), tmp_path / name)
+        runs.append((r["messages"], r["venue"], r["positions"], r["pnl"]))
+    assert runs[0] == runs[1] and runs[0][1]["fills"] > 0
