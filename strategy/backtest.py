@@ -499,6 +499,7 @@ def run_backtest(strategy: Strategy, path, levels: int = 10, after_event=None, *
         "messages": stats["messages"],
         "book_events": stats["book_events"],
         "delivered_events": stats["delivered_events"],
+        "symbols_not_in_day": sorted(strategy.symbols - set(src.locates)) if strategy.symbols is not None else [],
         "elapsed_s": round(elapsed, 3),
         "venue": {**venue.stats, "rejects": dict(sorted(venue.rejects.items())),
                   "cancels": dict(sorted(venue.cancels.items())), "open_at_end": len(venue.open_orders())},
@@ -530,6 +531,8 @@ def format_summary(r: dict) -> str:
         "refused by the strategy's limits: " + (", ".join(f"{k} {n}" for k, n in r["refused_by_limits"].items())
                                                 or "none"),
     ]
+    if r["symbols_not_in_day"]:
+        lines.append("configured symbols the day never showed: " + ", ".join(r["symbols_not_in_day"]))
     if r["halted"]:
         lines.append(f"halted: {r['halted']}")
     lines.append(f"{'symbol':<8} {'position':>9} {'avg price':>12} {'realized $':>12} {'unrealized $':>13} "

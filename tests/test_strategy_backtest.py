@@ -385,3 +385,8 @@ def test_pcap_and_binaryfile_of_the_same_day_trade_the_same(tmp_path):
         r = run_backtest(Momentum(config("momentum")), tmp_path / name)
         runs.append((r["messages"], r["venue"], r["positions"], r["pnl"]))
     assert runs[0] == runs[1] and runs[0][1]["fills"] > 0
+
+
+def test_configured_symbol_missing_from_the_day_is_named(data_dir):
+    r = run_backtest(Momentum(config("momentum", symbols=["CHAR", "NOPE"])), data_dir / RITCH)
+    assert r["symbols_not_in_day"] == ["NOPE"] and set(r["positions"]) <= {"CHAR"}
