@@ -9,6 +9,7 @@ import sys
 import tomllib
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from book.reference import ReferenceBook
 from strategy.backtest import SimVenue, run_backtest
@@ -390,3 +391,62 @@ def test_pcap_and_binaryfile_of_the_same_day_trade_the_same(tmp_path):
 def test_configured_symbol_missing_from_the_day_is_named(data_dir):
     r = run_backtest(Momentum(config("momentum", symbols=["CHAR", "NOPE"])), data_dir / RITCH)
     assert r["symbols_not_in_day"] == ["NOPE"] and set(r["positions"]) <= {"CHAR"}
+
+prices = st.integers(95, 105).map(lambda t: t * 1_0000)
+actions = st.lists(st.one_of(
+    st.tuples(st.just("new"), st.sampled_from([Side.BUY, Side.SELL]), st.integers(1, 400), prices,
+              st.sampled_from([Tif.DAY, Tif.IOC, Tif.FOK]), st.sampled_from([0, Flag.POST_ONLY])),
+    st.tuples(st.just("cancel"), st.integers(1, 30)),
+    st.tuples(st.just("modify"), st.integers(1, 30), st.integers(1, 400), prices),
+    st.tuples(st.just("trade"), prices, st.integers(1, 300)),
+    st.tuples(st.just("book"), st.integers(-3, 3)),
+), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(actions)
+def test_venue_conserves_quantity_and_respects_limits(acts):
+    bids0 = [(100_0000 - i * 1_0000, 200, 2) for i in range(5)]
+    asks0 = [(101_0000 + i * 1_0000, 200, 2) for i in range(5)]
+    v, s, book = venue_with(list(bids0), list(asks0))
+    for a in acts:
+        if a[0] == "new":
+            _, side, qty, px, tif, flags = a
+            (s.buy if side == Side.BUY else s.sell)("XYZ", qty, px, tif=tif,
+                                                      flags=flags if tif == Tif.DAY else 0)
+        elif a[0] == "cancel":
+            s.cancel(a[1])
+        elif a[0] == "modify":
+            s.modify(a[1], a[2], a[3])
+        elif a[0] == "trade":
+            v.on_trade(Trade("XYZ", a[1], a[2]))
+        else:                                          # the recorded market moves by whole dollars
+            d = a[1] * 1_0000
+            book["bids"] = [(p + d, n, c) for p, n, c in bids0]
+            book["asks"] = [(p + d, n, c) for p, n, c in asks0]
+            v.on_book(Book("XYZ", book["bids"], book["asks"]))
+        v.flush()
+    per = {}
+    for r in s.reports:
+        per.setdefault(r.cl_ord_id, []).append(r)
+    for cl, o in v.orders.items():
+        reps = per[cl]
+        filled = sum(r.qty for r in reps if r.kind == ExecKind.FILL)
+        assert filled == o.filled and o.filled + o.leaves <= o.qty
+        assert (o.leaves > 0) == o.open == (cl in s.orders)
+        for r in reps:
+            if r.kind == ExecKind.FILL:
+                assert r.qty > 0
+                # never filled worse than the limit price it had at the time (buys at or below, sells at or above)
+                assert r.price <= max(x.price for x in reps if x.kind in (ExecKind.ACK, ExecKind.MODIFY_ACK)) \
+                    if o.side == Side.BUY else \
+                    r.price >= min(x.price for x in reps if x.kind in (ExecKind.ACK, ExecKind.MODIFY_ACK))
+    # taken liquidity never exceeds what is displayed at a level
+    for (side, px), n in v.consumed.get("XYZ", {}).items():
+        shown = dict((p, sh) for p, sh, _ in (book["bids"] if side == Side.BUY else book["asks"]))
+        assert n <= shown.get(px, 0)
+    pos = s.positions.get("XYZ")
+    if pos is not None:
+        bought = sum(r.qty for r in s.reports if r.kind == ExecKind.FILL and r.side == Side.BUY)
+        sold = sum(r.qty for r in s.reports if r.kind == ExecKind.FILL and r.side == Side.SELL)
+        assert pos.qty == bought - sold
