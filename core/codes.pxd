@@ -18,6 +18,7 @@ A result code is a negative int: hot paths return it, Python layers turn it into
     SOUP      -1000..-1099     SOUP_E_*               SoupBinTCP client
     GEN       -1100..-1199     GEN_E_*                ITCH day generator (tickwire/daygen)
     SBE       -1200..-1299     SBE_E_*                SBE wire messages (messaging/sbe_wire.pxd sbe_check, messaging.sbe)
+    STRATEGY  -1500..-1599     STRAT_E_*              strategy library: orders its own limits refuse, configuration, backtest
 
 Format (``core/codes.py`` parses this file: it is the single source of the Python table and of
 docs/codes.md): one ``cdef enum`` per area under a banner ``# ==== AREA lo..hi: what ====``, one
@@ -231,3 +232,15 @@ cdef enum:
     SBE_E_TRUNCATED_GROUP = -1207     # buffer ends inside the repeating group's header or entries
     SBE_E_GROUP_BLOCK = -1208         # group entry blockLength is below the entry length in the schema
     SBE_E_ENCODE = -1220              # value does not fit its field, or no such message or field (Python encoder)
+# ==== STRATEGY -1500..-1599: strategy library (strategy/: its own limits, configuration, backtest) ====
+cdef enum:
+    STRAT_E_HALTED = -1501            # order refused: the strategy is halted (loss limit or halt())
+    STRAT_E_MAX_ORDER_QTY = -1502     # order refused: quantity zero or above limits.max_order_qty
+    STRAT_E_MAX_POSITION = -1503      # order refused: position plus working orders could pass limits.max_position
+    STRAT_E_MAX_OPEN_ORDERS = -1504   # order refused: limits.max_open_orders working orders already
+    STRAT_E_MAX_NOTIONAL = -1505      # order refused: price x qty above limits.max_notional (or no price to bound it)
+    STRAT_E_SYMBOL_NOT_CONFIGURED = -1506  # order refused: symbol not in the strategy's symbols
+    STRAT_E_BAD_FLAGS = -1507         # order refused: unknown flag bits
+    STRAT_E_PORT_REFUSED = -1508      # order refused: the order port could not take the request
+    STRAT_E_CONFIG = -1509            # strategy configuration refused (key and reason)
+    STRAT_E_RUNAWAY = -1510           # backtest stopped: the strategy answers execution reports with requests without end

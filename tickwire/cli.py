@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prog = "tickwire " + " ".join(filter(None, (args.command, getattr(args, "journal_cmd", None),
                                                 getattr(args, "mold_command", None), getattr(args, "user_cmd", None),
-                                                getattr(args, "soup_command", None))))
+                                                getattr(args, "soup_command", None),
+                                                getattr(args, "strategy_command", None))))
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `tickwire book ... | head`
