@@ -17,6 +17,7 @@ A result code is a negative int: hot paths return it, Python layers turn it into
     BOOK      -900..-999       BOOK_*                 book builder (counted faults, never fatal)
     SOUP      -1000..-1099     SOUP_E_*               SoupBinTCP client
     GEN       -1100..-1199     GEN_E_*                ITCH day generator (tickwire/daygen)
+    AERON     -1300..-1399     AERON_E_*              Aeron transport (messaging/transport, messaging/driver, channels)
 
 Format (``core/codes.py`` parses this file: it is the single source of the Python table and of
 docs/codes.md): one ``cdef enum`` per area under a banner ``# ==== AREA lo..hi: what ====``, one
@@ -216,3 +217,20 @@ cdef enum:
 cdef enum:
     GEN_E_NOMEM = -1101               # out of memory while growing the live-order arrays
     GEN_E_INVARIANT = -1102           # internal invariant broken (crossed book or dead reference); this is a generator bug, please report the seed
+
+# ==== AERON -1300..-1399: Aeron transport, media driver and stream configuration (messaging/) ====
+cdef enum:
+    AERON_E_NO_DRIVER = -1301         # no Aeron media driver is active at the directory (start one: tickwire driver)
+    AERON_E_CLIENT = -1302            # the Aeron client could not start or lost its media driver
+    AERON_E_ADD = -1303               # the media driver refused the publication or subscription (bad channel?)
+    AERON_E_NOT_CONNECTED = -1304     # offer failed: no subscriber is connected to the publication
+    AERON_E_BACK_PRESSURED = -1305    # offer failed: back-pressured by the slowest subscriber (retry bound reached under RETRY_BOUNDED)
+    AERON_E_ADMIN_ACTION = -1306      # offer failed: the log was rotating (admin action) until the retry bound
+    AERON_E_CLOSED = -1307            # offer failed: the publication is closed
+    AERON_E_MAX_POSITION = -1308      # offer failed: the publication reached its maximum position
+    AERON_E_ERROR = -1309             # offer failed: Aeron client error
+    AERON_E_TOO_LONG = -1310          # message longer than the publication allows (claim: above the max payload)
+    AERON_E_DRIVER_ACTIVE = -1311     # a media driver is already active at the directory
+    AERON_E_DRIVER_START = -1312      # the media driver could not start
+    AERON_E_CONFIG = -1313            # bad stream or idle-strategy configuration
+    AERON_E_TIMEOUT = -1314           # the media driver did not answer in time
