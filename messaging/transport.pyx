@@ -133,6 +133,15 @@ cdef class IdleStrategy:
     @staticmethod
     def parse(text, key="idle"):
         """The strategy a configuration string names; AeronConfigError (with ``key``) for anything else."""
+        try:
+            return IdleStrategy._parse(text, key)
+        except AeronConfigError as e:
+            if e.key == key:
+                raise
+            raise AeronConfigError(key, e.message.partition(": ")[2]) from None
+
+    @staticmethod
+    def _parse(text, key):
         if isinstance(text, IdleStrategy):
             return text
         if not isinstance(text, str):
@@ -513,6 +522,12 @@ cdef class Publisher:
     @property
     def is_closed(self):
         return self.pub == NULL and self.xpub == NULL
+
+    @property
+    def session_id(self):
+        """The publication's session id (what subscribers see); None for an exclusive or closed one
+        (Aeron 1.53's C client has no getter for an exclusive publication's)."""
+        return aeron_publication_session_id(self.pub) if self.pub != NULL else None
 
     def counters(self) -> dict:
         """Messages ``offered`` (published) and ``failed`` (given up), and failed attempts by reason."""
