@@ -184,8 +184,11 @@ def _slow_drain(sub, proc):
 
 
 @pytest.mark.slow
-def test_retry_bounded_one_million_in_order_no_loss(client, driver):
-    s = stream("aeron:ipc?term-length=64k", Policy.RETRY_BOUNDED, 10_000_000_000)
+@pytest.mark.parametrize("media", ["ipc", "udp"])
+def test_retry_bounded_one_million_in_order_no_loss(client, driver, media):
+    channel = ("aeron:ipc?term-length=64k" if media == "ipc"
+               else f"aeron:udp?endpoint=127.0.0.1:{free_udp_port()}|term-length=64k")
+    s = stream(channel, Policy.RETRY_BOUNDED, 10_000_000_000)
     sub = client.subscription(s)
     n = 1_000_000
     proc = _run_publisher(driver, s.channel, s.stream_id, n, Policy.RETRY_BOUNDED, s.retry_ns)
