@@ -9,7 +9,8 @@ Usage::
   it; the time from before the send to the echo's arrival, one message in flight, recorded in an
   HdrHistogram after ``--warmup`` round trips. Python<->Python uses pyaeron's own API (``offer`` of
   bytes, ``poll`` with a Python handler); Cython<->Cython uses tickwire's cdef API
-  (``Publisher.offer`` / ``Subscriber.poll``, bench/aeron_runs.pyx). Both loops idle with
+  (``Publisher.offer`` / ``Subscriber.poll``, bench/aeron_runs.pyx), ping and pong pinned to the last
+  two cores (``--no-pin``: not). Both loops idle with
   ``--idle`` (default busy-spin: two processes on two cores; the driver, threading shared, idles
   with its own backoff and does no work for IPC data).
 * Fan-out: one publisher process claims and commits 64-byte messages (RETRY_BOUNDED, nothing lost)
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench._util import Results, machine  # noqa: E402
 
 PING, PONG, FAN = 9001, 9002, 9003
+PIN = True
 
 
 def spec(stream_id, policy="RETRY_BOUNDED", channel="aeron:ipc"):
@@ -52,8 +54,16 @@ def wait_connected(pub):
 
 # ------------------------------------------------------------------------------------------ roles
 
+def pin(a, which):
+    """Round trips: ping on the last core, pong on the one before (``--no-pin``: wherever the OS likes)."""
+    if a.pin and (os.cpu_count() or 1) >= 2:
+        n = os.cpu_count()
+        os.sched_setaffinity(0, {n - 1 if which == "ping" else n - 2})
+
+
 def role_pong_cy(a):
     from bench.aeron_runs import pong
+    pin(a, "pong")
     from messaging.transport import AeronClient, IdleStrategy
     with AeronClient(a.dir) as c:
         sub = c.subscription(spec(PING))
@@ -65,6 +75,7 @@ def role_pong_cy(a):
 
 def role_pong_py(a):
     import pyaeron
+    pin(a, "pong")
     c = pyaeron.Aeron(dir=a.dir)
     sub = c.add_subscription("aeron:ipc", PING)
     pub = c.add_publication("aeron:ipc", PONG)
@@ -98,7 +109,8 @@ def role_consume(a):
 
 def child(role, dir, total, idle):
     p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--role", role, "--dir", dir,
-                          "--total", str(total), "--idle", idle], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                          "--total", str(total), "--idle", idle] + ([] if PIN else ["--no-pin"]),
+                         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if p.stdout.readline().strip() != "ready":
         raise SystemExit(f"bench_aeron: {role} did not start")
     return p
@@ -119,11 +131,14 @@ def rtt_cython(a):
     from bench.aeron_runs import ping
     from messaging.transport import AeronClient, IdleStrategy
     p = child("pong-cy", a.dir, a.round_trips + a.warmup, a.idle)
+    old = os.sched_getaffinity(0)
+    pin(a, "ping")
     with AeronClient(a.dir) as c:
         sub = c.subscription(spec(PONG))
         pub = c.publication(spec(PING), exclusive=True)
         wait_connected(pub)
         rtts = ping(pub, sub, a.round_trips, a.warmup, 32, IdleStrategy.parse(a.idle))
+    os.sched_setaffinity(0, old)
     p.wait()
     return percentiles(rtts)
 
@@ -131,6 +146,8 @@ def rtt_cython(a):
 def rtt_python(a):
     import pyaeron
     p = child("pong-py", a.dir, a.round_trips + a.warmup, a.idle)
+    old = os.sched_getaffinity(0)
+    pin(a, "ping")
     c = pyaeron.Aeron(dir=a.dir)
     sub = c.add_subscription("aeron:ipc", PONG)
     pub = c.add_publication("aeron:ipc", PING)
@@ -152,6 +169,7 @@ def rtt_python(a):
         box.clear()
         if i >= a.warmup:
             rtts.append(clock() - t0)
+    os.sched_setaffinity(0, old)
     p.wait()
     c.close()
     return percentiles(rtts)
@@ -181,20 +199,24 @@ def main() -> int:
     ap.add_argument("--fanout-messages", type=int, default=10_000_000)
     ap.add_argument("--idle", default="busy-spin")
     ap.add_argument("--threading", default="shared")
+    ap.add_argument("--no-pin", dest="pin", action="store_false",
+                    help="round trips: do not pin ping and pong to the last two cores")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--role", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     ap.add_argument("--total", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    global PIN
+    PIN = a.pin
     if a.role:
         {"pong-cy": role_pong_cy, "pong-py": role_pong_py, "consume": role_consume}[a.role](a)
         return 0
 
     from messaging.driver import ensure_driver
     res = Results("aeron", "IPC on a media driver in a child process (threading %s); round trip: 32-byte "
-                           "ping/pong between two processes, one in flight, idle %s, HdrHistogram after "
+                           "ping/pong between two processes (%s), one in flight, idle %s, HdrHistogram after "
                            "%d warm-up round trips; fan-out: 64-byte claim/commit, RETRY_BOUNDED, subscribers "
-                           "count, everything yields" % (a.threading, a.idle, a.warmup))
+                           "count, everything yields" % (a.threading, "pinned to the last two cores" if a.pin else "not pinned", a.idle, a.warmup))
     a.dir = f"/dev/shm/tw-bench-aeron-{os.getpid()}"
     drv = ensure_driver(a.dir, a.threading)
     try:
