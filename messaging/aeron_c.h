@@ -90,12 +90,14 @@ typedef void (*aeron_on_unavailable_image_t)(void *clientd, aeron_subscription_t
 typedef int64_t (*aeron_reserved_value_supplier_t)(void *clientd, uint8_t *buffer, size_t frame_length);
 typedef void (*aeron_fragment_handler_t)(void *clientd, const uint8_t *buffer, size_t length, aeron_header_t *header);
 typedef void (*aeron_log_func_t)(const char *);
+typedef void (*aeron_error_handler_t)(void *clientd, int errcode, const char *message);
 
 int aeron_context_init(aeron_context_t **context);
 int aeron_context_close(aeron_context_t *context);
 int aeron_context_set_dir(aeron_context_t *context, const char *value);
 int aeron_context_set_driver_timeout_ms(aeron_context_t *context, uint64_t value);
 int aeron_context_set_client_name(aeron_context_t *context, const char *value);
+int aeron_context_set_error_handler(aeron_context_t *context, aeron_error_handler_t handler, void *clientd);
 int aeron_init(aeron_t **client, aeron_context_t *context);
 int aeron_start(aeron_t *client);
 int aeron_close(aeron_t *client);
@@ -228,6 +230,27 @@ static inline int tw_ring_pop(tw_image_ring_t *r, tw_image_event_t *out)
 static inline uint64_t tw_ring_dropped(tw_image_ring_t *r) { return __atomic_load_n(&r->dropped, __ATOMIC_RELAXED); }
 
 static void tw_quiet_log(const char *line) { (void)line; }
+
+/* Errors of the client conductor thread (driver timeout, ...). Aeron's default handler prints and calls
+ * exit(): this one records the error (the owner reads it) and lets the process live. */
+typedef struct tw_client_errors_stct
+{
+    uint64_t count;
+    int32_t last_code;
+    char last[256];
+}
+tw_client_errors_t;
+
+static void tw_on_client_error(void *clientd, int errcode, const char *message)
+{
+    tw_client_errors_t *e = (tw_client_errors_t *)clientd;
+    e->last_code = errcode;
+    strncpy(e->last, message != NULL ? message : "", sizeof(e->last) - 1);
+    e->last[sizeof(e->last) - 1] = '\0';
+    __atomic_store_n(&e->count, e->count + 1, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t tw_errors_count(tw_client_errors_t *e) { return __atomic_load_n(&e->count, __ATOMIC_ACQUIRE); }
 
 /* One spin-wait hint to the CPU (busy-spin and backoff idle strategies). */
 static inline void tw_cpu_relax(void)

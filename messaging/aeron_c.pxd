@@ -67,12 +67,14 @@ cdef extern from "messaging/aeron_c.h" nogil:
     ctypedef int64_t (*aeron_reserved_value_supplier_t)(void* clientd, uint8_t* buffer, size_t frame_length) noexcept
     ctypedef void (*aeron_fragment_handler_t)(void* clientd, const uint8_t* buffer, size_t length, aeron_header_t* header) noexcept
     ctypedef void (*aeron_log_func_t)(const char*) noexcept
+    ctypedef void (*aeron_error_handler_t)(void* clientd, int errcode, const char* message) noexcept
 
     int aeron_context_init(aeron_context_t** context)
     int aeron_context_close(aeron_context_t* context)
     int aeron_context_set_dir(aeron_context_t* context, const char* value)
     int aeron_context_set_driver_timeout_ms(aeron_context_t* context, uint64_t value)
     int aeron_context_set_client_name(aeron_context_t* context, const char* value)
+    int aeron_context_set_error_handler(aeron_context_t* context, aeron_error_handler_t handler, void* clientd)
     int aeron_init(aeron_t** client, aeron_context_t* context)
     int aeron_start(aeron_t* client)
     int aeron_close(aeron_t* client)
@@ -134,4 +136,10 @@ cdef extern from "messaging/aeron_c.h" nogil:
     int tw_ring_pop(tw_image_ring_t* r, tw_image_event_t* out)
     uint64_t tw_ring_dropped(tw_image_ring_t* r)
     void tw_quiet_log(const char* line)
+    ctypedef struct tw_client_errors_t:
+        uint64_t count
+        int32_t last_code
+        char last[256]
+    void tw_on_client_error(void* clientd, int errcode, const char* message)
+    uint64_t tw_errors_count(tw_client_errors_t* e)
     void tw_cpu_relax()

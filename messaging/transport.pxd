@@ -4,7 +4,7 @@ from libc.stdint cimport int64_t, uint64_t
 
 from messaging.aeron_c cimport (aeron_context_t, aeron_t, aeron_publication_t, aeron_exclusive_publication_t,
                                 aeron_subscription_t, aeron_fragment_assembler_t, aeron_buffer_claim_t,
-                                tw_image_ring_t)
+                                tw_image_ring_t, tw_client_errors_t)
 
 #: A whole (reassembled) message: ``buf[0:length]`` is valid during the call only.
 ctypedef void (*tw_fragment_fn)(void* ctx, const unsigned char* buf, Py_ssize_t length, int session_id) noexcept nogil
@@ -48,6 +48,7 @@ ctypedef struct tw_poll_ctx:
 cdef class AeronClient:
     cdef aeron_context_t* ctx
     cdef aeron_t* client
+    cdef tw_client_errors_t* errs
     cdef readonly str dir
     cdef readonly IdleStrategy idle_strategy
     cdef list _rings

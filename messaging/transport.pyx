@@ -231,6 +231,9 @@ cdef class AeronClient:
     def __cinit__(self):
         self.ctx = NULL
         self.client = NULL
+        self.errs = <tw_client_errors_t*>calloc(1, sizeof(tw_client_errors_t))
+        if self.errs == NULL:
+            raise MemoryError()
         self._rings = []
         self._children = []
 
@@ -246,6 +249,7 @@ cdef class AeronClient:
         aeron_context_set_dir(self.ctx, bdir)
         aeron_context_set_driver_timeout_ms(self.ctx, timeout_ms)
         aeron_context_set_client_name(self.ctx, name.encode()[:100])
+        aeron_context_set_error_handler(self.ctx, tw_on_client_error, self.errs)
         cdef int rc
         with nogil:
             rc = aeron_init(&self.client, self.ctx)
@@ -343,7 +347,16 @@ cdef class AeronClient:
 
     @property
     def is_closed(self):
+        """Closed by ``close()``, or by Aeron after the media driver went silent longer than the driver
+        timeout (publications then return AERON_E_CLOSED; ``errors`` says why)."""
         return self.client == NULL or aeron_is_closed(self.client)
+
+    @property
+    def errors(self):
+        """``(count, last_code, last_message)`` of the errors Aeron's client thread reported (e.g. the
+        driver timeout); Aeron's default handler would print them and exit the process."""
+        cdef uint64_t n = tw_errors_count(self.errs)
+        return (n, self.errs.last_code, self.errs.last.decode("utf-8", "replace") if n else "")
 
     def close(self):
         """Close every publisher and subscriber made here, then the client (idempotent)."""
@@ -375,8 +388,11 @@ cdef class AeronClient:
         if self.client != NULL:
             aeron_close(self.client)
             self.client = NULL
+        elif self.ctx != NULL:
+            aeron_context_close(self.ctx)
         for r in self._rings:
             free(<void*><size_t>r)
+        free(self.errs)       # after aeron_close: the conductor thread is gone
 
     def __repr__(self):
         return f"AeronClient(dir={self.dir!r}, closed={self.is_closed})"

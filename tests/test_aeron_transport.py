@@ -281,3 +281,24 @@ def test_idle_strategy_bad_config(bad):
     with pytest.raises(AeronConfigError) as e:
         IdleStrategy.parse(bad, key="services.feed.idle")
     assert str(e.value).startswith("AERON_E_CONFIG (-1313): services.feed.idle: ")
+
+
+def test_driver_gone_closes_the_client_without_exiting(tmp_path):
+    """Aeron's default error handler would print and exit() the process when the driver goes silent:
+    tickwire's records the error, the client closes, offers return AERON_E_CLOSED."""
+    d = str(Path("/dev/shm") / f"tw-aeron-gone-{os.getpid()}")
+    handle = ensure_driver(d, env=dict(os.environ, **DRIVER_ENV))
+    try:
+        c = AeronClient(d, timeout_ms=1000)
+        pub = c.publication(stream())
+        handle.proc.kill()
+        handle.proc.wait()
+        wait_for(lambda: c.is_closed, "client closed after the driver timeout")
+        count, code, message = c.errors
+        assert count >= 1 and "keepalive" in message                 # Aeron: driver timeout (its errcode 1000)
+        assert pub.offer_bytes(b"x") == AERON_E_CLOSED and pub.counters()["closed"] == 1
+        c.close()
+    finally:
+        handle.stop()
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
