@@ -44,7 +44,17 @@ def start(dir: str, threading_mode: str = "shared"):
         return pyaeron.MediaDriver(dir=str(dir), threading=threading_mode, dir_delete_on_start=True,
                                    dir_delete_on_shutdown=True)
     except Exception as e:  # noqa: BLE001 - pyaeron's errors become one line with our code
-        raise AeronError(AERON_E_DRIVER_START, f"media driver at {dir}: {e}") from None
+        raise AeronError(AERON_E_DRIVER_START, f"media driver at {dir}: {_one_line(str(e))}") from None
+
+
+def _one_line(text: str) -> str:
+    """Aeron's multi-line error (a first line, then a stack of ``[function, file:line] message``) as one
+    line: the first line and the outermost message."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "unknown error"
+    frames = [ln.split("] ", 1)[1] for ln in lines[1:] if ln.startswith("[") and "] " in ln]
+    return lines[0] + (f"; {frames[len(frames) - 1]}" if frames else "")
 
 
 def serve(dir: str, threading_mode: str = "shared", verbose: bool = False, out=sys.stdout) -> int:

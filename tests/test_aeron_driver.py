@@ -69,3 +69,11 @@ def test_ensure_driver(aeron_dir):
     finally:
         assert handle.stop() == 0
     assert not Path(aeron_dir).exists()
+
+
+def test_driver_that_cannot_start_is_one_line():
+    p = tickwire("driver", "--dir", "/proc/tickwire-no/aeron")        # /proc: no directory can be made
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1
+    assert err.count("\n") == 1 and err.startswith("tickwire driver: AERON_E_DRIVER_START (-1312): ")
+    assert "could not recreate aeron dir" in err
