@@ -36,12 +36,33 @@ def pkg_config(name: str) -> dict:
     return {"extra_compile_args": shlex.split(cflags), "extra_link_args": shlex.split(libs)}
 
 
+def pyaeron_link() -> dict:
+    """Link flags for the modules on the Aeron C client: pip pyaeron's extension module exports the whole
+    Aeron 1.53 C client and media driver (no header: messaging/aeron_c.h declares what tickwire uses), so
+    messaging.transport links against that very file (``-l:NAME``), found in the installed pyaeron
+    package, with an rpath to it: the dynamic loader then maps the same file pyaeron imports (one
+    copy of the client in the process). pip installs pyaeron (pyproject dependency, and a build
+    requirement for pip's isolated builds) before the build."""
+    import importlib.util
+    spec = importlib.util.find_spec("pyaeron")
+    libs = sorted(Path(spec.submodule_search_locations[0]).glob("_pyaeron*.so")) if spec and spec.submodule_search_locations else []
+    if not libs:
+        raise SystemExit("setup.py: messaging.transport needs pip pyaeron (the Aeron C client): pip install pyaeron")
+    lib = libs[0].resolve()
+    # rpath: the pyaeron this build found (in-place builds), and pyaeron beside the installed package
+    # (site-packages/messaging/../pyaeron: a wheel, whose build environment is gone at run time).
+    return {"library_dirs": [str(lib.parent)],
+            "extra_link_args": [f"-l:{lib.name}", f"-Wl,-rpath,{lib.parent}", "-Wl,-rpath,$ORIGIN/../pyaeron"]}
+
+
 # Per-module extra build flags: module-name prefix -> callable returning Extension kwargs.
 EXTRA = {
     "dpdk_bindings.": lambda: pkg_config("libdpdk"),
     "bench.rxloop": lambda: pkg_config("libdpdk"),
     "datapath.dpdk_source": lambda: pkg_config("libdpdk"),
     "datapath.afxdp_source": lambda: pkg_config("libxdp libbpf"),
+    "messaging.transport": pyaeron_link,
+    "bench.aeron_runs": pyaeron_link,
 }
 
 

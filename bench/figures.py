@@ -300,7 +300,30 @@ def generate(r: Runs) -> str:
             + table(["output", "wall s", "CPU s", "rate", "bytes"], rows))
 
 
-REGIONS = {"market-data": market_data, "datapaths": datapaths, "datapath": datapath, "engine": engine,
+def aeron(r: Runs) -> str:
+    f = r.fig("aeron")
+    if not f:
+        return "Not run (no docs/figures/aeron.json)."
+    rows = []
+    for key, label in (("rtt_cython", "Cython ↔ Cython (tickwire `Publisher.offer` / `Subscriber.poll`)"),
+                       ("rtt_python_pyaeron", "Python ↔ Python (pyaeron `offer` / `poll`)")):
+        d = f.get(key)
+        if d:
+            rows.append([label, f"{d['p50_us']:,.2f}", f"{d['p90_us']:,.2f}", f"{d['p99_us']:,.2f}",
+                         f"{d['p99.9_us']:,.2f}", f"{d['max_us']:,.1f}", f"{d['count']:,}"])
+    fan = []
+    for k in (1, 4):
+        d = f.get(f"fanout_{k}")
+        if d:
+            fan.append([str(k), mps(d["msgs_per_s_per_subscriber"], "M msgs/s"), mps(d["publisher_msgs_per_s"], "M msgs/s"),
+                        f"{d['messages']:,}"])
+    return (f"{r.cmd('aeron')}, IPC round trip of a 32-byte message between two processes (µs):\n\n"
+            + table(["path", "p50", "p90", "p99", "p99.9", "max", "round trips"], rows)
+            + "\n\nFan-out of 64-byte messages (claim / commit, nothing lost):\n\n"
+            + table(["subscriber processes", "per subscriber", "publisher", "messages"], fan))
+
+
+REGIONS = {"aeron": aeron, "market-data": market_data, "datapaths": datapaths, "datapath": datapath, "engine": engine,
            "engine-latency": engine_latency, "risk": risk, "journal": journal, "generate": generate}
 
 

@@ -18,6 +18,7 @@ A result code is a negative int: hot paths return it, Python layers turn it into
     SOUP      -1000..-1099     SOUP_E_*               SoupBinTCP client
     GEN       -1100..-1199     GEN_E_*                ITCH day generator (tickwire/daygen)
     SBE       -1200..-1299     SBE_E_*                SBE wire messages (messaging/sbe_wire.pxd sbe_check, messaging.sbe)
+    AERON     -1300..-1399     AERON_E_*              Aeron transport (messaging/transport, messaging/driver, channels)
     STRATEGY  -1500..-1599     STRAT_E_*              strategy library: orders its own limits refuse, configuration, backtest
 
 Format (``core/codes.py`` parses this file: it is the single source of the Python table and of
@@ -232,6 +233,23 @@ cdef enum:
     SBE_E_TRUNCATED_GROUP = -1207     # buffer ends inside the repeating group's header or entries
     SBE_E_GROUP_BLOCK = -1208         # group entry blockLength is below the entry length in the schema
     SBE_E_ENCODE = -1220              # value does not fit its field, or no such message or field (Python encoder)
+# ==== AERON -1300..-1399: Aeron transport, media driver and stream configuration (messaging/) ====
+cdef enum:
+    AERON_E_NO_DRIVER = -1301         # no Aeron media driver is active at the directory (start one: tickwire driver)
+    AERON_E_CLIENT = -1302            # the Aeron client could not start or lost its media driver
+    AERON_E_ADD = -1303               # the media driver refused the publication or subscription (bad channel?)
+    AERON_E_NOT_CONNECTED = -1304     # offer failed: no subscriber is connected to the publication
+    AERON_E_BACK_PRESSURED = -1305    # offer failed: back-pressured by the slowest subscriber (retry bound reached under RETRY_BOUNDED)
+    AERON_E_ADMIN_ACTION = -1306      # offer failed: the log was rotating (admin action) until the retry bound
+    AERON_E_CLOSED = -1307            # offer failed: the publication is closed
+    AERON_E_MAX_POSITION = -1308      # offer failed: the publication reached its maximum position
+    AERON_E_ERROR = -1309             # offer failed: Aeron client error
+    AERON_E_TOO_LONG = -1310          # message longer than the publication allows (claim: above the max payload)
+    AERON_E_DRIVER_ACTIVE = -1311     # a media driver is already active at the directory
+    AERON_E_DRIVER_START = -1312      # the media driver could not start
+    AERON_E_CONFIG = -1313            # bad stream or idle-strategy configuration
+    AERON_E_TIMEOUT = -1314           # the media driver did not answer in time
+
 # ==== STRATEGY -1500..-1599: strategy library (strategy/: its own limits, configuration, backtest) ====
 cdef enum:
     STRAT_E_HALTED = -1501            # order refused: the strategy is halted (loss limit or halt())
