@@ -13,7 +13,7 @@ strategy classes must import.
 Layout::
 
     [appliance]   name, aeron_dir, driver ("auto" | "external"), driver_threading, run_dir, stop_timeout_s
-    [streams.NAME] channel, stream_id, policy, retry_us   (overrides of messaging.channels' defaults)
+    [streams.NAME] channel, stream_id, policy, retry_ns   (overrides of messaging.channels' defaults)
     [feed]        core, idle, source, line_a, line_b, retrans, interface, pcap, group, symbols,
                   stale_after_s, start_seq, snapshot_interval_ms
     [gateway]     core, idle, symbols, risk, journal, snapshot_every, heartbeat_timeout_ms,
@@ -110,7 +110,7 @@ class ApplianceConfig:
     driver_threading: str = "shared"
     run_dir: str = "var/appliance"
     stop_timeout_s: float = 5.0
-    streams: dict = field(default_factory=dict)
+    streams: dict = field(default_factory=dict)   # name -> messaging.channels.StreamSpec
     feed: FeedConfig | None = None
     gateway: GatewayConfig | None = None
     strategies: list[StrategyConfig] = field(default_factory=list)
@@ -272,7 +272,7 @@ def load(path: str | os.PathLike, *, check_imports: bool = True) -> ApplianceCon
         "stop_timeout_s": _num(0.1, 600)})
     for k, v in a.items():
         setattr(cfg, k, v)
-    cfg.streams = _streams(c, top.get("streams", {}))
+    cfg.streams = _streams(c, top.get("streams"))
     if "feed" in top:
         cfg.feed = _feed(c, cfg, top["feed"])
     if "gateway" in top:
@@ -299,24 +299,16 @@ def _table_list(key, v):
     return v
 
 
-def _streams(c: _Checker, raw: dict) -> dict:
+def _streams(c: _Checker, raw) -> dict:
+    """``{name: messaging.channels.StreamSpec}``: the defaults with the file's [streams.NAME] overrides."""
     from messaging import channels
-    known = channels.default_streams()
-    out = {}
-    for name, t in raw.items():
-        key = f"streams.{name}"
-        if name not in known:
-            c.bad(key, f"no such stream (known: {', '.join(sorted(known))})")
-            continue
-        if not isinstance(t, dict):
-            c.bad(key, "not a table")
-            continue
-        out[name] = t
     try:
-        return channels.streams_from_config(out)
-    except channels.StreamConfigError as e:
-        c.bad(e.key, e.reason)
-        return known
+        return channels.parse_streams(raw)
+    except channels.AeronConfigError as e:
+        text = str(e)
+        at = text.find(f"{e.key}: ")
+        c.bad(e.key, text[at + len(e.key) + 2:] if at >= 0 else text)
+        return dict(channels.DEFAULT_STREAMS)
 
 
 def _feed(c: _Checker, cfg: ApplianceConfig, raw: dict) -> FeedConfig:
@@ -331,7 +323,7 @@ def _feed(c: _Checker, cfg: ApplianceConfig, raw: dict) -> FeedConfig:
             c.bad("feed.pcap", "required when feed.source = \"pcap\"")
         elif not Path(cfg.resolve(f.pcap)).is_file():
             c.bad("feed.pcap", f"no such file ({cfg.resolve(f.pcap)})")
-    elif f.line_a is None:
+    elif f.line_a is None and "line_a" not in raw:
         c.bad("feed.line_a", f"required for feed.source = \"{f.source}\" (GROUP:PORT of line A)")
     if f.line_a and f.line_b and f.line_a == f.line_b:
         c.bad("feed.line_b", "the same group and port as feed.line_a")
@@ -351,11 +343,11 @@ def _gateway(c: _Checker, cfg: ApplianceConfig, raw: dict) -> GatewayConfig:
     if g.risk and not Path(cfg.resolve(g.risk)).is_file():
         c.bad("gateway.risk", f"no such file ({cfg.resolve(g.risk)})")
     elif g.risk:
-        from engine.riskconfig import RiskConfigError, load as load_risk
-        try:
-            load_risk(cfg.resolve(g.risk))
+        from engine.riskconfig import RiskConfig, RiskConfigError
+        try:      # symbol ids are positions in gateway.symbols, as `tickwire match --symbols` gives them
+            RiskConfig.from_toml(cfg.resolve(g.risk), symbols={s: i for i, s in enumerate(g.symbols)})
         except (RiskConfigError, OSError, ValueError) as e:
-            c.bad("gateway.risk", f"{cfg.resolve(g.risk)}: {e}")
+            c.bad("gateway.risk", str(e))
     if not isinstance(users_raw, list):
         c.bad("gateway.user", "not an array of tables ([[gateway.user]])")
         users_raw = []
