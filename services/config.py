@@ -338,7 +338,7 @@ def _gateway(c: _Checker, cfg: ApplianceConfig, raw: dict) -> GatewayConfig:
         "snapshot_every": _int(0, 1 << 40), "heartbeat_timeout_ms": _int(10, 600_000),
         "cancel_on_disconnect": _bool, "max_orders": _int(1, 1 << 31)})
     g = GatewayConfig(**v)
-    if not g.symbols:
+    if not g.symbols and "symbols" not in raw:
         c.bad("gateway.symbols", "required: the symbols the gateway's engine trades")
     if g.risk and not Path(cfg.resolve(g.risk)).is_file():
         c.bad("gateway.risk", f"no such file ({cfg.resolve(g.risk)})")
