@@ -1,0 +1,159 @@
+"""The strategy host: one ``strategy.Strategy`` as its own process, live on the appliance's streams.
+
+``python -m services.strategy_host --config APPLIANCE.toml --name NAME`` runs the ``[[strategy]]`` named
+NAME (``tickwire run`` starts it); ``tickwire strategy run MODULE:CLASS --config FILE --user U`` runs one
+without an appliance file. The same strategy class runs in a backtest (``strategy.backtest``).
+
+Wiring: market data from ``strategy.md_client.MarketDataClient`` (late join by snapshot, gap recovery),
+orders through ``strategy.oe_client.OrderEntryClient`` (login, sequence numbers, heartbeats, resend);
+both drive the strategy's callbacks from this process's duty loop, so a strategy never sees two
+callbacks at once. Each order carries the stamps of the market data it answers, each execution
+report the order's, and the first report of every order (ACK or REJECT) is one row of
+``analytics.latency`` (written to ``RUN_DIR/NAME.latency.npy`` when the host stops).
+
+On SIGTERM the host cancels the strategy's open orders (and waits up to a second for the answers),
+logs out, and writes its summary (orders, fills, rejects by reason, positions and P&L) into
+``RUN_DIR/NAME.status.json``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from services.runtime import service_main
+
+#: How long start() waits for the gateway's answer to the login.
+LOGIN_TIMEOUT_S = 10.0
+#: How long close() waits for the cancels of the open orders to be acknowledged.
+CANCEL_WAIT_S = 1.0
+
+
+def read_credential(scfg, cfg) -> str:
+    """The strategy's credential, from its environment variable or its file (never from the TOML)."""
+    if scfg.credential_env:
+        v = os.environ.get(scfg.credential_env)
+        if not v:
+            raise ValueError(f"strategy {scfg.name}: environment variable {scfg.credential_env} is not set "
+                             f"(credential_env)")
+        return v
+    if scfg.credential_file:
+        path = cfg.resolve(scfg.credential_file)
+        mode = os.stat(path).st_mode & 0o077
+        if mode:
+            raise ValueError(f"strategy {scfg.name}: {path} is readable by others (mode {oct(mode)}): chmod 600")
+        return Path(path).read_text().strip()
+    raise ValueError(f"strategy {scfg.name}: no credential_env or credential_file")
+
+
+class StrategyHost:
+    def __init__(self, cfg, scfg, *, strategy=None, credential: str | None = None):
+        self.cfg = cfg
+        self.scfg = scfg
+        self.name = scfg.name
+        self.strategy = strategy
+        self.credential = credential
+        self.aeron = self.md = self.oe = None
+        self.recorder = None
+        self.started_ns = time.monotonic_ns()
+        self.last_md_ns = self.started_ns
+        self.md_quiet_said = False
+
+    # ------------------------------------------------------------------ lifecycle ----
+    def start(self) -> None:
+        from analytics.latency import LatencyRecorder
+        from messaging.channels import default_dir
+        from messaging.transport import AeronClient
+        from strategy.loader import load_class, load_config
+        from strategy.md_client import MarketDataClient
+        from strategy.oe_client import OrderEntryClient
+
+        if self.strategy is None:
+            cls = load_class(self.scfg.cls)
+            self.strategy = cls(load_config(self.cfg.resolve(self.scfg.config)) if self.scfg.config else {})
+        if self.credential is None and self.scfg.user:
+            self.credential = read_credential(self.scfg, self.cfg)
+        self.recorder = LatencyRecorder()
+        self.aeron = AeronClient(dir=self.cfg.aeron_dir or default_dir(), idle=self.scfg.idle)
+        streams = self.cfg.streams
+        symbols = sorted(self.strategy.symbols) if self.strategy.symbols is not None else None
+        self.md = MarketDataClient(self.aeron, streams, symbols=symbols)
+        if self.scfg.user:
+            self.oe = OrderEntryClient(self.aeron, self.scfg.user, self.credential, streams)
+            self.strategy.bind(self.oe)
+            self.oe.on_report = self._on_report
+            self.oe.login(timeout_s=LOGIN_TIMEOUT_S)
+        self.md.start(self.strategy)
+        self.strategy.start()
+
+    def do_work(self) -> int:
+        n = self.md.poll(self.strategy, 64)
+        if n:
+            self.last_md_ns = time.monotonic_ns()
+            if self.oe is not None:
+                self.oe.md_stamps = self.md.last_stamps        # what the next order answers
+        if self.oe is not None:
+            n += self.oe.poll(64)
+        self.strategy.handle_clock(time.time_ns())
+        return n
+
+    def _on_report(self, ex, stamps) -> None:
+        """First report of an order (ACK / REJECT): one latency row (``stamps``: the 11 analytics stamps)."""
+        if stamps is not None:
+            self.recorder.add(stamps)
+
+    def status(self) -> str:
+        s = self.strategy.summary()
+        o = s["orders"]
+        quiet = (time.monotonic_ns() - self.last_md_ns) / 1e9
+        text = (f"orders {o['orders']} fills {o['fills']} rejects {o['rejects']} open {s['open_orders']} "
+                f"P&L ${s['pnl'] / 10_000:,.2f}")
+        if quiet >= 3.0:
+            text += f"; no market data for {quiet:.0f} s"
+        if self.oe is not None and not self.oe.logged_in:
+            text += "; not logged in"
+        if s["halted"]:
+            text += f"; halted: {s['halted']}"
+        return text
+
+    def counters(self) -> dict:
+        out = {"name": self.name, "class": self.scfg.cls, "strategy": self.strategy.summary() if self.strategy else {}}
+        if self.md is not None:
+            out["market_data"] = self.md.counters()
+        if self.oe is not None:
+            out["order_entry"] = self.oe.counters()
+        if self.recorder is not None:
+            out["latency_rows"] = self.recorder.n
+            out["latency_rows_dropped"] = self.recorder.dropped
+        return out
+
+    def close(self) -> None:
+        try:
+            if self.strategy is not None and self.oe is not None and self.oe.logged_in:
+                self.strategy.cancel_all()
+                deadline = time.monotonic() + CANCEL_WAIT_S
+                while self.strategy.orders and time.monotonic() < deadline:
+                    if not self.oe.poll(64):
+                        time.sleep(0.001)
+                self.strategy.stop()
+                self.oe.logout()
+            elif self.strategy is not None:
+                self.strategy.stop()
+        finally:
+            if self.recorder is not None and self.recorder.n:
+                self.recorder.save(self.cfg.run_path(f"{self.name}.latency.npy"))
+            for c in (self.md, self.oe, self.aeron):
+                if c is not None:
+                    c.close()
+
+
+def factory(cfg, name):
+    for s in cfg.strategies:
+        if s.name == name:
+            return StrategyHost(cfg, s), s.core, s.idle
+    known = ", ".join(s.name for s in cfg.strategies) or "none"
+    raise LookupError(f"no [[strategy]] named {name!r} in {cfg.path} (known: {known})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(service_main("services.strategy_host", factory))
