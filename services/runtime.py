@@ -102,15 +102,22 @@ def service_main(prog: str, factory, argv=None) -> int:
     except (LookupError, ValueError) as e:
         say(label, f"configuration refused: {e}")
         return EXIT_CONFIG
+    return run_service(svc, core, idle_spec, Path(cfg.run_path(f"{svc.name}.status.json")), stop)
+
+
+def run_service(svc, core, idle_spec: str, status_path: Path, stop: Stop | None = None) -> int:
+    """Pin, start, run the duty loop until SIGTERM / SIGINT, close; the exit status."""
+    if stop is None:
+        stop = Stop()
+        stop.install()
     label = svc.name
-    status_path = Path(cfg.run_path(f"{label}.status.json"))
     try:
         pin(label, core)
         idle = make_idle(idle_spec)
         svc.start()
     except Exception as e:  # noqa: BLE001 - any reason not to start is one line and exit 3
-        say(label, f"cannot start: {type(e).__name__}: {e}" if not isinstance(e, (OSError, RuntimeError,
-            ValueError)) else f"cannot start: {e}")
+        say(label, f"cannot start: {e}" if isinstance(e, (OSError, RuntimeError, ValueError))
+            else f"cannot start: {type(e).__name__}: {e}")
         _close(svc, label)
         return EXIT_START
     say(label, f"started (pid {os.getpid()}, CPU {core if core is not None else 'any'}, idle {idle_spec})")
@@ -131,8 +138,8 @@ def service_main(prog: str, factory, argv=None) -> int:
         rc = EXIT_FAILED
     if stop.requested:
         say(label, f"stopping on {signal.Signals(stop.signal).name}")
-    _write_status(status_path, svc)
     _close(svc, label)
+    _write_status(status_path, svc)
     say(label, f"stopped: {svc.status()}")
     return rc
 

@@ -30,6 +30,23 @@ def register(sub) -> None:
     b.add_argument("--levels", type=int_range(1, 1000, "book levels"), default=10,
                    help="levels per side in each Book the strategy sees (default 10)")
     b.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    r = s.add_parser("run", help="run MODULE:CLASS live as its own process on a running appliance's streams",
+                     description="Run a strategy live: market data from the feed service, orders through the gateway "
+                                 "(docs/appliance.md). Stops on SIGTERM / Ctrl-C after cancelling its open orders. "
+                                 "Exit: 0 stopped; 2 usage or configuration; 3 could not start (no media driver, "
+                                 "login refused, ...); 4 failed while running.")
+    r.add_argument("target", metavar="MODULE:CLASS", help="e.g. strategy.examples.market_maker:MarketMaker")
+    r.add_argument("--config", required=True, type=existing_file, help="the strategy's TOML configuration")
+    r.add_argument("--user", default=None, help="gateway user to log in as (none: market data only, no orders)")
+    r.add_argument("--credential-env", default="TICKWIRE_CREDENTIAL", metavar="VAR",
+                   help="environment variable holding the credential (default TICKWIRE_CREDENTIAL); never argv")
+    r.add_argument("--appliance", type=existing_file, default=None, metavar="APPLIANCE.toml",
+                   help="take the Aeron directory and streams from this appliance file")
+    r.add_argument("--name", default=None, help="name for status lines and files (default: the class name)")
+    r.add_argument("--core", type=int_range(0, 4095, "a CPU number"), default=None, help="pin to this CPU")
+    r.add_argument("--idle", default="backoff", help="idle strategy: busy-spin, yield, backoff, sleep:N[ns|us|ms]")
+    r.add_argument("--run-dir", default="var/strategy", help="status and latency files (default var/strategy)")
+    r.set_defaults(func=run_live)
     p.set_defaults(func=run)
 
 
@@ -69,3 +86,51 @@ def run(args) -> int:
     else:
         print(format_summary(result))
     return 0
+
+
+def run_live(args) -> int:
+    from pathlib import Path
+
+    from services.config import IDLE_RE, ApplianceConfig, ConfigError as ApplianceConfigError, StrategyConfig, load
+    from services.runtime import run_service
+    from services.strategy_host import StrategyHost
+    from strategy.base import ConfigError
+    from strategy.loader import load_class, load_config
+
+    prog = "tickwire strategy run"
+    if not IDLE_RE.match(args.idle):
+        print(f"{prog}: error: argument --idle: {args.idle!r} is not busy-spin, yield, backoff or sleep:N[ns|us|ms]",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        cls = load_class(args.target)
+        strat = cls(load_config(args.config))
+    except ConfigError as e:
+        return _fail_as(prog, f"{args.config}: {e}", EXIT_USAGE)
+    except ValueError as e:
+        return _fail_as(prog, str(e), EXIT_USAGE)
+    try:
+        cfg = load(args.appliance, check_imports=False) if args.appliance else None
+    except ApplianceConfigError as e:
+        return _fail_as(prog, f"--appliance: {e}", EXIT_USAGE)
+    if cfg is None:
+        from messaging.channels import DEFAULT_STREAMS
+        cfg = ApplianceConfig(path=str(Path.cwd() / "strategy-run"), streams=dict(DEFAULT_STREAMS))
+    cfg.run_dir = str(Path(args.run_dir).resolve())
+    name = args.name or cls.__name__.lower()
+    scfg = StrategyConfig(name=name, cls=args.target, user=args.user, credential_env=args.credential_env,
+                          core=args.core, idle=args.idle)
+    credential = None
+    if args.user:
+        import os
+        credential = os.environ.get(args.credential_env)
+        if not credential:
+            return _fail_as(prog, f"--user {args.user}: the credential is read from ${args.credential_env}, "
+                                  "which is not set", EXIT_USAGE)
+    host = StrategyHost(cfg, scfg, strategy=strat, credential=credential)
+    return run_service(host, args.core, args.idle, Path(cfg.run_path(f"{name}.status.json")))
+
+
+def _fail_as(prog: str, text: str, code: int) -> int:
+    print(f"{prog}: {text}", file=sys.stderr)
+    return code
