@@ -288,8 +288,9 @@ def run(args) -> int:
     csv_ok = write_book_csv(book_csv, books, args.levels, marks)
     summary = summarize(session_stats(session, sources), books, listener.elapsed_s,
                         source=f"listen {args.source} {args.group}", extra=extra, top=args.top)
-    for sym in summary["most_active"]:
-        sym["not_exact_since"] = marks.get(sym["locate"])
+    for sym in summary["most_active"]:      # only on marked books: an exact run's JSON equals replay's
+        if marks.get(sym["locate"]):
+            sym["not_exact_since"] = marks[sym["locate"]]
     if args.json:
         print_json(summary)
     else:
