@@ -7,6 +7,8 @@ VPY := $(VENV)/bin/python
 VAR := $(ROOT)/var
 SAMPLE_MESSAGES ?= 2000000
 SAMPLE_SYMBOLS ?= 1000
+# make run DEMO_ARGS="--seconds 30 --rate 200000"
+DEMO_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Compiler and Cython warnings are errors in every build the Makefile runs (setup.py).
 export TW_WERROR := 1
@@ -20,7 +22,7 @@ PY_FOUND = $(shell $(find_python))
 
 .PHONY: help venv sysdeps build build-debug run test test-fast test-debug bench figures dev clean
 help:
-	@echo "make run    set up, generate a sample ITCH day, replay it through the books, print the summary"
+	@echo "make run    set up, generate a sample ITCH day, run the whole appliance on it (tickwire demo), print what happened"
 	@echo "make test   set up and run every test (release build, then the TW_DEBUG build)"
 	@echo "make bench  set up and run the benchmarks in bench/ (each writes var/bench/<name>.json)"
 	@echo "make figures  copy var/bench/*.json to docs/figures/ and regenerate the figures in README.md and docs/"
@@ -75,7 +77,7 @@ run: build
 	@mkdir -p $(VAR)
 	@test -s $(VAR)/sample.itch || $(VENV)/bin/tickwire generate $(VAR)/sample.itch \
 	  --messages $(SAMPLE_MESSAGES) --symbols $(SAMPLE_SYMBOLS) --seed 1
-	$(VENV)/bin/tickwire replay $(VAR)/sample.itch
+	$(VENV)/bin/tickwire demo --day $(VAR)/sample.itch $(DEMO_ARGS)
 
 test: build build-debug
 	$(VPY) -m pytest -q tests
