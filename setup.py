@@ -63,6 +63,7 @@ EXTRA = {
     "datapath.afxdp_source": lambda: pkg_config("libxdp libbpf"),
     "messaging.transport": pyaeron_link,
     "bench.aeron_runs": pyaeron_link,
+    "services.gateway_loop": pyaeron_link,
 }
 
 

@@ -429,6 +429,7 @@ def encode_Login(dict f):
     m.seq = f.get('seq', 0)
     m.next_expected_seq = f.get('next_expected_seq', 0)
     m.client_nonce = f.get('client_nonce', 0)
+    m.ts = f.get('ts', 0)
     _put_chars(m.user, 16, f.get('user', b''), 'user')
     _put_chars(m.credential, 32, f.get('credential', b''), 'credential')
     m.heartbeat_ms = f.get('heartbeat_ms', 0)
@@ -438,7 +439,7 @@ def decode_Login(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const Login_t* m = <const Login_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'next_expected_seq': m.next_expected_seq, 'client_nonce': m.client_nonce, 'user': _get_chars(m.user, 16), 'credential': _get_chars(m.credential, 32), 'heartbeat_ms': m.heartbeat_ms}
+    cdef dict out = {'seq': m.seq, 'next_expected_seq': m.next_expected_seq, 'client_nonce': m.client_nonce, 'ts': m.ts, 'user': _get_chars(m.user, 16), 'credential': _get_chars(m.credential, 32), 'heartbeat_ms': m.heartbeat_ms}
     return out
 
 
@@ -1058,7 +1059,7 @@ def c_layout():
     cdef Heartbeat_t v_Heartbeat
     out['Heartbeat'] = (sizeof(Heartbeat_t), {'feed_seq': <char*>&v_Heartbeat.feed_seq - <char*>&v_Heartbeat, 'exch_ts': <char*>&v_Heartbeat.exch_ts - <char*>&v_Heartbeat, 'rx_ts': <char*>&v_Heartbeat.rx_ts - <char*>&v_Heartbeat, 'stream_seq': <char*>&v_Heartbeat.stream_seq - <char*>&v_Heartbeat, 'locate': <char*>&v_Heartbeat.locate - <char*>&v_Heartbeat})
     cdef Login_t v_Login
-    out['Login'] = (sizeof(Login_t), {'seq': <char*>&v_Login.seq - <char*>&v_Login, 'next_expected_seq': <char*>&v_Login.next_expected_seq - <char*>&v_Login, 'client_nonce': <char*>&v_Login.client_nonce - <char*>&v_Login, 'user': <char*>&v_Login.user - <char*>&v_Login, 'credential': <char*>&v_Login.credential - <char*>&v_Login, 'heartbeat_ms': <char*>&v_Login.heartbeat_ms - <char*>&v_Login})
+    out['Login'] = (sizeof(Login_t), {'seq': <char*>&v_Login.seq - <char*>&v_Login, 'next_expected_seq': <char*>&v_Login.next_expected_seq - <char*>&v_Login, 'client_nonce': <char*>&v_Login.client_nonce - <char*>&v_Login, 'ts': <char*>&v_Login.ts - <char*>&v_Login, 'user': <char*>&v_Login.user - <char*>&v_Login, 'credential': <char*>&v_Login.credential - <char*>&v_Login, 'heartbeat_ms': <char*>&v_Login.heartbeat_ms - <char*>&v_Login})
     cdef Logout_t v_Logout
     out['Logout'] = (sizeof(Logout_t), {'seq': <char*>&v_Logout.seq - <char*>&v_Logout, 'session_id': <char*>&v_Logout.session_id - <char*>&v_Logout, 'reason': <char*>&v_Logout.reason - <char*>&v_Logout})
     cdef SessionHeartbeat_t v_SessionHeartbeat

@@ -29,7 +29,7 @@ cdef extern from *:
     #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     #error "tickwire SBE codecs need a little-endian host"
     #endif
-    static const unsigned short tw_sbe_block[64] = {0, 46, 47, 154, 42, 63, 66, 50, 42, 62, 63, 43, 52, 34, 0, 0, 0, 0, 0, 0, 76, 13, 20, 149, 100, 112, 17, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 17, 129, 136, 138, 117, 113, 124, 136, 136, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const unsigned short tw_sbe_block[64] = {0, 46, 47, 154, 42, 63, 66, 50, 42, 62, 63, 43, 52, 34, 0, 0, 0, 0, 0, 0, 84, 13, 20, 149, 100, 112, 17, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 17, 129, 136, 138, 117, 113, 124, 136, 136, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     static const unsigned short tw_sbe_entry[64] = {0, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     """
     const uint16_t tw_sbe_block[64]   # our block length per template id (0: unknown id)
@@ -105,8 +105,8 @@ cdef enum:
     FEED_STATUS_ENCODED_LENGTH = 60
     HEARTBEAT_BLOCK_LENGTH = 34
     HEARTBEAT_ENCODED_LENGTH = 42
-    LOGIN_BLOCK_LENGTH = 76
-    LOGIN_ENCODED_LENGTH = 84
+    LOGIN_BLOCK_LENGTH = 84
+    LOGIN_ENCODED_LENGTH = 92
     LOGOUT_BLOCK_LENGTH = 13
     LOGOUT_ENCODED_LENGTH = 21
     SESSION_HEARTBEAT_BLOCK_LENGTH = 20
@@ -410,13 +410,14 @@ cdef packed struct Heartbeat_t:    # template 13, 34 bytes: market-data stream i
     uint64_t stream_seq    # @24 SeqNum
     uint16_t locate    # @32 Locate
 
-cdef packed struct Login_t:    # template 20, 76 bytes: open a session; the first message of a session
+cdef packed struct Login_t:    # template 20, 84 bytes: open a session; the first message of a session
     uint64_t seq    # @0 SeqNum
     uint64_t next_expected_seq    # @8 SeqNum
     uint64_t client_nonce    # @16 Nonce
-    char user[16]    # @24 UserName
-    char credential[32]    # @40 Credential
-    uint32_t heartbeat_ms    # @72 Millis
+    uint64_t ts    # @24 Timestamp
+    char user[16]    # @32 UserName
+    char credential[32]    # @48 Credential
+    uint32_t heartbeat_ms    # @80 Millis
 
 cdef packed struct Logout_t:    # template 21, 13 bytes: end the session (either direction)
     uint64_t seq    # @0 SeqNum
@@ -689,8 +690,8 @@ cdef inline Heartbeat_t* put_Heartbeat(unsigned char* buf, Py_ssize_t cap) noexc
 cdef inline Login_t* put_Login(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < LOGIN_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 76, 20)
-    memset(buf + SBE_HEADER_LEN, 0, 76)
+    _sbe_put_header(buf, 84, 20)
+    memset(buf + SBE_HEADER_LEN, 0, 84)
     return <Login_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Logout_t* put_Logout(unsigned char* buf, Py_ssize_t cap) noexcept nogil:

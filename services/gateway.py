@@ -21,6 +21,8 @@ import time
 from messaging import sbe
 from messaging.sbe_schema import LoginRejectReason, LogoutReason
 
+#: a Login stamped this long before the gateway started is still taken (clocks of other hosts)
+LOGIN_SKEW_NS = 0
 #: poll at most this many fragments per duty cycle (the command batch is as large)
 BATCH = 256
 
@@ -42,7 +44,7 @@ class GatewayService:
         self.setup = None
         self.counts = {"logins": 0, "login_rejected": 0, "logouts": 0, "heartbeat_timeouts": 0,
                        "images_lost": 0, "publish_disconnects": 0, "resent": 0, "disconnect_cancels": 0,
-                       "control_malformed": 0, "snapshots": 0}
+                       "control_malformed": 0, "snapshots": 0, "stale_logins": 0}
         self.login_rejects: dict[str, int] = {}
         self.recovered = {}
         self._hb_ns = max(self.g.heartbeat_timeout_ms, 4) * 1_000_000 // 4
@@ -77,6 +79,7 @@ class GatewayService:
         from messaging.channels import DEFAULT_STREAMS
         from messaging.transport import AeronClient
         from services.gateway_loop import GatewayCore
+        self._started_ns = _now() - LOGIN_SKEW_NS
         self.setup, risk = self._engine_setup()
         jdir = self.cfg.resolve(self.g.journal)
         os.makedirs(jdir, exist_ok=True)
@@ -166,6 +169,11 @@ class GatewayService:
             return
         t = m.name
         if t == "Login":
+            if m.ts < self._started_ns:
+                # sent before this process started: an old Login the Aeron log delivers again after a
+                # restart (an IPC subscriber joins at the slowest, maybe dead, subscriber's position)
+                self.counts["stale_logins"] += 1
+                return
             self._login(aeron_sid, m)
             return
         sid = self.core.session_of(aeron_sid)
@@ -194,9 +202,11 @@ class GatewayService:
         reason = None
         if user is None or not verify(m.credential, user[1].credential):
             reason = LoginRejectReason.BAD_CREDENTIAL
-        elif self.core.session_info(user[0])["logged_in"]:
+        elif (self.core.session_info(user[0])["logged_in"]
+              and self.core.session_info(user[0])["aeron_sid"] != aeron_sid):
+            # the same image logging in again (a client whose first answer came too late) starts over
             reason = LoginRejectReason.ALREADY_LOGGED_IN
-        elif m.seq != 1:
+        elif m.seq < 1:
             reason = LoginRejectReason.BAD_SEQUENCE
         if reason is not None:
             self.counts["login_rejected"] += 1
@@ -206,10 +216,10 @@ class GatewayService:
             self.core.offer_er(sbe.encode("LoginRejected", seq=0, client_nonce=nonce, reason=reason))
             return
         sid = user[0]
-        self.core.login(sid, aeron_sid, _now())
+        self.core.login(sid, aeron_sid, m.seq, _now())
         self.counts["logins"] += 1
         last = self.core.out_seq(sid)
-        self.core.offer_er(sbe.encode("LoginAccepted", seq=last, next_expected_seq=2, client_nonce=nonce,
+        self.core.offer_er(sbe.encode("LoginAccepted", seq=last, next_expected_seq=m.seq + 1, client_nonce=nonce,
                                       session_id=sid, heartbeat_ms=max(self._hb_ns // 1_000_000, 1)))
         if m.next_expected_seq and m.next_expected_seq <= last:
             sent, ok = self.core.resend(sid, m.next_expected_seq)

@@ -29,6 +29,7 @@ from core.codes cimport (GW_E_NOT_LOGGED_IN, GW_E_SEQ_GAP, GW_E_SEQ_DUPLICATE, G
 from messaging.records cimport *
 from messaging.sbe_wire cimport *
 from messaging.transport cimport Publisher, Subscriber
+from messaging.aeron_c cimport aeron_publication_is_connected
 from engine.loop cimport EngineLoop, RiskHook
 from engine.matching cimport MatchingEngine
 
@@ -130,7 +131,7 @@ cdef class GatewayCore:
     cdef unsigned char scratch[MAX_REPORT]
     # counters
     cdef readonly uint64_t orders, cancels, modifies, mass_cancels, fills, reports, acks, engine_rejects
-    cdef readonly uint64_t ctl_dropped, unrouted, er_failed, dc_failed, messages, match_no
+    cdef readonly uint64_t ctl_dropped, unrouted, er_failed, dc_failed, dc_unsubscribed, messages, match_no
     cdef uint64_t gw_codes[N_GW_CODES]
     cdef SbeCounts sbe
 
@@ -187,11 +188,11 @@ cdef class GatewayCore:
         self.s[sid].account_id = account_id
         self.s[sid].firm_id = firm_id
 
-    def login(self, int sid, int aeron_sid, uint64_t now):
-        """Bind ``sid`` to an Aeron image; inbound seq restarts (the Login was 1, orders from 2)."""
+    def login(self, int sid, int aeron_sid, uint64_t login_seq, uint64_t now):
+        """Bind ``sid`` to an Aeron image; the client's next message must carry ``login_seq + 1``."""
         self.s[sid].logged_in = 1
         self.s[sid].aeron_sid = aeron_sid
-        self.s[sid].in_next = 2
+        self.s[sid].in_next = login_seq + 1
         self.s[sid].last_rx_ns = now
         self.s[sid].failed = 0
 
@@ -608,6 +609,9 @@ cdef class GatewayCore:
             if r < 0:
                 self.er_failed += 1
                 x.failed = 1
+        if self.dc.pub == NULL or not aeron_publication_is_connected(self.dc.pub):
+            self.dc_unsubscribed += 1       # nobody listens to the drop copy: not retried, counted
+            return
         r = self.dc.offer(buf, length)
         if r < 0:
             self.dc_failed += 1
@@ -662,6 +666,7 @@ cdef class GatewayCore:
              "mass_cancels": self.mass_cancels, "fills": self.fills, "reports": self.reports, "acks": self.acks,
              "engine_rejects": self.engine_rejects, "messages": self.messages, "ctl_dropped": self.ctl_dropped,
              "unrouted": self.unrouted, "er_failed": self.er_failed, "dc_failed": self.dc_failed,
+             "dc_unsubscribed": self.dc_unsubscribed,
              "sbe_accepted": self.sbe.accepted, "sbe_refused": self.sbe.refused}
         cdef int k
         for k in range(N_GW_CODES):

@@ -22,7 +22,9 @@ as ``[gateway].symbols``; or ``{name: id}``); ``send_new`` takes a symbol name. 
 market-data TimingStamps of the book that caused the order (``send`` .. ``strat_rx``, 5 values), copied
 into the order so the gateway hands them back in its reports; ``order_tx`` is stamped here.
 
-Sequence numbers: every login starts the client's numbering at 1 (the Login); orders follow. Reports carry
+Sequence numbers: the client's numbering runs on across logins (the Login takes the next one; the gateway
+then expects the one after it), so messages of an earlier login that the Aeron log delivers again to a
+restarted gateway are refused as duplicates, never applied twice. Reports carry
 the session's own seq (persistent across logins and gateway restarts); a duplicate (seq already seen) is
 dropped and counted, a gap (seq skipped) is counted and a ``ResendRequest`` asks for the missing ones, the
 reports after the gap being dropped until the resend brings them in order: every report is delivered
@@ -65,7 +67,7 @@ class OrderEntryClient(OrderPort):
         self.session_id = 0
         self.logged_in = False
         self.login_reason = ""
-        self.seq = 0                    # last client seq sent (this login)
+        self.seq = 0                    # last client seq sent (runs on across logins)
         self.last_seq = 0               # last report seq delivered (persistent)
         self.on_execution = None
         self.on_stamps = None
@@ -100,8 +102,8 @@ class OrderEntryClient(OrderPort):
         self.logged_in = False
         self._nonce = secrets.randbits(63) or 1
         self._answer = None
-        self.seq = 1
-        if not self._send("Login", seq=1, next_expected_seq=self.last_seq + 1, client_nonce=self._nonce,
+        self.seq += 1
+        if not self._send("Login", seq=self.seq, next_expected_seq=self.last_seq + 1, client_nonce=self._nonce, ts=time.time_ns(),
                           user=self.user, credential=self._credential, heartbeat_ms=self.heartbeat_ms):
             self.login_reason = "the Login could not be published"
             return False

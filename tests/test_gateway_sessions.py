@@ -122,6 +122,11 @@ def journal_cmds(gw):
     return journal_commands(gw.journal)
 
 
+def new_orders(gw):
+    cmds = journal_cmds(gw)
+    return int((cmds["action"] == int(Action.NEW)).sum())
+
+
 def test_wrong_credential_refused_and_nothing_reaches_the_engine(driver, gw):
     with AeronClient(driver) as c:
         bad, _ = client(c, gw, "alice", "not-her-password")
@@ -174,18 +179,29 @@ def _as_tuples(got):
             for x in got]
 
 
-def _flow(a, b):
-    """Orders of two sessions that rest, cross, get cancelled, modified and refused."""
+def _flow(a, b, step):
+    """Orders of two sessions that rest, cross, get cancelled, modified and refused (one at a time: the two
+    clients' images are polled in no fixed order)."""
     a.send_new(1, "AAPL", Side.BUY, 100, 1_000_000, OrdType.LIMIT, Tif.DAY, 0)
+    step()
     a.send_new(2, "AAPL", Side.BUY, 50, 999_900, OrdType.LIMIT, Tif.GTC, 0)
+    step()
     b.send_new(1, "AAPL", Side.SELL, 120, 999_900, OrdType.LIMIT, Tif.DAY, 0)    # takes 100 @ 1.0000 then 20 @ .9999
+    step()
     a.send_modify(2, 80, 999_800)
+    step()
     a.send_cancel(99)                                                            # unknown: cancel reject
+    step()
     b.send_new(2, "MSFT", Side.SELL, 0, 500_000, OrdType.LIMIT, Tif.DAY, 0)      # invalid qty: reject
+    step()
     b.send_new(3, "MSFT", Side.BUY, 10, 0, OrdType.MARKET, Tif.IOC, 0)           # market, no liquidity
+    step()
     a.send_new(3, "MSFT", Side.SELL, 30, 500_000, OrdType.LIMIT, Tif.DAY, 0)
+    step()
     b.send_new(4, "MSFT", Side.BUY, 10, 500_000, OrdType.LIMIT, Tif.IOC, 0)
+    step()
     a.send_mass_cancel(None)
+    step()
 
 
 def test_reports_are_the_engines_events_and_the_drop_copy_has_every_one(driver, gw):
@@ -194,7 +210,12 @@ def test_reports_are_the_engines_events_and_the_drop_copy_has_every_one(driver, 
         a, got_a = client(c, gw, "alice")
         b, got_b = client(c, gw, "bob")
         assert a.login(30) and b.login(30)
-        _flow(a, b)
+        done = [0]
+
+        def step():
+            done[0] += 1
+            wait_for(lambda: len(journal_cmds(gw)) >= done[0], "journaled", poll=lambda: (a.poll(), b.poll()))
+        _flow(a, b, step)
         n_cmds = 10
         wait_for(lambda: len(journal_cmds(gw)) >= n_cmds, "10 journaled commands", poll=lambda: (a.poll(), b.poll()))
         exp_a, exp_b = _expected_reports(gw, 1), _expected_reports(gw, 2)
@@ -295,22 +316,24 @@ def test_gateway_killed_and_restarted_resends_every_missed_report_once(driver, t
                 assert a.login(30) and b.login(30)
                 kill_at = set(rng.choice(np.arange(2, 38), kills, replace=False).tolist()) if mode == "killed" else set()
                 for i in range(1, 41):
-                    b.send_new(i, "AAPL", Side.SELL, 10, 1_000_000 + 100 * (i % 3), OrdType.LIMIT, Tif.DAY, 0)
-                    a.send_new(i, "AAPL", Side.BUY, 15, 1_000_000 + 100 * (i % 2), OrdType.LIMIT, Tif.IOC, 0)
-                    n_cmd = 2 * i
+                    # one order at a time: the two clients' images are polled in no fixed order
+                    assert b.send_new(i, "AAPL", Side.SELL, 10, 1_000_000 + 100 * (i % 3), OrdType.LIMIT, Tif.DAY, 0), b.counters()
+                    wait_for(lambda: new_orders(gw) >= 2 * i - 1, "journaled", poll=lambda: (a.poll(), b.poll()))
+                    assert a.send_new(i, "AAPL", Side.BUY, 15, 1_000_000 + 100 * (i % 2), OrdType.LIMIT, Tif.IOC, 0), a.counters()
                     if i in kill_at:
-                        # both orders journaled (so both runs see the same commands), reports maybe not read yet
-                        wait_for(lambda: len(journal_cmds(gw)) >= n_cmd, "journaled")
+                        # the order journaled, its reports maybe not read yet: kill, restart, log in again
+                        wait_for(lambda: new_orders(gw) >= 2 * i, "journaled")
                         gw.kill()
                         gw.start()
                         wait_for(lambda: a.login(0.5), "alice back", timeout=60)
                         wait_for(lambda: b.login(0.5), "bob back", timeout=60)
                     else:
-                        wait_for(lambda: len(journal_cmds(gw)) >= n_cmd, "journaled", poll=lambda: (a.poll(), b.poll()))
+                        wait_for(lambda: new_orders(gw) >= 2 * i, "journaled", poll=lambda: (a.poll(), b.poll()))
                 last = len(_expected_reports(gw, 1))
                 wait_for(lambda: a.last_seq >= last, "alice has every report", poll=lambda: (a.poll(), b.poll()))
                 for _ in range(20):
                     a.poll()
+                assert _as_tuples(got) == _expected_reports(gw, 1)
                 runs[mode] = (_as_tuples(got), a.counters())
         finally:
             if gw.alive():
