@@ -145,9 +145,16 @@ class GatewayService:
                 self.core.offer_er(sbe.encode("SessionHeartbeat", seq=info["out_seq"], ts=now, session_id=sid))
         if self.g.snapshot_every > 0 and int(self.loop.last_seq) >= self._last_snap + self.g.snapshot_every:
             from engine.recovery import write_snapshot
+            t0 = time.monotonic()
             write_snapshot(self.cfg.resolve(self.g.journal), self.loop, self.setup)
             self._last_snap = int(self.loop.last_seq)
             self.counts["snapshots"] += 1
+            self.counts["snapshot_ms_last"] = round((time.monotonic() - t0) * 1e3, 1)
+            # the duty loop stood still meanwhile: a session's silence during it is the gateway's, not its own
+            now = _now()
+            for sid in range(1, len(self.g.users) + 1):
+                if self.core.session_info(sid)["logged_in"]:
+                    self.core.touch(sid, now)
 
     def _disconnect(self, sid, reason, why):
         """Session ``sid`` is gone: unbind it, tell it (when it may still listen), cancel its orders."""
