@@ -113,6 +113,7 @@ class GatewayService:
         core.run()
         for sid in core.take_failed():
             self.counts["publish_disconnects"] += 1
+            self.core.count_code(-1609)
             self._disconnect(sid, LogoutReason.SHUTDOWN, "an execution report could not be published within "
                                                          "the bound")
         now = _now()
