@@ -106,7 +106,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench_order_rtt")
     p.add_argument("--rates", default="10000,100000")
     p.add_argument("--seconds", type=float, default=2.0)
-X
+    p.add_argument("--idle", default="backoff", help="the gateway's idle strategy (backoff: on 2 shared cores a "
+                                                      "busy-spinning gateway starves the client and the driver)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     from messaging.driver import ensure_driver
