@@ -173,6 +173,39 @@ def _expected_reports(gw, session):
     return out
 
 
+_EV = {"ack": 1, "reject": 2, "fill": 3, "cancel": 4, "modify_ack": 5, "modify_reject": 6, "cancel_reject": 7,
+       "expire": 8}
+
+
+def _match_reports(gw, tmp_path):
+    """{session: reports} from `tickwire match` run on the gateway's journaled commands (the engine's CLI)."""
+    import csv
+    import io
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_engine_csv import _to_csv
+    text, kept = _to_csv(journal_cmds(gw))
+    assert len(kept) == len(journal_cmds(gw))
+    (tmp_path / "flow.csv").write_text(text)
+    p = subprocess.run([sys.executable, "-m", "tickwire", "match", str(tmp_path / "flow.csv")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = {1: [], 2: []}
+    mask = (1 << 40) - 1
+    for r in csv.DictReader(io.StringIO(p.stdout)):
+        kind = _EV.get(r["event"])
+        if kind is None:
+            continue
+        oid = int(r["order_id"])
+        refusal = kind in (2, 6, 7)
+        out.setdefault(oid >> 40, []).append((kind, oid & mask, 0 if refusal else int(r["qty"]),
+                                              0 if refusal or kind == 8 else int(r["leaves_qty"]),
+                                              int(r["reason"] or 0)))
+        if kind == 3:
+            mk = int(r["maker_order_id"])
+            out.setdefault(mk >> 40, []).append((3, mk & mask, int(r["qty"]), int(r["maker_leaves_qty"]), 0))
+    return out
+
+
 def _as_tuples(got):
     return [(int(x.kind), x.cl_ord_id, x.qty, x.leaves, x.reason if x.kind in (ExecKind.REJECT,
              ExecKind.MODIFY_REJECT, ExecKind.CANCEL_REJECT, ExecKind.CANCELLED, ExecKind.EXPIRED) else 0)
@@ -204,7 +237,7 @@ def _flow(a, b, step):
     step()
 
 
-def test_reports_are_the_engines_events_and_the_drop_copy_has_every_one(driver, gw):
+def test_reports_are_the_engines_events_and_the_drop_copy_has_every_one(driver, gw, tmp_path):
     with AeronClient(driver) as c:
         dc = c.subscription(gw.streams["drop_copy"])
         a, got_a = client(c, gw, "alice")
@@ -218,7 +251,9 @@ def test_reports_are_the_engines_events_and_the_drop_copy_has_every_one(driver, 
         _flow(a, b, step)
         n_cmds = 10
         wait_for(lambda: len(journal_cmds(gw)) >= n_cmds, "10 journaled commands", poll=lambda: (a.poll(), b.poll()))
-        exp_a, exp_b = _expected_reports(gw, 1), _expected_reports(gw, 2)
+        spec = _match_reports(gw, tmp_path)           # the engine is the spec: `tickwire match` on the journal
+        exp_a, exp_b = spec[1], spec[2]
+        assert exp_a == _expected_reports(gw, 1) and exp_b == _expected_reports(gw, 2)
         wait_for(lambda: len(got_a) >= len(exp_a) and len(got_b) >= len(exp_b), "every report",
                  poll=lambda: (a.poll(), b.poll()))
         assert _as_tuples(got_a) == exp_a
