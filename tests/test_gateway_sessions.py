@@ -333,7 +333,8 @@ def test_killed_client_has_its_orders_cancelled(driver, gw):
     finally:
         if helper.poll() is None:
             helper.kill()
-    gw.stop()
+    st = gw.stop()
+    assert st["images_lost"] + st["heartbeat_timeouts"] == 1 and st["disconnect_cancels"] == 1
 
 
 @pytest.mark.parametrize("kills", [1, 3])
