@@ -20,6 +20,7 @@ A result code is a negative int: hot paths return it, Python layers turn it into
     SBE       -1200..-1299     SBE_E_*                SBE wire messages (messaging/sbe_wire.pxd sbe_check, messaging.sbe)
     AERON     -1300..-1399     AERON_E_*              Aeron transport (messaging/transport, messaging/driver, channels)
     STRATEGY  -1500..-1599     STRAT_E_*              strategy library: orders its own limits refuse, configuration, backtest
+    GATEWAY   -1600..-1699     GW_E_*                 order gateway sessions (services/gateway, strategy/oe_client)
 
 Format (``core/codes.py`` parses this file: it is the single source of the Python table and of
 docs/codes.md): one ``cdef enum`` per area under a banner ``# ==== AREA lo..hi: what ====``, one
@@ -262,3 +263,19 @@ cdef enum:
     STRAT_E_PORT_REFUSED = -1508      # order refused: the order port could not take the request
     STRAT_E_CONFIG = -1509            # strategy configuration refused (key and reason)
     STRAT_E_RUNAWAY = -1510           # backtest stopped: the strategy answers execution reports with requests without end
+
+# ==== GATEWAY -1600..-1699: order-entry sessions of the gateway (services/gateway.py, gateway_loop.pyx, strategy/oe_client.py) ====
+cdef enum:
+    GW_E_BAD_CREDENTIAL = -1601       # login refused: unknown user or wrong credential
+    GW_E_ALREADY_LOGGED_IN = -1602    # login refused: the user already has a session logged in
+    GW_E_NOT_LOGGED_IN = -1603        # message refused: its Aeron image has no session logged in
+    GW_E_SEQ_GAP = -1604              # message refused: its seq is above the next one expected (messages lost)
+    GW_E_SEQ_DUPLICATE = -1605        # message refused: its seq is below the next one expected (duplicate)
+    GW_E_MALFORMED = -1606            # message refused: not a valid SBE message of the schema (sbe_check code counted)
+    GW_E_WRONG_DIRECTION = -1607      # message refused: a gateway-to-client template sent to the gateway
+    GW_E_BAD_ORDER_ID = -1608         # order refused: client order id 0 or not below 2^40
+    GW_E_PUBLISH = -1609              # an execution report could not be published within the bound: session disconnected
+    GW_E_HEARTBEAT_TIMEOUT = -1610    # session disconnected: nothing received within heartbeat_timeout_ms
+    GW_E_IMAGE_LOST = -1611           # session disconnected: its Aeron image went away
+    GW_E_LOGIN_TIMEOUT = -1612        # client: no login answer in time
+    GW_E_REPORT_GAP = -1613           # client: an execution report seq skipped numbers (a resend is asked)

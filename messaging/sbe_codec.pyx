@@ -428,6 +428,8 @@ def encode_Login(dict f):
     cdef Login_t* m = put_Login(b, len(out))
     m.seq = f.get('seq', 0)
     m.next_expected_seq = f.get('next_expected_seq', 0)
+    m.client_nonce = f.get('client_nonce', 0)
+    m.ts = f.get('ts', 0)
     _put_chars(m.user, 16, f.get('user', b''), 'user')
     _put_chars(m.credential, 32, f.get('credential', b''), 'credential')
     m.heartbeat_ms = f.get('heartbeat_ms', 0)
@@ -437,7 +439,7 @@ def decode_Login(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const Login_t* m = <const Login_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'next_expected_seq': m.next_expected_seq, 'user': _get_chars(m.user, 16), 'credential': _get_chars(m.credential, 32), 'heartbeat_ms': m.heartbeat_ms}
+    cdef dict out = {'seq': m.seq, 'next_expected_seq': m.next_expected_seq, 'client_nonce': m.client_nonce, 'ts': m.ts, 'user': _get_chars(m.user, 16), 'credential': _get_chars(m.credential, 32), 'heartbeat_ms': m.heartbeat_ms}
     return out
 
 
@@ -447,6 +449,7 @@ def encode_Logout(dict f):
     cdef unsigned char* b = out
     cdef Logout_t* m = put_Logout(b, len(out))
     m.seq = f.get('seq', 0)
+    m.session_id = f.get('session_id', 0)
     m.reason = f.get('reason', 0)
     return bytes(out)
 
@@ -454,7 +457,7 @@ def decode_Logout(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const Logout_t* m = <const Logout_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'reason': m.reason}
+    cdef dict out = {'seq': m.seq, 'session_id': m.session_id, 'reason': m.reason}
     return out
 
 
@@ -465,13 +468,14 @@ def encode_SessionHeartbeat(dict f):
     cdef SessionHeartbeat_t* m = put_SessionHeartbeat(b, len(out))
     m.seq = f.get('seq', 0)
     m.ts = f.get('ts', 0)
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_SessionHeartbeat(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const SessionHeartbeat_t* m = <const SessionHeartbeat_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'ts': m.ts}
+    cdef dict out = {'seq': m.seq, 'ts': m.ts, 'session_id': m.session_id}
     return out
 
 
@@ -619,6 +623,7 @@ def encode_LoginAccepted(dict f):
     cdef LoginAccepted_t* m = put_LoginAccepted(b, len(out))
     m.seq = f.get('seq', 0)
     m.next_expected_seq = f.get('next_expected_seq', 0)
+    m.client_nonce = f.get('client_nonce', 0)
     m.session_id = f.get('session_id', 0)
     m.heartbeat_ms = f.get('heartbeat_ms', 0)
     return bytes(out)
@@ -627,7 +632,7 @@ def decode_LoginAccepted(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const LoginAccepted_t* m = <const LoginAccepted_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'next_expected_seq': m.next_expected_seq, 'session_id': m.session_id, 'heartbeat_ms': m.heartbeat_ms}
+    cdef dict out = {'seq': m.seq, 'next_expected_seq': m.next_expected_seq, 'client_nonce': m.client_nonce, 'session_id': m.session_id, 'heartbeat_ms': m.heartbeat_ms}
     return out
 
 
@@ -637,6 +642,7 @@ def encode_LoginRejected(dict f):
     cdef unsigned char* b = out
     cdef LoginRejected_t* m = put_LoginRejected(b, len(out))
     m.seq = f.get('seq', 0)
+    m.client_nonce = f.get('client_nonce', 0)
     m.reason = f.get('reason', 0)
     return bytes(out)
 
@@ -644,7 +650,7 @@ def decode_LoginRejected(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const LoginRejected_t* m = <const LoginRejected_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'reason': m.reason}
+    cdef dict out = {'seq': m.seq, 'client_nonce': m.client_nonce, 'reason': m.reason}
     return out
 
 
@@ -672,13 +678,14 @@ def encode_Ack(dict f):
     m.leaves = f.get('leaves', 0)
     m.symbol_id = f.get('symbol_id', 0)
     m.side = f.get('side', 0)
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_Ack(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const Ack_t* m = <const Ack_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'price': m.price, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'leaves': m.leaves, 'symbol_id': m.symbol_id, 'side': m.side}
+    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'price': m.price, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'leaves': m.leaves, 'symbol_id': m.symbol_id, 'side': m.side, 'session_id': m.session_id}
     return out
 
 
@@ -703,13 +710,14 @@ def encode_Reject(dict f):
     m.timing.er_pub_ns = c.get('er_pub_ns', 0)
     m.code = f.get('code', 0)
     _put_chars(m.code_name, 24, f.get('code_name', b''), 'code_name')
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_Reject(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const Reject_t* m = <const Reject_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'code': m.code, 'code_name': _get_chars(m.code_name, 24)}
+    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'code': m.code, 'code_name': _get_chars(m.code_name, 24), 'session_id': m.session_id}
     return out
 
 
@@ -739,13 +747,14 @@ def encode_Fill(dict f):
     m.symbol_id = f.get('symbol_id', 0)
     m.side = f.get('side', 0)
     m.liquidity = f.get('liquidity', 0)
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_Fill(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const Fill_t* m = <const Fill_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'match_id': m.match_id, 'price': m.price, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'leaves': m.leaves, 'symbol_id': m.symbol_id, 'side': m.side, 'liquidity': m.liquidity}
+    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'match_id': m.match_id, 'price': m.price, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'leaves': m.leaves, 'symbol_id': m.symbol_id, 'side': m.side, 'liquidity': m.liquidity, 'session_id': m.session_id}
     return out
 
 
@@ -771,13 +780,14 @@ def encode_Cancelled(dict f):
     m.qty = f.get('qty', 0)
     m.leaves = f.get('leaves', 0)
     m.reason = f.get('reason', 0)
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_Cancelled(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const Cancelled_t* m = <const Cancelled_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'leaves': m.leaves, 'reason': m.reason}
+    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'leaves': m.leaves, 'reason': m.reason, 'session_id': m.session_id}
     return out
 
 
@@ -802,13 +812,14 @@ def encode_Expired(dict f):
     m.timing.er_pub_ns = c.get('er_pub_ns', 0)
     m.qty = f.get('qty', 0)
     m.reason = f.get('reason', 0)
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_Expired(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const Expired_t* m = <const Expired_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'reason': m.reason}
+    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'reason': m.reason, 'session_id': m.session_id}
     return out
 
 
@@ -834,13 +845,14 @@ def encode_ModifyAck(dict f):
     m.timing.er_pub_ns = c.get('er_pub_ns', 0)
     m.qty = f.get('qty', 0)
     m.leaves = f.get('leaves', 0)
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_ModifyAck(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const ModifyAck_t* m = <const ModifyAck_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'price': m.price, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'leaves': m.leaves}
+    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'price': m.price, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'qty': m.qty, 'leaves': m.leaves, 'session_id': m.session_id}
     return out
 
 
@@ -865,13 +877,14 @@ def encode_ModifyReject(dict f):
     m.timing.er_pub_ns = c.get('er_pub_ns', 0)
     m.code = f.get('code', 0)
     _put_chars(m.code_name, 24, f.get('code_name', b''), 'code_name')
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_ModifyReject(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const ModifyReject_t* m = <const ModifyReject_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'code': m.code, 'code_name': _get_chars(m.code_name, 24)}
+    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'code': m.code, 'code_name': _get_chars(m.code_name, 24), 'session_id': m.session_id}
     return out
 
 
@@ -896,13 +909,14 @@ def encode_CancelReject(dict f):
     m.timing.er_pub_ns = c.get('er_pub_ns', 0)
     m.code = f.get('code', 0)
     _put_chars(m.code_name, 24, f.get('code_name', b''), 'code_name')
+    m.session_id = f.get('session_id', 0)
     return bytes(out)
 
 def decode_CancelReject(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const CancelReject_t* m = <const CancelReject_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'code': m.code, 'code_name': _get_chars(m.code_name, 24)}
+    cdef dict out = {'seq': m.seq, 'order_id': m.order_id, 'ts': m.ts, 'timing': {'send_ns': m.timing.send_ns, 'rx_ns': m.timing.rx_ns, 'book_ns': m.timing.book_ns, 'md_pub_ns': m.timing.md_pub_ns, 'strat_rx_ns': m.timing.strat_rx_ns, 'order_tx_ns': m.timing.order_tx_ns, 'gw_rx_ns': m.timing.gw_rx_ns, 'risk_ns': m.timing.risk_ns, 'match_ns': m.timing.match_ns, 'er_pub_ns': m.timing.er_pub_ns}, 'code': m.code, 'code_name': _get_chars(m.code_name, 24), 'session_id': m.session_id}
     return out
 
 
@@ -1045,11 +1059,11 @@ def c_layout():
     cdef Heartbeat_t v_Heartbeat
     out['Heartbeat'] = (sizeof(Heartbeat_t), {'feed_seq': <char*>&v_Heartbeat.feed_seq - <char*>&v_Heartbeat, 'exch_ts': <char*>&v_Heartbeat.exch_ts - <char*>&v_Heartbeat, 'rx_ts': <char*>&v_Heartbeat.rx_ts - <char*>&v_Heartbeat, 'stream_seq': <char*>&v_Heartbeat.stream_seq - <char*>&v_Heartbeat, 'locate': <char*>&v_Heartbeat.locate - <char*>&v_Heartbeat})
     cdef Login_t v_Login
-    out['Login'] = (sizeof(Login_t), {'seq': <char*>&v_Login.seq - <char*>&v_Login, 'next_expected_seq': <char*>&v_Login.next_expected_seq - <char*>&v_Login, 'user': <char*>&v_Login.user - <char*>&v_Login, 'credential': <char*>&v_Login.credential - <char*>&v_Login, 'heartbeat_ms': <char*>&v_Login.heartbeat_ms - <char*>&v_Login})
+    out['Login'] = (sizeof(Login_t), {'seq': <char*>&v_Login.seq - <char*>&v_Login, 'next_expected_seq': <char*>&v_Login.next_expected_seq - <char*>&v_Login, 'client_nonce': <char*>&v_Login.client_nonce - <char*>&v_Login, 'ts': <char*>&v_Login.ts - <char*>&v_Login, 'user': <char*>&v_Login.user - <char*>&v_Login, 'credential': <char*>&v_Login.credential - <char*>&v_Login, 'heartbeat_ms': <char*>&v_Login.heartbeat_ms - <char*>&v_Login})
     cdef Logout_t v_Logout
-    out['Logout'] = (sizeof(Logout_t), {'seq': <char*>&v_Logout.seq - <char*>&v_Logout, 'reason': <char*>&v_Logout.reason - <char*>&v_Logout})
+    out['Logout'] = (sizeof(Logout_t), {'seq': <char*>&v_Logout.seq - <char*>&v_Logout, 'session_id': <char*>&v_Logout.session_id - <char*>&v_Logout, 'reason': <char*>&v_Logout.reason - <char*>&v_Logout})
     cdef SessionHeartbeat_t v_SessionHeartbeat
-    out['SessionHeartbeat'] = (sizeof(SessionHeartbeat_t), {'seq': <char*>&v_SessionHeartbeat.seq - <char*>&v_SessionHeartbeat, 'ts': <char*>&v_SessionHeartbeat.ts - <char*>&v_SessionHeartbeat})
+    out['SessionHeartbeat'] = (sizeof(SessionHeartbeat_t), {'seq': <char*>&v_SessionHeartbeat.seq - <char*>&v_SessionHeartbeat, 'ts': <char*>&v_SessionHeartbeat.ts - <char*>&v_SessionHeartbeat, 'session_id': <char*>&v_SessionHeartbeat.session_id - <char*>&v_SessionHeartbeat})
     cdef NewOrder_t v_NewOrder
     out['NewOrder'] = (sizeof(NewOrder_t), {'seq': <char*>&v_NewOrder.seq - <char*>&v_NewOrder, 'order_id': <char*>&v_NewOrder.order_id - <char*>&v_NewOrder, 'link_id': <char*>&v_NewOrder.link_id - <char*>&v_NewOrder, 'price': <char*>&v_NewOrder.price - <char*>&v_NewOrder, 'stop_price': <char*>&v_NewOrder.stop_price - <char*>&v_NewOrder, 'expire_ns': <char*>&v_NewOrder.expire_ns - <char*>&v_NewOrder, 'timing': <char*>&v_NewOrder.timing - <char*>&v_NewOrder, 'qty': <char*>&v_NewOrder.qty - <char*>&v_NewOrder, 'display_qty': <char*>&v_NewOrder.display_qty - <char*>&v_NewOrder, 'account_id': <char*>&v_NewOrder.account_id - <char*>&v_NewOrder, 'symbol_id': <char*>&v_NewOrder.symbol_id - <char*>&v_NewOrder, 'side': <char*>&v_NewOrder.side - <char*>&v_NewOrder, 'ord_type': <char*>&v_NewOrder.ord_type - <char*>&v_NewOrder, 'tif': <char*>&v_NewOrder.tif - <char*>&v_NewOrder, 'flags': <char*>&v_NewOrder.flags - <char*>&v_NewOrder, 'stp': <char*>&v_NewOrder.stp - <char*>&v_NewOrder})
     cdef Cancel_t v_Cancel
@@ -1061,23 +1075,23 @@ def c_layout():
     cdef ResendRequest_t v_ResendRequest
     out['ResendRequest'] = (sizeof(ResendRequest_t), {'seq': <char*>&v_ResendRequest.seq - <char*>&v_ResendRequest, 'from_seq': <char*>&v_ResendRequest.from_seq - <char*>&v_ResendRequest})
     cdef LoginAccepted_t v_LoginAccepted
-    out['LoginAccepted'] = (sizeof(LoginAccepted_t), {'seq': <char*>&v_LoginAccepted.seq - <char*>&v_LoginAccepted, 'next_expected_seq': <char*>&v_LoginAccepted.next_expected_seq - <char*>&v_LoginAccepted, 'session_id': <char*>&v_LoginAccepted.session_id - <char*>&v_LoginAccepted, 'heartbeat_ms': <char*>&v_LoginAccepted.heartbeat_ms - <char*>&v_LoginAccepted})
+    out['LoginAccepted'] = (sizeof(LoginAccepted_t), {'seq': <char*>&v_LoginAccepted.seq - <char*>&v_LoginAccepted, 'next_expected_seq': <char*>&v_LoginAccepted.next_expected_seq - <char*>&v_LoginAccepted, 'client_nonce': <char*>&v_LoginAccepted.client_nonce - <char*>&v_LoginAccepted, 'session_id': <char*>&v_LoginAccepted.session_id - <char*>&v_LoginAccepted, 'heartbeat_ms': <char*>&v_LoginAccepted.heartbeat_ms - <char*>&v_LoginAccepted})
     cdef LoginRejected_t v_LoginRejected
-    out['LoginRejected'] = (sizeof(LoginRejected_t), {'seq': <char*>&v_LoginRejected.seq - <char*>&v_LoginRejected, 'reason': <char*>&v_LoginRejected.reason - <char*>&v_LoginRejected})
+    out['LoginRejected'] = (sizeof(LoginRejected_t), {'seq': <char*>&v_LoginRejected.seq - <char*>&v_LoginRejected, 'client_nonce': <char*>&v_LoginRejected.client_nonce - <char*>&v_LoginRejected, 'reason': <char*>&v_LoginRejected.reason - <char*>&v_LoginRejected})
     cdef Ack_t v_Ack
-    out['Ack'] = (sizeof(Ack_t), {'seq': <char*>&v_Ack.seq - <char*>&v_Ack, 'order_id': <char*>&v_Ack.order_id - <char*>&v_Ack, 'price': <char*>&v_Ack.price - <char*>&v_Ack, 'ts': <char*>&v_Ack.ts - <char*>&v_Ack, 'timing': <char*>&v_Ack.timing - <char*>&v_Ack, 'qty': <char*>&v_Ack.qty - <char*>&v_Ack, 'leaves': <char*>&v_Ack.leaves - <char*>&v_Ack, 'symbol_id': <char*>&v_Ack.symbol_id - <char*>&v_Ack, 'side': <char*>&v_Ack.side - <char*>&v_Ack})
+    out['Ack'] = (sizeof(Ack_t), {'seq': <char*>&v_Ack.seq - <char*>&v_Ack, 'order_id': <char*>&v_Ack.order_id - <char*>&v_Ack, 'price': <char*>&v_Ack.price - <char*>&v_Ack, 'ts': <char*>&v_Ack.ts - <char*>&v_Ack, 'timing': <char*>&v_Ack.timing - <char*>&v_Ack, 'qty': <char*>&v_Ack.qty - <char*>&v_Ack, 'leaves': <char*>&v_Ack.leaves - <char*>&v_Ack, 'symbol_id': <char*>&v_Ack.symbol_id - <char*>&v_Ack, 'side': <char*>&v_Ack.side - <char*>&v_Ack, 'session_id': <char*>&v_Ack.session_id - <char*>&v_Ack})
     cdef Reject_t v_Reject
-    out['Reject'] = (sizeof(Reject_t), {'seq': <char*>&v_Reject.seq - <char*>&v_Reject, 'order_id': <char*>&v_Reject.order_id - <char*>&v_Reject, 'ts': <char*>&v_Reject.ts - <char*>&v_Reject, 'timing': <char*>&v_Reject.timing - <char*>&v_Reject, 'code': <char*>&v_Reject.code - <char*>&v_Reject, 'code_name': <char*>&v_Reject.code_name - <char*>&v_Reject})
+    out['Reject'] = (sizeof(Reject_t), {'seq': <char*>&v_Reject.seq - <char*>&v_Reject, 'order_id': <char*>&v_Reject.order_id - <char*>&v_Reject, 'ts': <char*>&v_Reject.ts - <char*>&v_Reject, 'timing': <char*>&v_Reject.timing - <char*>&v_Reject, 'code': <char*>&v_Reject.code - <char*>&v_Reject, 'code_name': <char*>&v_Reject.code_name - <char*>&v_Reject, 'session_id': <char*>&v_Reject.session_id - <char*>&v_Reject})
     cdef Fill_t v_Fill
-    out['Fill'] = (sizeof(Fill_t), {'seq': <char*>&v_Fill.seq - <char*>&v_Fill, 'order_id': <char*>&v_Fill.order_id - <char*>&v_Fill, 'match_id': <char*>&v_Fill.match_id - <char*>&v_Fill, 'price': <char*>&v_Fill.price - <char*>&v_Fill, 'ts': <char*>&v_Fill.ts - <char*>&v_Fill, 'timing': <char*>&v_Fill.timing - <char*>&v_Fill, 'qty': <char*>&v_Fill.qty - <char*>&v_Fill, 'leaves': <char*>&v_Fill.leaves - <char*>&v_Fill, 'symbol_id': <char*>&v_Fill.symbol_id - <char*>&v_Fill, 'side': <char*>&v_Fill.side - <char*>&v_Fill, 'liquidity': <char*>&v_Fill.liquidity - <char*>&v_Fill})
+    out['Fill'] = (sizeof(Fill_t), {'seq': <char*>&v_Fill.seq - <char*>&v_Fill, 'order_id': <char*>&v_Fill.order_id - <char*>&v_Fill, 'match_id': <char*>&v_Fill.match_id - <char*>&v_Fill, 'price': <char*>&v_Fill.price - <char*>&v_Fill, 'ts': <char*>&v_Fill.ts - <char*>&v_Fill, 'timing': <char*>&v_Fill.timing - <char*>&v_Fill, 'qty': <char*>&v_Fill.qty - <char*>&v_Fill, 'leaves': <char*>&v_Fill.leaves - <char*>&v_Fill, 'symbol_id': <char*>&v_Fill.symbol_id - <char*>&v_Fill, 'side': <char*>&v_Fill.side - <char*>&v_Fill, 'liquidity': <char*>&v_Fill.liquidity - <char*>&v_Fill, 'session_id': <char*>&v_Fill.session_id - <char*>&v_Fill})
     cdef Cancelled_t v_Cancelled
-    out['Cancelled'] = (sizeof(Cancelled_t), {'seq': <char*>&v_Cancelled.seq - <char*>&v_Cancelled, 'order_id': <char*>&v_Cancelled.order_id - <char*>&v_Cancelled, 'ts': <char*>&v_Cancelled.ts - <char*>&v_Cancelled, 'timing': <char*>&v_Cancelled.timing - <char*>&v_Cancelled, 'qty': <char*>&v_Cancelled.qty - <char*>&v_Cancelled, 'leaves': <char*>&v_Cancelled.leaves - <char*>&v_Cancelled, 'reason': <char*>&v_Cancelled.reason - <char*>&v_Cancelled})
+    out['Cancelled'] = (sizeof(Cancelled_t), {'seq': <char*>&v_Cancelled.seq - <char*>&v_Cancelled, 'order_id': <char*>&v_Cancelled.order_id - <char*>&v_Cancelled, 'ts': <char*>&v_Cancelled.ts - <char*>&v_Cancelled, 'timing': <char*>&v_Cancelled.timing - <char*>&v_Cancelled, 'qty': <char*>&v_Cancelled.qty - <char*>&v_Cancelled, 'leaves': <char*>&v_Cancelled.leaves - <char*>&v_Cancelled, 'reason': <char*>&v_Cancelled.reason - <char*>&v_Cancelled, 'session_id': <char*>&v_Cancelled.session_id - <char*>&v_Cancelled})
     cdef Expired_t v_Expired
-    out['Expired'] = (sizeof(Expired_t), {'seq': <char*>&v_Expired.seq - <char*>&v_Expired, 'order_id': <char*>&v_Expired.order_id - <char*>&v_Expired, 'ts': <char*>&v_Expired.ts - <char*>&v_Expired, 'timing': <char*>&v_Expired.timing - <char*>&v_Expired, 'qty': <char*>&v_Expired.qty - <char*>&v_Expired, 'reason': <char*>&v_Expired.reason - <char*>&v_Expired})
+    out['Expired'] = (sizeof(Expired_t), {'seq': <char*>&v_Expired.seq - <char*>&v_Expired, 'order_id': <char*>&v_Expired.order_id - <char*>&v_Expired, 'ts': <char*>&v_Expired.ts - <char*>&v_Expired, 'timing': <char*>&v_Expired.timing - <char*>&v_Expired, 'qty': <char*>&v_Expired.qty - <char*>&v_Expired, 'reason': <char*>&v_Expired.reason - <char*>&v_Expired, 'session_id': <char*>&v_Expired.session_id - <char*>&v_Expired})
     cdef ModifyAck_t v_ModifyAck
-    out['ModifyAck'] = (sizeof(ModifyAck_t), {'seq': <char*>&v_ModifyAck.seq - <char*>&v_ModifyAck, 'order_id': <char*>&v_ModifyAck.order_id - <char*>&v_ModifyAck, 'price': <char*>&v_ModifyAck.price - <char*>&v_ModifyAck, 'ts': <char*>&v_ModifyAck.ts - <char*>&v_ModifyAck, 'timing': <char*>&v_ModifyAck.timing - <char*>&v_ModifyAck, 'qty': <char*>&v_ModifyAck.qty - <char*>&v_ModifyAck, 'leaves': <char*>&v_ModifyAck.leaves - <char*>&v_ModifyAck})
+    out['ModifyAck'] = (sizeof(ModifyAck_t), {'seq': <char*>&v_ModifyAck.seq - <char*>&v_ModifyAck, 'order_id': <char*>&v_ModifyAck.order_id - <char*>&v_ModifyAck, 'price': <char*>&v_ModifyAck.price - <char*>&v_ModifyAck, 'ts': <char*>&v_ModifyAck.ts - <char*>&v_ModifyAck, 'timing': <char*>&v_ModifyAck.timing - <char*>&v_ModifyAck, 'qty': <char*>&v_ModifyAck.qty - <char*>&v_ModifyAck, 'leaves': <char*>&v_ModifyAck.leaves - <char*>&v_ModifyAck, 'session_id': <char*>&v_ModifyAck.session_id - <char*>&v_ModifyAck})
     cdef ModifyReject_t v_ModifyReject
-    out['ModifyReject'] = (sizeof(ModifyReject_t), {'seq': <char*>&v_ModifyReject.seq - <char*>&v_ModifyReject, 'order_id': <char*>&v_ModifyReject.order_id - <char*>&v_ModifyReject, 'ts': <char*>&v_ModifyReject.ts - <char*>&v_ModifyReject, 'timing': <char*>&v_ModifyReject.timing - <char*>&v_ModifyReject, 'code': <char*>&v_ModifyReject.code - <char*>&v_ModifyReject, 'code_name': <char*>&v_ModifyReject.code_name - <char*>&v_ModifyReject})
+    out['ModifyReject'] = (sizeof(ModifyReject_t), {'seq': <char*>&v_ModifyReject.seq - <char*>&v_ModifyReject, 'order_id': <char*>&v_ModifyReject.order_id - <char*>&v_ModifyReject, 'ts': <char*>&v_ModifyReject.ts - <char*>&v_ModifyReject, 'timing': <char*>&v_ModifyReject.timing - <char*>&v_ModifyReject, 'code': <char*>&v_ModifyReject.code - <char*>&v_ModifyReject, 'code_name': <char*>&v_ModifyReject.code_name - <char*>&v_ModifyReject, 'session_id': <char*>&v_ModifyReject.session_id - <char*>&v_ModifyReject})
     cdef CancelReject_t v_CancelReject
-    out['CancelReject'] = (sizeof(CancelReject_t), {'seq': <char*>&v_CancelReject.seq - <char*>&v_CancelReject, 'order_id': <char*>&v_CancelReject.order_id - <char*>&v_CancelReject, 'ts': <char*>&v_CancelReject.ts - <char*>&v_CancelReject, 'timing': <char*>&v_CancelReject.timing - <char*>&v_CancelReject, 'code': <char*>&v_CancelReject.code - <char*>&v_CancelReject, 'code_name': <char*>&v_CancelReject.code_name - <char*>&v_CancelReject})
+    out['CancelReject'] = (sizeof(CancelReject_t), {'seq': <char*>&v_CancelReject.seq - <char*>&v_CancelReject, 'order_id': <char*>&v_CancelReject.order_id - <char*>&v_CancelReject, 'ts': <char*>&v_CancelReject.ts - <char*>&v_CancelReject, 'timing': <char*>&v_CancelReject.timing - <char*>&v_CancelReject, 'code': <char*>&v_CancelReject.code - <char*>&v_CancelReject, 'code_name': <char*>&v_CancelReject.code_name - <char*>&v_CancelReject, 'session_id': <char*>&v_CancelReject.session_id - <char*>&v_CancelReject})
     return out

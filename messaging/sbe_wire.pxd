@@ -29,7 +29,7 @@ cdef extern from *:
     #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     #error "tickwire SBE codecs need a little-endian host"
     #endif
-    static const unsigned short tw_sbe_block[64] = {0, 46, 47, 154, 42, 63, 66, 50, 42, 62, 63, 43, 52, 34, 0, 0, 0, 0, 0, 0, 68, 9, 16, 149, 100, 112, 17, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 24, 9, 125, 132, 134, 113, 109, 120, 132, 132, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const unsigned short tw_sbe_block[64] = {0, 46, 47, 154, 42, 63, 66, 50, 42, 62, 63, 43, 52, 34, 0, 0, 0, 0, 0, 0, 84, 13, 20, 149, 100, 112, 17, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 17, 129, 136, 138, 117, 113, 124, 136, 136, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     static const unsigned short tw_sbe_entry[64] = {0, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     """
     const uint16_t tw_sbe_block[64]   # our block length per template id (0: unknown id)
@@ -105,12 +105,12 @@ cdef enum:
     FEED_STATUS_ENCODED_LENGTH = 60
     HEARTBEAT_BLOCK_LENGTH = 34
     HEARTBEAT_ENCODED_LENGTH = 42
-    LOGIN_BLOCK_LENGTH = 68
-    LOGIN_ENCODED_LENGTH = 76
-    LOGOUT_BLOCK_LENGTH = 9
-    LOGOUT_ENCODED_LENGTH = 17
-    SESSION_HEARTBEAT_BLOCK_LENGTH = 16
-    SESSION_HEARTBEAT_ENCODED_LENGTH = 24
+    LOGIN_BLOCK_LENGTH = 84
+    LOGIN_ENCODED_LENGTH = 92
+    LOGOUT_BLOCK_LENGTH = 13
+    LOGOUT_ENCODED_LENGTH = 21
+    SESSION_HEARTBEAT_BLOCK_LENGTH = 20
+    SESSION_HEARTBEAT_ENCODED_LENGTH = 28
     NEW_ORDER_BLOCK_LENGTH = 149
     NEW_ORDER_ENCODED_LENGTH = 157
     CANCEL_BLOCK_LENGTH = 100
@@ -121,26 +121,26 @@ cdef enum:
     MASS_CANCEL_ENCODED_LENGTH = 25
     RESEND_REQUEST_BLOCK_LENGTH = 16
     RESEND_REQUEST_ENCODED_LENGTH = 24
-    LOGIN_ACCEPTED_BLOCK_LENGTH = 24
-    LOGIN_ACCEPTED_ENCODED_LENGTH = 32
-    LOGIN_REJECTED_BLOCK_LENGTH = 9
-    LOGIN_REJECTED_ENCODED_LENGTH = 17
-    ACK_BLOCK_LENGTH = 125
-    ACK_ENCODED_LENGTH = 133
-    REJECT_BLOCK_LENGTH = 132
-    REJECT_ENCODED_LENGTH = 140
-    FILL_BLOCK_LENGTH = 134
-    FILL_ENCODED_LENGTH = 142
-    CANCELLED_BLOCK_LENGTH = 113
-    CANCELLED_ENCODED_LENGTH = 121
-    EXPIRED_BLOCK_LENGTH = 109
-    EXPIRED_ENCODED_LENGTH = 117
-    MODIFY_ACK_BLOCK_LENGTH = 120
-    MODIFY_ACK_ENCODED_LENGTH = 128
-    MODIFY_REJECT_BLOCK_LENGTH = 132
-    MODIFY_REJECT_ENCODED_LENGTH = 140
-    CANCEL_REJECT_BLOCK_LENGTH = 132
-    CANCEL_REJECT_ENCODED_LENGTH = 140
+    LOGIN_ACCEPTED_BLOCK_LENGTH = 32
+    LOGIN_ACCEPTED_ENCODED_LENGTH = 40
+    LOGIN_REJECTED_BLOCK_LENGTH = 17
+    LOGIN_REJECTED_ENCODED_LENGTH = 25
+    ACK_BLOCK_LENGTH = 129
+    ACK_ENCODED_LENGTH = 137
+    REJECT_BLOCK_LENGTH = 136
+    REJECT_ENCODED_LENGTH = 144
+    FILL_BLOCK_LENGTH = 138
+    FILL_ENCODED_LENGTH = 146
+    CANCELLED_BLOCK_LENGTH = 117
+    CANCELLED_ENCODED_LENGTH = 125
+    EXPIRED_BLOCK_LENGTH = 113
+    EXPIRED_ENCODED_LENGTH = 121
+    MODIFY_ACK_BLOCK_LENGTH = 124
+    MODIFY_ACK_ENCODED_LENGTH = 132
+    MODIFY_REJECT_BLOCK_LENGTH = 136
+    MODIFY_REJECT_ENCODED_LENGTH = 144
+    CANCEL_REJECT_BLOCK_LENGTH = 136
+    CANCEL_REJECT_ENCODED_LENGTH = 144
 
 # Side (enum, uint8): order / book side (messaging.records SIDE_*)
 cdef enum:
@@ -410,20 +410,24 @@ cdef packed struct Heartbeat_t:    # template 13, 34 bytes: market-data stream i
     uint64_t stream_seq    # @24 SeqNum
     uint16_t locate    # @32 Locate
 
-cdef packed struct Login_t:    # template 20, 68 bytes: open a session; the first message of a session
+cdef packed struct Login_t:    # template 20, 84 bytes: open a session; the first message of a session
     uint64_t seq    # @0 SeqNum
     uint64_t next_expected_seq    # @8 SeqNum
-    char user[16]    # @16 UserName
-    char credential[32]    # @32 Credential
-    uint32_t heartbeat_ms    # @64 Millis
+    uint64_t client_nonce    # @16 Nonce
+    uint64_t ts    # @24 Timestamp
+    char user[16]    # @32 UserName
+    char credential[32]    # @48 Credential
+    uint32_t heartbeat_ms    # @80 Millis
 
-cdef packed struct Logout_t:    # template 21, 9 bytes: end the session (either direction)
+cdef packed struct Logout_t:    # template 21, 13 bytes: end the session (either direction)
     uint64_t seq    # @0 SeqNum
-    uint8_t reason    # @8 LogoutReason
+    uint32_t session_id    # @8 SessionId
+    uint8_t reason    # @12 LogoutReason
 
-cdef packed struct SessionHeartbeat_t:    # template 22, 16 bytes: session is alive (either direction)
+cdef packed struct SessionHeartbeat_t:    # template 22, 20 bytes: session is alive (either direction)
     uint64_t seq    # @0 SeqNum
     uint64_t ts    # @8 Timestamp
+    uint32_t session_id    # @16 SessionId
 
 cdef packed struct NewOrder_t:    # template 23, 149 bytes: enter an order (maps 1:1 to an ACT_NEW Command)
     uint64_t seq    # @0 SeqNum
@@ -467,17 +471,19 @@ cdef packed struct ResendRequest_t:    # template 27, 16 bytes: resend the gatew
     uint64_t seq    # @0 SeqNum
     uint64_t from_seq    # @8 SeqNum
 
-cdef packed struct LoginAccepted_t:    # template 40, 24 bytes: the session is open
+cdef packed struct LoginAccepted_t:    # template 40, 32 bytes: the session is open
     uint64_t seq    # @0 SeqNum
     uint64_t next_expected_seq    # @8 SeqNum
-    uint32_t session_id    # @16 SessionId
-    uint32_t heartbeat_ms    # @20 Millis
+    uint64_t client_nonce    # @16 Nonce
+    uint32_t session_id    # @24 SessionId
+    uint32_t heartbeat_ms    # @28 Millis
 
-cdef packed struct LoginRejected_t:    # template 41, 9 bytes: login refused; nothing the client sends reaches the engine
+cdef packed struct LoginRejected_t:    # template 41, 17 bytes: login refused; nothing the client sends reaches the engine
     uint64_t seq    # @0 SeqNum
-    uint8_t reason    # @8 LoginRejectReason
+    uint64_t client_nonce    # @8 Nonce
+    uint8_t reason    # @16 LoginRejectReason
 
-cdef packed struct Ack_t:    # template 42, 125 bytes: new order accepted (EV_ACK)
+cdef packed struct Ack_t:    # template 42, 129 bytes: new order accepted (EV_ACK)
     uint64_t seq    # @0 SeqNum
     uint64_t order_id    # @8 OrderId
     int64_t price    # @16 Price
@@ -487,16 +493,18 @@ cdef packed struct Ack_t:    # template 42, 125 bytes: new order accepted (EV_AC
     uint32_t leaves    # @116 Qty
     uint32_t symbol_id    # @120 SymbolId
     uint8_t side    # @124 Side
+    uint32_t session_id    # @125 SessionId
 
-cdef packed struct Reject_t:    # template 43, 132 bytes: new order refused (EV_REJECT): nothing changed
+cdef packed struct Reject_t:    # template 43, 136 bytes: new order refused (EV_REJECT): nothing changed
     uint64_t seq    # @0 SeqNum
     uint64_t order_id    # @8 OrderId
     uint64_t ts    # @16 Timestamp
     TimingStamps_t timing    # @24 TimingStamps
     int32_t code    # @104 ResultCode
     char code_name[24]    # @108 CodeName
+    uint32_t session_id    # @132 SessionId
 
-cdef packed struct Fill_t:    # template 44, 134 bytes: one match of an order (EV_FILL, one report per side)
+cdef packed struct Fill_t:    # template 44, 138 bytes: one match of an order (EV_FILL, one report per side)
     uint64_t seq    # @0 SeqNum
     uint64_t order_id    # @8 OrderId
     uint64_t match_id    # @16 MatchId
@@ -508,8 +516,9 @@ cdef packed struct Fill_t:    # template 44, 134 bytes: one match of an order (E
     uint32_t symbol_id    # @128 SymbolId
     uint8_t side    # @132 Side
     uint8_t liquidity    # @133 Liquidity
+    uint32_t session_id    # @134 SessionId
 
-cdef packed struct Cancelled_t:    # template 45, 113 bytes: (part of) an order cancelled (EV_CANCEL)
+cdef packed struct Cancelled_t:    # template 45, 117 bytes: (part of) an order cancelled (EV_CANCEL)
     uint64_t seq    # @0 SeqNum
     uint64_t order_id    # @8 OrderId
     uint64_t ts    # @16 Timestamp
@@ -517,16 +526,18 @@ cdef packed struct Cancelled_t:    # template 45, 113 bytes: (part of) an order 
     uint32_t qty    # @104 Qty
     uint32_t leaves    # @108 Qty
     uint8_t reason    # @112 CancelReason
+    uint32_t session_id    # @113 SessionId
 
-cdef packed struct Expired_t:    # template 46, 109 bytes: an order expired (EV_EXPIRE: DAY at end of day, GTD at expire_ns)
+cdef packed struct Expired_t:    # template 46, 113 bytes: an order expired (EV_EXPIRE: DAY at end of day, GTD at expire_ns)
     uint64_t seq    # @0 SeqNum
     uint64_t order_id    # @8 OrderId
     uint64_t ts    # @16 Timestamp
     TimingStamps_t timing    # @24 TimingStamps
     uint32_t qty    # @104 Qty
     uint8_t reason    # @108 CancelReason
+    uint32_t session_id    # @109 SessionId
 
-cdef packed struct ModifyAck_t:    # template 47, 120 bytes: modify applied (EV_MODIFY_ACK)
+cdef packed struct ModifyAck_t:    # template 47, 124 bytes: modify applied (EV_MODIFY_ACK)
     uint64_t seq    # @0 SeqNum
     uint64_t order_id    # @8 OrderId
     int64_t price    # @16 Price
@@ -534,22 +545,25 @@ cdef packed struct ModifyAck_t:    # template 47, 120 bytes: modify applied (EV_
     TimingStamps_t timing    # @32 TimingStamps
     uint32_t qty    # @112 Qty
     uint32_t leaves    # @116 Qty
+    uint32_t session_id    # @120 SessionId
 
-cdef packed struct ModifyReject_t:    # template 48, 132 bytes: modify refused (EV_MODIFY_REJECT)
+cdef packed struct ModifyReject_t:    # template 48, 136 bytes: modify refused (EV_MODIFY_REJECT)
     uint64_t seq    # @0 SeqNum
     uint64_t order_id    # @8 OrderId
     uint64_t ts    # @16 Timestamp
     TimingStamps_t timing    # @24 TimingStamps
     int32_t code    # @104 ResultCode
     char code_name[24]    # @108 CodeName
+    uint32_t session_id    # @132 SessionId
 
-cdef packed struct CancelReject_t:    # template 49, 132 bytes: cancel or mass cancel refused (EV_CANCEL_REJECT)
+cdef packed struct CancelReject_t:    # template 49, 136 bytes: cancel or mass cancel refused (EV_CANCEL_REJECT)
     uint64_t seq    # @0 SeqNum
     uint64_t order_id    # @8 OrderId
     uint64_t ts    # @16 Timestamp
     TimingStamps_t timing    # @24 TimingStamps
     int32_t code    # @104 ResultCode
     char code_name[24]    # @108 CodeName
+    uint32_t session_id    # @132 SessionId
 
 
 # ------------------------------------------------------------ encoders ----
@@ -676,22 +690,22 @@ cdef inline Heartbeat_t* put_Heartbeat(unsigned char* buf, Py_ssize_t cap) noexc
 cdef inline Login_t* put_Login(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < LOGIN_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 68, 20)
-    memset(buf + SBE_HEADER_LEN, 0, 68)
+    _sbe_put_header(buf, 84, 20)
+    memset(buf + SBE_HEADER_LEN, 0, 84)
     return <Login_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Logout_t* put_Logout(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < LOGOUT_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 9, 21)
-    memset(buf + SBE_HEADER_LEN, 0, 9)
+    _sbe_put_header(buf, 13, 21)
+    memset(buf + SBE_HEADER_LEN, 0, 13)
     return <Logout_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline SessionHeartbeat_t* put_SessionHeartbeat(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < SESSION_HEARTBEAT_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 16, 22)
-    memset(buf + SBE_HEADER_LEN, 0, 16)
+    _sbe_put_header(buf, 20, 22)
+    memset(buf + SBE_HEADER_LEN, 0, 20)
     return <SessionHeartbeat_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline NewOrder_t* put_NewOrder(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
@@ -732,71 +746,71 @@ cdef inline ResendRequest_t* put_ResendRequest(unsigned char* buf, Py_ssize_t ca
 cdef inline LoginAccepted_t* put_LoginAccepted(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < LOGIN_ACCEPTED_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 24, 40)
-    memset(buf + SBE_HEADER_LEN, 0, 24)
+    _sbe_put_header(buf, 32, 40)
+    memset(buf + SBE_HEADER_LEN, 0, 32)
     return <LoginAccepted_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline LoginRejected_t* put_LoginRejected(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < LOGIN_REJECTED_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 9, 41)
-    memset(buf + SBE_HEADER_LEN, 0, 9)
+    _sbe_put_header(buf, 17, 41)
+    memset(buf + SBE_HEADER_LEN, 0, 17)
     return <LoginRejected_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Ack_t* put_Ack(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < ACK_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 125, 42)
-    memset(buf + SBE_HEADER_LEN, 0, 125)
+    _sbe_put_header(buf, 129, 42)
+    memset(buf + SBE_HEADER_LEN, 0, 129)
     return <Ack_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Reject_t* put_Reject(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < REJECT_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 132, 43)
-    memset(buf + SBE_HEADER_LEN, 0, 132)
+    _sbe_put_header(buf, 136, 43)
+    memset(buf + SBE_HEADER_LEN, 0, 136)
     return <Reject_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Fill_t* put_Fill(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < FILL_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 134, 44)
-    memset(buf + SBE_HEADER_LEN, 0, 134)
+    _sbe_put_header(buf, 138, 44)
+    memset(buf + SBE_HEADER_LEN, 0, 138)
     return <Fill_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Cancelled_t* put_Cancelled(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < CANCELLED_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 113, 45)
-    memset(buf + SBE_HEADER_LEN, 0, 113)
+    _sbe_put_header(buf, 117, 45)
+    memset(buf + SBE_HEADER_LEN, 0, 117)
     return <Cancelled_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Expired_t* put_Expired(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < EXPIRED_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 109, 46)
-    memset(buf + SBE_HEADER_LEN, 0, 109)
+    _sbe_put_header(buf, 113, 46)
+    memset(buf + SBE_HEADER_LEN, 0, 113)
     return <Expired_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline ModifyAck_t* put_ModifyAck(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < MODIFY_ACK_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 120, 47)
-    memset(buf + SBE_HEADER_LEN, 0, 120)
+    _sbe_put_header(buf, 124, 47)
+    memset(buf + SBE_HEADER_LEN, 0, 124)
     return <ModifyAck_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline ModifyReject_t* put_ModifyReject(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < MODIFY_REJECT_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 132, 48)
-    memset(buf + SBE_HEADER_LEN, 0, 132)
+    _sbe_put_header(buf, 136, 48)
+    memset(buf + SBE_HEADER_LEN, 0, 136)
     return <ModifyReject_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline CancelReject_t* put_CancelReject(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < CANCEL_REJECT_ENCODED_LENGTH:
         return NULL
-    _sbe_put_header(buf, 132, 49)
-    memset(buf + SBE_HEADER_LEN, 0, 132)
+    _sbe_put_header(buf, 136, 49)
+    memset(buf + SBE_HEADER_LEN, 0, 136)
     return <CancelReject_t*>(buf + SBE_HEADER_LEN)
 
 
