@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from services.runtime import service_main
+from strategy.ports import ExecKind
 
 #: How long start() waits for the gateway's answer to the login.
 LOGIN_TIMEOUT_S = 10.0
@@ -79,10 +80,12 @@ class StrategyHost:
         symbols = sorted(self.strategy.symbols) if self.strategy.symbols is not None else None
         self.md = MarketDataClient(self.aeron, streams, symbols=symbols)
         if self.scfg.user:
-            self.oe = OrderEntryClient(self.aeron, self.scfg.user, self.credential, streams)
+            gw_symbols = self.cfg.gateway.symbols if self.cfg.gateway else None
+            self.oe = OrderEntryClient(self.aeron, self.scfg.user, self.credential, streams, symbols=gw_symbols)
             self.strategy.bind(self.oe)
-            self.oe.on_report = self._on_report
-            self.oe.login(timeout_s=LOGIN_TIMEOUT_S)
+            self.oe.on_stamps = self._on_stamps
+            if not self.oe.login(timeout_s=LOGIN_TIMEOUT_S):
+                raise RuntimeError(f"login as {self.scfg.user} refused or unanswered: {self.oe.login_reason}")
         self.md.start(self.strategy)
         self.strategy.start()
 
@@ -97,9 +100,9 @@ class StrategyHost:
         self.strategy.handle_clock(time.time_ns())
         return n
 
-    def _on_report(self, ex, stamps) -> None:
-        """First report of an order (ACK / REJECT): one latency row (``stamps``: the 11 analytics stamps)."""
-        if stamps is not None:
+    def _on_stamps(self, stamps, kind) -> None:
+        """The first report of a new order (ACK / REJECT) is one latency row (the 11 analytics stamps)."""
+        if kind in (ExecKind.ACK, ExecKind.REJECT) and stamps[0]:
             self.recorder.add(stamps)
 
     def status(self) -> str:

@@ -9,8 +9,9 @@ API (kept stable for ``services/strategy_host.py``)::
                                             #   next_expected_seq = last report seq + 1 -> the gateway resends
     c.bind(handler)                         # handler.handle_execution(Execution) (OrderPort), or set
     c.on_execution = fn                     #   fn(Execution) instead
-    c.on_stamps = fn                        # fn(stamps): the report's TimingStamps as a tuple in
+    c.on_stamps = fn                        # fn(stamps, kind): the report's TimingStamps as a tuple in
                                             #   analytics.latency.STAMPS order, er_rx (receive time) last
+    c.md_stamps = (send, rx, book, md_pub, strat_rx)   # default md_stamps of the orders sent from now on
     c.send_new(cl_ord_id, symbol, side, qty, price, ord_type, tif, flags, md_stamps=None) -> bool
     c.send_cancel(cl_ord_id) / send_modify(cl_ord_id, qty, price) / send_mass_cancel(symbol | None) -> bool
     c.poll(limit=64) -> int                 # reports delivered; also sends heartbeats, watches the gateway
@@ -140,6 +141,7 @@ class OrderEntryClient(OrderPort):
         self.last_seq = 0               # last report seq delivered (persistent)
         self.on_execution = None
         self.on_stamps = None
+        self.md_stamps = None           # stamps of the market data being handled: orders without their own carry these
         self._gap_pending = False
         self._last_tx = 0
         self._last_rx = time.monotonic()
@@ -210,6 +212,8 @@ class OrderEntryClient(OrderPort):
 
     def _stamps(self, md_stamps):
         """The 10 TimingStamps of an order: the market data's five, order_tx now, the gateway's zero."""
+        if md_stamps is None:
+            md_stamps = self.md_stamps
         md = tuple(int(v) for v in md_stamps[:5]) if md_stamps else (0, 0, 0, 0, 0)
         if len(md) < 5:
             md = md + (0,) * (5 - len(md))
@@ -372,7 +376,7 @@ class OrderEntryClient(OrderPort):
         if self.on_stamps is not None:
             t = get("timing", None)
             if t:
-                self.on_stamps(tuple(int(t[k]) for k in _TIMING) + (rx,))
+                self.on_stamps(tuple(int(t[k]) for k in _TIMING) + (rx,), kind)
         if self.on_execution is not None:
             self.on_execution(ex)
         elif self.handler is not None:

@@ -269,7 +269,7 @@ def test_reports_are_the_engines_events_and_the_drop_copy_has_every_one(driver, 
         assert per[1] == list(range(1, len(exp_a) + 1)) and per[2] == list(range(1, len(exp_b) + 1))
         # stamps: the gateway's hops are stamped on an order's own reports, in order
         stamps = []
-        a.on_stamps = stamps.append
+        a.on_stamps = lambda st, kind: stamps.append(st)
         a.send_new(10, "AAPL", Side.BUY, 1, 900_000, OrdType.LIMIT, Tif.DAY, 0, md_stamps=(1, 2, 3, 4, 5))
         wait_for(lambda: stamps, "stamped ack", poll=a.poll)
         s = stamps[0]
