@@ -102,7 +102,7 @@ class StrategyHost:
 
     def _on_stamps(self, stamps, kind) -> None:
         """The first report of a new order (ACK / REJECT) is one latency row (the 11 analytics stamps)."""
-        if kind in (ExecKind.ACK, ExecKind.REJECT) and stamps[0]:
+        if kind in (ExecKind.ACK, ExecKind.REJECT) and stamps[5]:     # order_tx: sent by this client
             self.recorder.add(stamps)
 
     def status(self) -> str:
