@@ -19,7 +19,7 @@ from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
 PACKAGES = ["core", "datapath", "dpdk_bindings", "feedhandlers", "book", "engine", "messaging", "lab", "tickwire",
-            "testing", "bench"]
+            "testing", "bench", "services"]
 DEBUG = os.environ.get("TICKWIRE_DEBUG", "0") not in ("", "0")
 # Warnings are errors (C and Cython) where the Makefile builds (TW_WERROR=1: this tree builds without one);
 # a build with another compiler or Cython release (pip install) only prints them.
@@ -63,6 +63,7 @@ EXTRA = {
     "datapath.afxdp_source": lambda: pkg_config("libxdp libbpf"),
     "messaging.transport": pyaeron_link,
     "bench.aeron_runs": pyaeron_link,
+    "services.md_publisher": pyaeron_link,
 }
 
 
