@@ -12,6 +12,8 @@ cdef class MdPublisher(MessageSink):
     cdef Publisher md                   # market_data (FAIL_FAST)
     cdef Publisher snap                 # snapshot (FAIL_FAST)
     cdef uint8_t *want                  # 65536 flags (locate wanted), NULL: every locate
+    cdef uint64_t *syms                 # wanted symbols (raw 8 bytes, space-padded), named by R messages
+    cdef int nsyms
     cdef uint8_t *dirty                 # 65536 flags: a message of this book was lost on the Aeron hop
     cdef unsigned char *scratch         # snapshot encoding buffer
     cdef Py_ssize_t scratch_cap

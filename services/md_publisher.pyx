@@ -139,19 +139,42 @@ cdef class MdPublisher(MessageSink):
 
     def __cinit__(self):
         self.want = NULL
+        self.syms = NULL
+        self.nsyms = 0
         self.dirty = <uint8_t*>calloc(NLOC, 1)
         self.scratch_cap = 1 << 16
         self.scratch = <unsigned char*>malloc(self.scratch_cap)
         if self.dirty == NULL or self.scratch == NULL:
             raise MemoryError()
 
-    def __init__(self, Publisher md, Publisher snap, BookBuilder books=None, locates=None):
+    def __init__(self, Publisher md, Publisher snap, BookBuilder books=None, locates=None, symbols=None):
         self.md = md
         self.snap = snap
         self.books = books if books is not None else BookBuilder()
         self.set_locates(locates)
+        if symbols:
+            self.set_symbols(symbols)
+
+    def set_symbols(self, symbols):
+        """Publish only these symbols (names): each is wanted from the Stock Directory (R) that names its
+        locate on; until then nothing of it is published. Empty / None: every symbol."""
+        free(self.syms)
+        self.syms = NULL
+        self.nsyms = 0
+        if not symbols:
+            return
+        if self.want == NULL:
+            self.set_locates(())
+        self.syms = <uint64_t*>calloc(len(symbols), sizeof(uint64_t))
+        if self.syms == NULL:
+            raise MemoryError()
+        for name in symbols:
+            raw = name.encode("ascii").ljust(8)[:8]
+            memcpy(&self.syms[self.nsyms], <const char*>raw, 8)
+            self.nsyms += 1
 
     def __dealloc__(self):
+        free(self.syms)
         free(self.want)
         free(self.dirty)
         free(self.scratch)
@@ -217,6 +240,12 @@ cdef class MdPublisher(MessageSink):
         cdef uint8_t oside = 0
         cdef bint has_order = False
         cdef uint8_t acts[2]
+        cdef uint64_t raw
+        if t == b'R' and self.nsyms != 0:
+            memcpy(&raw, m + 11, 8)
+            for i in range(self.nsyms):
+                if self.syms[i] == raw:
+                    self.want[loc] = 1
         self.feed_seq = seq
         self.exch_ts = ts
         self.last_rx_ns = rx

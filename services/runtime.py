@@ -64,7 +64,7 @@ def pin(name: str, core: int | None) -> None:
 def make_idle(spec: str):
     """The configured idle strategy (messaging.transport.IdleStrategy)."""
     from messaging.transport import IdleStrategy
-    return IdleStrategy.from_config(spec)
+    return IdleStrategy.parse(spec)
 
 
 def notify_ready() -> None:
@@ -120,7 +120,7 @@ def service_main(prog: str, factory, argv=None) -> int:
     try:
         while not stop.requested:
             work = svc.do_work()
-            idle.idle(work)
+            idle.idle_py(work)
             now = time.monotonic()
             if now >= next_status:
                 next_status = now + 1.0
