@@ -140,8 +140,8 @@ class MarketDataClient(MarketDataSource):
                 self.expected += 1
                 self._apply(m, True)
                 return
-            if seq < self.expected:
-                self.c["unexpected"] += 1            # a duplicate cannot happen on one image; counted
+            if seq < self.expected:                  # already in the snapshot the books were rebuilt from
+                self.c["dropped_buffered"] += 1
                 return
             self.c["gaps"] += 1
             self.c["gap_messages"] += seq - self.expected
