@@ -2,7 +2,8 @@
 
 ``python -m services.feed --config FILE`` (``services.runtime.service_main``). The source comes from
 ``[feed]``: ``udp`` (or another ``datapath.registry`` source) on ``line_a`` [+ ``line_b``], with re-requests to
-``retrans``; or ``pcap`` (a recorded MoldUDP64 capture, as fast as possible). The hot path is
+``retrans``; or ``pcap`` (a recorded MoldUDP64 capture, as fast as possible, from the moment a subscriber
+is connected to ``market_data``). The hot path is
 ``services.md_publisher.MdPublisher`` (Cython): per applied ITCH message the market-data messages in claimed
 Aeron buffers, FAIL_FAST (docs/appliance.md). Between two slices of packets (``MoldSession.run_slice``,
 whole packets only) the service serves ``SnapshotRequest``s on ``snapshot_request`` (one ``BookSnapshot``
@@ -47,6 +48,7 @@ class FeedService:
         self._last_pkt = time.monotonic()
         self._packets = 0
         self._next_periodic = 0.0
+        self._replaying = False
 
     # ------------------------------------------------------------------------------------------ start
     def start(self):
@@ -138,6 +140,12 @@ class FeedService:
 
         s = self.session
         work = 0
+        if self.fc.source == "pcap" and not self._replaying:
+            # A recorded day is replayed once a subscriber is there (nothing published to nobody).
+            self._replaying = bool(self.md_pub.is_connected)
+            if not self._replaying:
+                self.req_sub.poll_messages(self._on_request, 16)
+                return 0
         if not self.ended:
             a = self.lines[0].reader if self.lines else None
             b = self.lines[1].reader if len(self.lines) > 1 else None
@@ -198,7 +206,9 @@ class FeedService:
                 f", {c.get('snapshot_sets', 0):,} snapshot sets") if s else "not started"
         if s is not None and s.not_exact_since:
             text += f", books not exact since {s.not_exact_since:,}"
-        if self.ended:
+        if self.fc.source == "pcap" and not self._replaying:
+            text += "; pcap: waiting for a market_data subscriber"
+        elif self.ended:
             text += f"; source: {self.ended}"
         else:
             idle = time.monotonic() - self._last_pkt

@@ -8,7 +8,7 @@ Per applied ITCH message (docs/appliance.md "Market data"):
 - Trade for E, printable C, P and a Q cross with shares;
 - DepthUpdate with the level(s) the message touched (add / change / delete, shares and orders after it);
 - BboUpdate when the best bid or offer (price, shares or orders) changed, with its TimingStamps
-  (rx = packet received, book = book updated, md_pub = just before the commit).
+  (send = the packet's TWTS stamp, rx = packet received, book = book updated, md_pub = just before the commit).
 Every message carries the next ``stream_seq``. The publication is FAIL_FAST: a claim that fails is
 counted, its ``stream_seq`` is consumed (subscribers see the gap) and its book is marked dirty until the
 next snapshot set. Locates outside the configured subset are applied to the books but not published.
@@ -435,6 +435,7 @@ cdef class MdPublisher(MessageSink):
                 bb.bid_orders = after.n[0]
                 bb.ask_orders = after.n[1]
                 bb.locate = loc
+                bb.timing.send_ns = self.send_ns
                 bb.timing.rx_ns = rx
                 bb.timing.book_ns = book_ns
                 bb.timing.md_pub_ns = now_realtime_ns()
