@@ -22,6 +22,7 @@ ctypedef struct MdCount:
     uint64_t last_seq
     uint64_t lost          # stream_seq numbers skipped (FAIL_FAST losses)
     int64_t short
+    int64_t heartbeats
 
 
 cdef void _on_md(void* ctx, const unsigned char* buf, Py_ssize_t length, int session_id) noexcept nogil:
@@ -31,6 +32,12 @@ cdef void _on_md(void* ctx, const unsigned char* buf, Py_ssize_t length, int ses
         c.short += 1
         return
     memcpy(&seq, buf + 8 + 24, 8)            # every market-data block: feed_seq, exch_ts, rx_ts, stream_seq
+    if buf[2] == 13 and buf[3] == 0:         # Heartbeat: the feed was idle for 1 s (the replay is over)
+        c.heartbeats += 1
+        if seq > c.last_seq + 1 and c.count > 0:
+            c.lost += seq - c.last_seq - 1
+        c.last_seq = seq
+        return
     if c.count == 0:
         c.first_ns = now_ns()
         c.first_seq = seq
@@ -42,14 +49,16 @@ cdef void _on_md(void* ctx, const unsigned char* buf, Py_ssize_t length, int ses
 
 
 def consume_md(Subscriber sub, IdleStrategy idle, int64_t quiet_ns, int64_t give_up_ns):
-    """Counts market-data messages until none came for ``quiet_ns`` after the first (or none at all for
-    ``give_up_ns``): dict of count, first / last stream_seq, lost, first / last receive ns."""
+    """Counts market-data messages until a Heartbeat follows them (the feed idle for 1 s: the replay is
+    over) or none came for ``quiet_ns`` after the first (or none at all for ``give_up_ns``): dict of
+    count, first / last stream_seq, lost, first / last receive ns (heartbeats not counted)."""
     cdef MdCount c
     cdef int w
     cdef int64_t t0 = now_ns(), now
     c.count = 0
     c.lost = 0
     c.short = 0
+    c.heartbeats = 0
     c.first_ns = 0
     c.last_ns = 0
     c.first_seq = 0
@@ -57,6 +66,8 @@ def consume_md(Subscriber sub, IdleStrategy idle, int64_t quiet_ns, int64_t give
     with nogil:
         while True:
             w = sub.poll(_on_md, &c, 256)
+            if c.heartbeats > 0 and c.count > 0:
+                break
             if w > 0:
                 continue
             now = now_ns()
