@@ -9,7 +9,8 @@ Per applied ITCH message (docs/appliance.md "Market data"):
 - DepthUpdate with the level(s) the message touched (add / change / delete, shares and orders after it);
 - BboUpdate when the best bid or offer (price, shares or orders) changed, with its TimingStamps
   (send = the packet's TWTS stamp, rx = packet received, book = book updated, md_pub = just before the commit).
-Every message carries the next ``stream_seq``. The publication is FAIL_FAST: a claim that fails is
+Every message carries the next ``stream_seq``. The publication is FAIL_FAST: a claim that fails (after
+up to 3 immediate retries of an admin action, the log rotating a term, which is no back-pressure) is
 counted, its ``stream_seq`` is consumed (subscribers see the gap) and its book is marked dirty until the
 next snapshot set. Locates outside the configured subset are applied to the books but not published.
 No Python object and no allocation per message.
@@ -34,6 +35,7 @@ from messaging.sbe_wire cimport (BboUpdate_t, BookSnapshot_t, BookSnapshot_level
                                  ORDER_DELETE_ENCODED_LENGTH, ORDER_EXECUTE_ENCODED_LENGTH,
                                  ORDER_REPLACE_ENCODED_LENGTH, SYMBOL_DIRECTORY_ENCODED_LENGTH,
                                  TRADE_ENCODED_LENGTH, TRADING_STATUS_ENCODED_LENGTH)
+from core.codes cimport AERON_E_ADMIN_ACTION
 from messaging.transport cimport Publisher
 
 cdef enum:
@@ -198,8 +200,16 @@ cdef class MdPublisher(MessageSink):
     # ------------------------------------------------------------------------------------ helpers
     cdef unsigned char* _claim(self, Py_ssize_t length, uint16_t loc) noexcept nogil:
         cdef unsigned char* data = NULL
+        cdef long r
+        cdef int tries = 0
         self.stream_seq += 1
-        if self.md.claim(length, &data) > 0:
+        r = self.md.claim(length, &data)
+        while r == AERON_E_ADMIN_ACTION and tries < 3:
+            # The log rotated a term under the claim: not back-pressure, a retry succeeds (Aeron's advice).
+            # Counted by the Publisher as an attempt (admin_action); only a final failure is a loss.
+            tries += 1
+            r = self.md.claim(length, &data)
+        if r > 0:
             return data
         self.failed += 1
         if self.dirty[loc] == 0:

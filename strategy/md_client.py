@@ -256,6 +256,10 @@ class MarketDataClient(MarketDataSource):
             self.handler.handle_status(st)
 
     # ------------------------------------------------------------------------------------------ reading
+    def messages_seen(self) -> int:
+        """Market-data messages accepted (applied, buffered or dropped as already in a snapshot)."""
+        return self.c["messages"]
+
     @property
     def live(self) -> bool:
         return self.mode == LIVE
