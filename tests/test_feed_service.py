@@ -187,3 +187,23 @@ def test_garbage_on_snapshot_request_is_counted_and_the_service_runs_on(tmp_path
     assert rc == 0, err
     assert (tmp_path / "late.csv").read_text() == ref
     assert "Traceback" not in err
+
+
+def test_symbol_subset_publishes_only_those_books(tmp_path, driver, day):
+    pcap, ref = day
+    header, *rows = ref.splitlines(keepends=True)
+    names = sorted({r.split(",")[1] for r in rows})[:2]
+    cfg = write_config(tmp_path, driver, f'source = "pcap"\npcap = "{pcap}"\nsymbols = {names!r}\n'.replace("'", '"'))
+    feed = start_feed(cfg)
+    try:
+        sub = start_sub(cfg, tmp_path / "sub.csv")
+        wait_line(sub, "live", "subscriber")
+        wait_status(tmp_path, lambda s: s["md"]["feed_seq"] >= MESSAGES, "feed applied the day")
+        counters = finish_sub(sub)
+        st = status(tmp_path)
+    finally:
+        rc, err = stop(feed)
+    assert rc == 0, err
+    want = header + "".join(r for r in rows if r.split(",")[1] in names)
+    assert (tmp_path / "sub.csv").read_text() == want
+    assert st["md"]["filtered"] > 0 and counters["books_now"] == 2
