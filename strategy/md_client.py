@@ -32,9 +32,11 @@ going away (``DOWN``). Nothing is delivered while the books are not live.
 from __future__ import annotations
 
 import os
+import struct
 import time
 
 from messaging import sbe
+from messaging import sbe_codec as _codec
 from strategy.ports import Book, FeedState, MarketDataSource, Side, Status, Trade, TradingState
 
 _STATE = {0: TradingState.UNKNOWN, 1: TradingState.HALTED, 2: TradingState.PAUSED, 3: TradingState.QUOTATION_ONLY,
@@ -42,6 +44,11 @@ _STATE = {0: TradingState.UNKNOWN, 1: TradingState.HALTED, 2: TradingState.PAUSE
 _FEED = {1: FeedState.UP, 2: FeedState.DOWN, 3: FeedState.GAP, 4: FeedState.RECOVERED, 5: FeedState.GIVEN_UP}
 _SIDE = {0: Side.NONE, 1: Side.BUY, 2: Side.SELL}
 INIT, WAITING, LIVE = "init", "waiting", "live"
+_check = _codec.check
+_SEQ = struct.Struct("<Q")                           # stream_seq: @24 of every market-data block, @32 of the buffer
+_DECODE = {1: _codec.decode_SymbolDirectory, 2: _codec.decode_TradingStatus, 3: _codec.decode_BboUpdate,
+           4: _codec.decode_DepthUpdate, 10: _codec.decode_Trade, 12: _codec.decode_FeedStatus,
+           13: _codec.decode_Heartbeat}
 
 
 def _sym(v) -> str:
@@ -74,6 +81,7 @@ class MarketDataClient(MarketDataSource):
         self._started = clock()
         self.last_rx_ns = 0
         self.feed_gone = ""
+        self.sbe_counts = _codec.SbeCounters()         # sbe_check results on market_data, by code
         self.c = dict(messages=0, refused=0, unexpected=0, gaps=0, gap_messages=0, snapshots_applied=0,
                       snapshot_messages=0, snapshot_refused=0, requests=0, request_failed=0, dropped_buffered=0,
                       books=0, trades=0, statuses=0, heartbeats=0)
@@ -124,21 +132,20 @@ class MarketDataClient(MarketDataSource):
             self.c["request_failed"] += 1
 
     def _on_md(self, buf, session_id):
-        try:
-            m = sbe.decode(buf)
-        except sbe.SbeError:
+        tid, _ = _check(buf, self.sbe_counts)
+        if tid < 0:
             self.c["refused"] += 1
             return
-        if m.template_id > 13 or m.template_id == 11:
+        if tid > 13 or tid == 11:
             self.c["unexpected"] += 1
             return
         self.c["messages"] += 1
         self.last_rx_ns = self.clock()
-        seq = m.stream_seq
+        seq = _SEQ.unpack_from(buf, 32)[0]
         if self.mode == LIVE:
             if seq == self.expected:
                 self.expected += 1
-                self._apply(m, True)
+                self._apply(tid, buf, True)
                 return
             if seq < self.expected:                  # already in the snapshot the books were rebuilt from
                 self.c["dropped_buffered"] += 1
@@ -148,7 +155,7 @@ class MarketDataClient(MarketDataSource):
             self.mode = INIT
             self.buffer = []
             self._deliver_status(Status(None, feed_state=FeedState.GAP, gap_from=self.expected, gap_to=seq - 1))
-        self.buffer.append(m)
+        self.buffer.append((seq, tid, buf))
 
     def _on_snap(self, buf, session_id):
         try:
@@ -170,7 +177,7 @@ class MarketDataClient(MarketDataSource):
             self._install(s, got)
 
     def _install(self, s, snaps):
-        first = self.buffer[0].stream_seq if self.buffer else s + 1
+        first = self.buffer[0][0] if self.buffer else s + 1
         if first > s + 1:
             return                                   # the set is older than what we buffered: wait for ours
         self.books.clear()
@@ -189,62 +196,65 @@ class MarketDataClient(MarketDataSource):
         buf, self.buffer = self.buffer, []
         self.expected = s + 1
         self.mode = LIVE
-        for m in buf:
-            if m.stream_seq <= s:
+        for seq, tid, raw in buf:
+            if seq <= s:
                 self.c["dropped_buffered"] += 1
                 continue
-            if m.stream_seq != self.expected:        # lost while buffering: recover again
+            if seq != self.expected:                 # lost while buffering: recover again
                 self.c["gaps"] += 1
                 self.mode = INIT
-                self.buffer = [x for x in buf if x.stream_seq >= m.stream_seq]
+                self.buffer = [x for x in buf if x[0] >= seq]
                 return
             self.expected += 1
-            self._apply(m, False)
+            self._apply(tid, raw, False)
         self._deliver_status(Status(None, feed_state=FeedState.RECOVERED))
 
     # ------------------------------------------------------------------------------------------ books
-    def _apply(self, m, deliver: bool):
-        n = m.name
-        if n == "DepthUpdate":
-            bids, asks = self.books.setdefault(m.locate, ({}, {}))
-            if m.locate not in self.names:
-                self.names[m.locate] = _sym(m.symbol)
-            for lv in m.levels:
+    def _apply(self, tid, buf, deliver: bool):
+        if 5 <= tid <= 9:                            # L3 order events: the books here are by level
+            return
+        m = _DECODE[tid](buf)
+        if tid == 4:                                 # DepthUpdate
+            loc = m["locate"]
+            bids, asks = self.books.setdefault(loc, ({}, {}))
+            if loc not in self.names:
+                self.names[loc] = _sym(m["symbol"])
+            for lv in m["levels"]:
                 side = bids if lv["side"] == 1 else asks
                 if lv["action"] == 3:
                     side.pop(lv["price"], None)
                 else:
                     side[lv["price"]] = (lv["shares"], lv["orders"])
-        elif n == "BboUpdate":
-            t = dict(m.timing)
+        elif tid == 3:                               # BboUpdate
+            t = m["timing"]
             self.timing = {"send_ns": t["send_ns"], "rx_ns": t["rx_ns"], "book_ns": t["book_ns"],
                            "md_pub_ns": t["md_pub_ns"], "strat_rx_ns": self.last_rx_ns}
-            sym = _sym(m.symbol)
+            sym = _sym(m["symbol"])
             if deliver and self.handler is not None and self._wants(sym):
-                self.handler.handle_clock(m.exch_ts)
-                self.handler.handle_book(self.book_of(m.locate, m.exch_ts, m.feed_seq))
+                self.handler.handle_clock(m["exch_ts"])
+                self.handler.handle_book(self.book_of(m["locate"], m["exch_ts"], m["feed_seq"]))
                 self.c["books"] += 1
-        elif n == "Trade":
-            sym = _sym(m.symbol)
+        elif tid == 10:                              # Trade
+            sym = _sym(m["symbol"])
             if deliver and self.handler is not None and self._wants(sym):
-                self.handler.handle_clock(m.exch_ts)
-                self.handler.handle_trade(Trade(sym, m.price, m.shares, _SIDE.get(int(m.side), Side.NONE),
-                                                m.match_id, m.exch_ts, m.feed_seq))
+                self.handler.handle_clock(m["exch_ts"])
+                self.handler.handle_trade(Trade(sym, m["price"], m["shares"], _SIDE.get(m["side"], Side.NONE),
+                                                m["match_id"], m["exch_ts"], m["feed_seq"]))
                 self.c["trades"] += 1
-        elif n == "SymbolDirectory":
-            self.names[m.locate] = _sym(m.symbol)
-            self.books.setdefault(m.locate, ({}, {}))
-        elif n == "TradingStatus":
-            sym = _sym(m.symbol)
-            self.states[m.locate] = int(m.state)
+        elif tid == 1:                               # SymbolDirectory
+            self.names[m["locate"]] = _sym(m["symbol"])
+            self.books.setdefault(m["locate"], ({}, {}))
+        elif tid == 2:                               # TradingStatus
+            sym = _sym(m["symbol"])
+            self.states[m["locate"]] = m["state"]
             if deliver and self._wants(sym):
-                self._deliver_status(Status(sym, trading_state=_STATE.get(int(m.state), TradingState.UNKNOWN),
-                                            reason=_sym(m.reason), ts_ns=m.exch_ts, seq=m.feed_seq))
-        elif n == "FeedStatus":
+                self._deliver_status(Status(sym, trading_state=_STATE.get(m["state"], TradingState.UNKNOWN),
+                                            reason=_sym(m["reason"]), ts_ns=m["exch_ts"], seq=m["feed_seq"]))
+        elif tid == 12:                              # FeedStatus
             if deliver:
-                self._deliver_status(Status(None, feed_state=_FEED.get(int(m.event), FeedState.UP),
-                                            gap_from=m.gap_from, gap_to=m.gap_to, seq=m.feed_seq))
-        elif n == "Heartbeat":
+                self._deliver_status(Status(None, feed_state=_FEED.get(m["event"], FeedState.UP),
+                                            gap_from=m["gap_from"], gap_to=m["gap_to"], seq=m["feed_seq"]))
+        elif tid == 13:
             self.c["heartbeats"] += 1
 
     def _wants(self, sym):
@@ -298,5 +308,5 @@ class MarketDataClient(MarketDataSource):
         return f"live at stream_seq {self.expected - 1:,}, {len(self.books):,} books, {self.c['gaps']} gaps"
 
     def counters(self) -> dict:
-        return {**self.c, "mode": self.mode, "stream_seq": self.expected - 1 if self.mode == LIVE else 0,
+        return {**self.c, "refused_by_code": self.sbe_counts.by_code(), "mode": self.mode, "stream_seq": self.expected - 1 if self.mode == LIVE else 0,
                 "buffered": len(self.buffer), "books_now": len(self.books)}
