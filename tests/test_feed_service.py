@@ -207,3 +207,45 @@ def test_symbol_subset_publishes_only_those_books(tmp_path, driver, day):
     want = header + "".join(r for r in rows if r.split(",")[1] in names)
     assert (tmp_path / "sub.csv").read_text() == want
     assert st["md"]["filtered"] > 0 and counters["books_now"] == 2
+
+
+def test_lost_packets_without_a_retransmission_server_are_a_feed_status_gap_given_up(tmp_path, driver, day):
+    """`tickwire send --loss`: holes the session cannot recover (no re-request server) are given up; the feed
+    says so on market_data (FeedStatus), in its status (books not exact since N) and keeps running."""
+    from messaging import sbe
+    from messaging.transport import AeronClient
+    from services.config import load
+
+    pcap, _ = day
+    port = free_udp_port()
+    group = "239.192.77.2"
+    cfg = write_config(tmp_path, driver, f'source = "udp"\nline_a = "{group}:{port}"\ninterface = "lo"\n')
+    feed = start_feed(cfg)
+    events = []
+    try:
+        with AeronClient(driver, idle="backoff") as client:
+            sub = client.subscription(load(cfg).streams["market_data"])
+            deadline = time.monotonic() + WAIT_S
+            while not sub.is_connected and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+            def keep(buf, sid):
+                if buf[2] == 12:                                   # FeedStatus
+                    events.append(sbe.decode(buf))
+            send = subprocess.Popen(py("-m", "tickwire", "send", pcap, "--to", f"{group}:{port}", "--iface", "lo",
+                                       "--rate", 100000, "--loss", 0.02, "--seed", 3), cwd=ROOT, env=env(),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + WAIT_S
+            while (send.poll() is None or not events) and time.monotonic() < deadline:
+                if sub.poll(keep, 256) == 0:                       # keep up: the feed publishes FAIL_FAST
+                    time.sleep(0.0005)
+            assert send.wait() == 0
+            wait_status(tmp_path, lambda s: s["session"]["unrecoverable"] > 0 and s["feed_status_sent"] > 0,
+                        "gap given up")
+        assert feed.poll() is None
+    finally:
+        rc, err = stop(feed)
+    assert rc == 0, err
+    given_up = [e for e in events if int(e.event) == 5]
+    assert given_up and given_up[0].gap_from <= given_up[0].gap_to
+    assert "given up" in err and "books not exact since" in err
