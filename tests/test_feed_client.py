@@ -109,4 +109,8 @@ def test_late_join_gap_recovery_delivery_and_refusals(driver):
             assert snap.offer_bytes(bad) > 0
         until(lambda: c.counters()["refused"] >= 4 and c.counters()["snapshot_refused"] >= 4, c, h, "refusals")
         assert c.live
+        # the feed's publication goes away: "feed gone" and a DOWN status
+        md.close()
+        until(lambda: c.status().startswith("feed gone"), c, h, "feed gone")
+        assert h.statuses[-1].feed_state == FeedState.DOWN
         c.close()
