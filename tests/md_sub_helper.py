@@ -16,7 +16,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from messaging.transport import AeronClient  # noqa: E402
 from services.config import load  # noqa: E402
 from strategy.md_client import MarketDataClient  # noqa: E402
+from strategy.ports import Handler  # noqa: E402
 from tickwire.commands.book import write_csv  # noqa: E402
+
+
+class FeedEvents(Handler):
+    """Counts the feed-wide Status events by FeedState name, "@feed" for FeedStatus messages (they carry the
+    feed's sequence number), "@hop" for the client's own (a gap on the Aeron hop, a snapshot installed)."""
+
+    def __init__(self):
+        self.feed = {}
+
+    def handle_book(self, book): pass
+    def handle_trade(self, trade): pass
+    def handle_execution(self, ex): pass
+    def handle_clock(self, now_ns): pass
+
+    def handle_status(self, st):
+        if st.symbol is None:
+            key = f"{st.feed_state.name}@{'feed' if st.seq else 'hop'}"
+            self.feed[key] = self.feed.get(key, 0) + 1
 
 
 def main():
@@ -30,9 +49,10 @@ def main():
     cfg = load(a.config)
     client = AeronClient(cfg.aeron_dir, idle="backoff")
     md = MarketDataClient(client, cfg.streams)
+    events = FeedEvents()
     said = False
     while not stop:
-        if md.poll() == 0:
+        if md.poll(events) == 0:
             time.sleep(0.0005)
         if md.live and not said:
             said = True
@@ -46,12 +66,12 @@ def main():
     deadline = time.monotonic() + 60
     while not (md.live and (md.c["heartbeats"] > hb or md.c["snapshots_applied"] > snaps)) \
             and time.monotonic() < deadline:
-        if md.poll() == 0:
+        if md.poll(events) == 0:
             time.sleep(0.002)
     out = io.StringIO()
     write_csv(md, 1 << 30, out)
     Path(a.out).write_text(out.getvalue())
-    print(json.dumps(md.counters()), flush=True)
+    print(json.dumps({**md.counters(), "feed_events": events.feed}), flush=True)
     md.close()
     client.close()
 

@@ -249,3 +249,32 @@ def test_lost_packets_without_a_retransmission_server_are_a_feed_status_gap_give
     given_up = [e for e in events if int(e.event) == 5]
     assert given_up and given_up[0].gap_from <= given_up[0].gap_to
     assert "given up" in err and "books not exact since" in err
+
+
+def test_gaps_recovered_from_the_retransmission_server_are_feed_status_and_books_stay_exact(tmp_path, driver, day):
+    """`tickwire mold serve --loss`: the session re-requests the holes; the feed publishes FeedStatus gap opened
+    and recovered, and a subscriber's books are the file's."""
+    pcap, ref = day
+    port, rport = free_udp_port(), free_udp_port()
+    group = "239.192.77.3"
+    cfg = write_config(tmp_path, driver, f'source = "udp"\nline_a = "{group}:{port}"\ninterface = "lo"\n'
+                                         f'retrans = "127.0.0.1:{rport}"\n')
+    feed = start_feed(cfg)
+    try:
+        sub = start_sub(cfg, tmp_path / "sub.csv")
+        wait_line(sub, "live", "subscriber")
+        serve = subprocess.run(py("-m", "tickwire", "mold", "serve", pcap, "--group", f"{group}:{port}", "--iface",
+                                  "lo", "--retrans-port", rport, "--retrans-addr", "127.0.0.1", "--rate", 100000,
+                                  "--loss", 0.01, "--seed", 5, "--linger", 2), cwd=ROOT, env=env(), capture_output=True,
+                               text=True)
+        assert serve.returncode == 0, serve.stderr
+        st = wait_status(tmp_path, lambda s: s["session"]["messages"] >= MESSAGES and not s["session"]["unrecoverable"]
+                         and s["md"]["feed_seq"] >= MESSAGES, "feed applied the day")
+        counters = finish_sub(sub)
+    finally:
+        rc, err = stop(feed)
+    assert rc == 0, err
+    assert st["session"]["gaps"] > 0 and st["session"]["unrecoverable"] == 0
+    ev = counters["feed_events"]
+    assert ev.get("GAP@feed", 0) >= 1 and ev.get("RECOVERED@feed", 0) >= 1, counters
+    assert (tmp_path / "sub.csv").read_text() == ref
