@@ -64,6 +64,8 @@ EXTRA = {
     "messaging.transport": pyaeron_link,
     "bench.aeron_runs": pyaeron_link,
     "services.gateway_loop": pyaeron_link,
+    "services.md_publisher": pyaeron_link,
+    "bench.md_runs": pyaeron_link,
 }
 
 

@@ -323,7 +323,23 @@ def aeron(r: Runs) -> str:
             + table(["subscriber processes", "per subscriber", "publisher", "messages"], fan))
 
 
-REGIONS = {"aeron": aeron, "market-data": market_data, "datapaths": datapaths, "datapath": datapath, "engine": engine,
+def md_fanout(r: Runs) -> str:
+    f = r.fig("md_fanout")
+    if not f:
+        return "Not run (no docs/figures/md_fanout.json)."
+    rows = []
+    for k in (1, 4):
+        d = f.get(f"fanout_{k}")
+        if d:
+            rows.append([str(k), mps(d["msgs_per_s_per_subscriber"], "M msgs/s"), ", ".join(map(str, d["lost_per_subscriber"])),
+                         f"{d['md_messages']:,}", f"{d['feed_messages']:,}"])
+    return (f"{r.cmd('md_fanout')}, the feed service replaying a recorded day (pcap source, full speed) to compiled "
+            "subscriber processes over Aeron IPC (FAIL_FAST):\n\n"
+            + table(["subscriber processes", "per subscriber (slowest)", "lost per subscriber", "market-data messages",
+                     "ITCH messages"], rows))
+
+
+REGIONS = {"md-fanout": md_fanout, "aeron": aeron, "market-data": market_data, "datapaths": datapaths, "datapath": datapath, "engine": engine,
            "engine-latency": engine_latency, "risk": risk, "journal": journal, "generate": generate}
 
 

@@ -272,6 +272,12 @@ cdef class MoldSession:
         cdef uint64_t s = seq
         cdef int applied = 0
         cdef MoldSlot *slot
+        # The packet's TWTS send stamp, for the sink (latency stamps of the messages it publishes). Read
+        # before the walk, which confirms it after (a look-alike inside the last message is counted there).
+        if end - p >= TWTS_TRAILER_LEN and memcmp(end - TWTS_TRAILER_LEN, b"TWTS", 4) == 0:
+            self.sink.send_ns = tw_be64(end - TWTS_TRAILER_LEN + 4)
+        else:
+            self.sink.send_ns = 0
         for i in range(count):
             if tw_unlikely(p + 2 > end):
                 self.bad_packets += 1
@@ -423,6 +429,7 @@ cdef class MoldSession:
                 self.bad_messages += 1
                 self.wins[slot.line] += 1
             else:
+                self.sink.send_ns = slot.send_ns
                 self._deliver(slot.data, slot.length, slot.seq, slot.rx_ns)
                 self.wins[slot.line] += 1
                 applied += 1

@@ -12,6 +12,10 @@ cdef class MessageSink:
     # ------------------------------------------------------------ state ----
     cdef public uint64_t rx_ns
     """Receive timestamp (ns, CLOCK_REALTIME) of the packet being framed; 0 for files. Set by the framer."""
+    cdef public uint64_t send_ns
+    """Send stamp (ns, CLOCK_REALTIME) of the packet being framed, from its TWTS trailer (tickwire's
+    sender); 0 when the packet has none. Set by MoldSession (in-order packets: every message of the
+    packet; a message applied from the gap ring: the last message of its packet only)."""
 
     # ------------------------------------------------------------ calls ----
     cdef int on_message(self, const uint8_t *msg, uint32_t length, uint64_t seq) noexcept nogil

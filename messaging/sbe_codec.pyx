@@ -352,6 +352,10 @@ def encode_BookSnapshot(dict f):
     m.rx_ts = f.get('rx_ts', 0)
     m.stream_seq = f.get('stream_seq', 0)
     _put_chars(m.symbol, 8, f.get('symbol', b''), 'symbol')
+    m.last_stream_seq = f.get('last_stream_seq', 0)
+    m.request_id = f.get('request_id', 0)
+    m.index = f.get('index', 0)
+    m.count = f.get('count', 0)
     m.locate = f.get('locate', 0)
     m.state = f.get('state', 0)
     for i in range(n):
@@ -367,7 +371,7 @@ def decode_BookSnapshot(const unsigned char[::1] buf):
     """The fields of a message sbe_check accepted, as a dict."""
     cdef const unsigned char* b = &buf[0]
     cdef const BookSnapshot_t* m = <const BookSnapshot_t*>(b + SBE_HEADER_LEN)
-    cdef dict out = {'feed_seq': m.feed_seq, 'exch_ts': m.exch_ts, 'rx_ts': m.rx_ts, 'stream_seq': m.stream_seq, 'symbol': _get_chars(m.symbol, 8), 'locate': m.locate, 'state': m.state}
+    cdef dict out = {'feed_seq': m.feed_seq, 'exch_ts': m.exch_ts, 'rx_ts': m.rx_ts, 'stream_seq': m.stream_seq, 'symbol': _get_chars(m.symbol, 8), 'last_stream_seq': m.last_stream_seq, 'request_id': m.request_id, 'index': m.index, 'count': m.count, 'locate': m.locate, 'state': m.state}
     cdef const BookSnapshot_levels_t* e
     cdef list items = []
     for i in range(BookSnapshot_levels_count(b)):
@@ -418,6 +422,24 @@ def decode_Heartbeat(const unsigned char[::1] buf):
     cdef const unsigned char* b = &buf[0]
     cdef const Heartbeat_t* m = <const Heartbeat_t*>(b + SBE_HEADER_LEN)
     cdef dict out = {'feed_seq': m.feed_seq, 'exch_ts': m.exch_ts, 'rx_ts': m.rx_ts, 'stream_seq': m.stream_seq, 'locate': m.locate}
+    return out
+
+
+def encode_SnapshotRequest(dict f):
+    cdef object c
+    cdef bytearray out = bytearray(SNAPSHOT_REQUEST_ENCODED_LENGTH)
+    cdef unsigned char* b = out
+    cdef SnapshotRequest_t* m = put_SnapshotRequest(b, len(out))
+    m.request_id = f.get('request_id', 0)
+    m.client_id = f.get('client_id', 0)
+    m.locate = f.get('locate', 0)
+    return bytes(out)
+
+def decode_SnapshotRequest(const unsigned char[::1] buf):
+    """The fields of a message sbe_check accepted, as a dict."""
+    cdef const unsigned char* b = &buf[0]
+    cdef const SnapshotRequest_t* m = <const SnapshotRequest_t*>(b + SBE_HEADER_LEN)
+    cdef dict out = {'request_id': m.request_id, 'client_id': m.client_id, 'locate': m.locate}
     return out
 
 
@@ -950,6 +972,8 @@ def try_put(int tid, Py_ssize_t cap, uint16_t n=0):
         return put_FeedStatus(b, cap) != NULL
     if tid == 13:
         return put_Heartbeat(b, cap) != NULL
+    if tid == 14:
+        return put_SnapshotRequest(b, cap) != NULL
     if tid == 20:
         return put_Login(b, cap) != NULL
     if tid == 21:
@@ -1004,6 +1028,7 @@ CODECS = {
     11: ('BookSnapshot', encode_BookSnapshot, decode_BookSnapshot),
     12: ('FeedStatus', encode_FeedStatus, decode_FeedStatus),
     13: ('Heartbeat', encode_Heartbeat, decode_Heartbeat),
+    14: ('SnapshotRequest', encode_SnapshotRequest, decode_SnapshotRequest),
     20: ('Login', encode_Login, decode_Login),
     21: ('Logout', encode_Logout, decode_Logout),
     22: ('SessionHeartbeat', encode_SessionHeartbeat, decode_SessionHeartbeat),
@@ -1051,13 +1076,15 @@ def c_layout():
     cdef Trade_t v_Trade
     out['Trade'] = (sizeof(Trade_t), {'feed_seq': <char*>&v_Trade.feed_seq - <char*>&v_Trade, 'exch_ts': <char*>&v_Trade.exch_ts - <char*>&v_Trade, 'rx_ts': <char*>&v_Trade.rx_ts - <char*>&v_Trade, 'stream_seq': <char*>&v_Trade.stream_seq - <char*>&v_Trade, 'symbol': <char*>&v_Trade.symbol - <char*>&v_Trade, 'match_id': <char*>&v_Trade.match_id - <char*>&v_Trade, 'price': <char*>&v_Trade.price - <char*>&v_Trade, 'shares': <char*>&v_Trade.shares - <char*>&v_Trade, 'locate': <char*>&v_Trade.locate - <char*>&v_Trade, 'side': <char*>&v_Trade.side - <char*>&v_Trade})
     cdef BookSnapshot_t v_BookSnapshot
-    out['BookSnapshot'] = (sizeof(BookSnapshot_t), {'feed_seq': <char*>&v_BookSnapshot.feed_seq - <char*>&v_BookSnapshot, 'exch_ts': <char*>&v_BookSnapshot.exch_ts - <char*>&v_BookSnapshot, 'rx_ts': <char*>&v_BookSnapshot.rx_ts - <char*>&v_BookSnapshot, 'stream_seq': <char*>&v_BookSnapshot.stream_seq - <char*>&v_BookSnapshot, 'symbol': <char*>&v_BookSnapshot.symbol - <char*>&v_BookSnapshot, 'locate': <char*>&v_BookSnapshot.locate - <char*>&v_BookSnapshot, 'state': <char*>&v_BookSnapshot.state - <char*>&v_BookSnapshot})
+    out['BookSnapshot'] = (sizeof(BookSnapshot_t), {'feed_seq': <char*>&v_BookSnapshot.feed_seq - <char*>&v_BookSnapshot, 'exch_ts': <char*>&v_BookSnapshot.exch_ts - <char*>&v_BookSnapshot, 'rx_ts': <char*>&v_BookSnapshot.rx_ts - <char*>&v_BookSnapshot, 'stream_seq': <char*>&v_BookSnapshot.stream_seq - <char*>&v_BookSnapshot, 'symbol': <char*>&v_BookSnapshot.symbol - <char*>&v_BookSnapshot, 'last_stream_seq': <char*>&v_BookSnapshot.last_stream_seq - <char*>&v_BookSnapshot, 'request_id': <char*>&v_BookSnapshot.request_id - <char*>&v_BookSnapshot, 'index': <char*>&v_BookSnapshot.index - <char*>&v_BookSnapshot, 'count': <char*>&v_BookSnapshot.count - <char*>&v_BookSnapshot, 'locate': <char*>&v_BookSnapshot.locate - <char*>&v_BookSnapshot, 'state': <char*>&v_BookSnapshot.state - <char*>&v_BookSnapshot})
     cdef BookSnapshot_levels_t v_BookSnapshot_levels
     out['BookSnapshot.levels'] = (sizeof(BookSnapshot_levels_t), {'price': <char*>&v_BookSnapshot_levels.price - <char*>&v_BookSnapshot_levels, 'shares': <char*>&v_BookSnapshot_levels.shares - <char*>&v_BookSnapshot_levels, 'orders': <char*>&v_BookSnapshot_levels.orders - <char*>&v_BookSnapshot_levels, 'side': <char*>&v_BookSnapshot_levels.side - <char*>&v_BookSnapshot_levels})
     cdef FeedStatus_t v_FeedStatus
     out['FeedStatus'] = (sizeof(FeedStatus_t), {'feed_seq': <char*>&v_FeedStatus.feed_seq - <char*>&v_FeedStatus, 'exch_ts': <char*>&v_FeedStatus.exch_ts - <char*>&v_FeedStatus, 'rx_ts': <char*>&v_FeedStatus.rx_ts - <char*>&v_FeedStatus, 'stream_seq': <char*>&v_FeedStatus.stream_seq - <char*>&v_FeedStatus, 'gap_from': <char*>&v_FeedStatus.gap_from - <char*>&v_FeedStatus, 'gap_to': <char*>&v_FeedStatus.gap_to - <char*>&v_FeedStatus, 'locate': <char*>&v_FeedStatus.locate - <char*>&v_FeedStatus, 'event': <char*>&v_FeedStatus.event - <char*>&v_FeedStatus, 'line': <char*>&v_FeedStatus.line - <char*>&v_FeedStatus})
     cdef Heartbeat_t v_Heartbeat
     out['Heartbeat'] = (sizeof(Heartbeat_t), {'feed_seq': <char*>&v_Heartbeat.feed_seq - <char*>&v_Heartbeat, 'exch_ts': <char*>&v_Heartbeat.exch_ts - <char*>&v_Heartbeat, 'rx_ts': <char*>&v_Heartbeat.rx_ts - <char*>&v_Heartbeat, 'stream_seq': <char*>&v_Heartbeat.stream_seq - <char*>&v_Heartbeat, 'locate': <char*>&v_Heartbeat.locate - <char*>&v_Heartbeat})
+    cdef SnapshotRequest_t v_SnapshotRequest
+    out['SnapshotRequest'] = (sizeof(SnapshotRequest_t), {'request_id': <char*>&v_SnapshotRequest.request_id - <char*>&v_SnapshotRequest, 'client_id': <char*>&v_SnapshotRequest.client_id - <char*>&v_SnapshotRequest, 'locate': <char*>&v_SnapshotRequest.locate - <char*>&v_SnapshotRequest})
     cdef Login_t v_Login
     out['Login'] = (sizeof(Login_t), {'seq': <char*>&v_Login.seq - <char*>&v_Login, 'next_expected_seq': <char*>&v_Login.next_expected_seq - <char*>&v_Login, 'client_nonce': <char*>&v_Login.client_nonce - <char*>&v_Login, 'ts': <char*>&v_Login.ts - <char*>&v_Login, 'user': <char*>&v_Login.user - <char*>&v_Login, 'credential': <char*>&v_Login.credential - <char*>&v_Login, 'heartbeat_ms': <char*>&v_Login.heartbeat_ms - <char*>&v_Login})
     cdef Logout_t v_Logout

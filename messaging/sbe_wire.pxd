@@ -29,7 +29,7 @@ cdef extern from *:
     #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     #error "tickwire SBE codecs need a little-endian host"
     #endif
-    static const unsigned short tw_sbe_block[64] = {0, 46, 47, 154, 42, 63, 66, 50, 42, 62, 63, 43, 52, 34, 0, 0, 0, 0, 0, 0, 84, 13, 20, 149, 100, 112, 17, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 17, 129, 136, 138, 117, 113, 124, 136, 136, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const unsigned short tw_sbe_block[64] = {0, 46, 47, 154, 42, 63, 66, 50, 42, 62, 63, 67, 52, 34, 18, 0, 0, 0, 0, 0, 84, 13, 20, 149, 100, 112, 17, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 17, 129, 136, 138, 117, 113, 124, 136, 136, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     static const unsigned short tw_sbe_entry[64] = {0, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     """
     const uint16_t tw_sbe_block[64]   # our block length per template id (0: unknown id)
@@ -58,6 +58,7 @@ cdef enum:
     TID_BOOK_SNAPSHOT = 11
     TID_FEED_STATUS = 12
     TID_HEARTBEAT = 13
+    TID_SNAPSHOT_REQUEST = 14
     TID_LOGIN = 20
     TID_LOGOUT = 21
     TID_SESSION_HEARTBEAT = 22
@@ -99,12 +100,14 @@ cdef enum:
     ORDER_REPLACE_ENCODED_LENGTH = 70
     TRADE_BLOCK_LENGTH = 63
     TRADE_ENCODED_LENGTH = 71
-    BOOK_SNAPSHOT_BLOCK_LENGTH = 43
+    BOOK_SNAPSHOT_BLOCK_LENGTH = 67
     BOOK_SNAPSHOT_LEVELS_ENTRY_LENGTH = 17
     FEED_STATUS_BLOCK_LENGTH = 52
     FEED_STATUS_ENCODED_LENGTH = 60
     HEARTBEAT_BLOCK_LENGTH = 34
     HEARTBEAT_ENCODED_LENGTH = 42
+    SNAPSHOT_REQUEST_BLOCK_LENGTH = 18
+    SNAPSHOT_REQUEST_ENCODED_LENGTH = 26
     LOGIN_BLOCK_LENGTH = 84
     LOGIN_ENCODED_LENGTH = 92
     LOGOUT_BLOCK_LENGTH = 13
@@ -377,14 +380,18 @@ cdef packed struct Trade_t:    # template 10, 63 bytes: a trade (ITCH P, or an e
     uint16_t locate    # @60 Locate
     uint8_t side    # @62 Side
 
-cdef packed struct BookSnapshot_t:    # template 11, 43 bytes: full depth of one symbol; valid at feed_seq (the last feed message applied)
+cdef packed struct BookSnapshot_t:    # template 11, 67 bytes: full depth of one symbol, one of a set of count answering a SnapshotRequest; valid at last_stream_seq
     uint64_t feed_seq    # @0 SeqNum
     uint64_t exch_ts    # @8 Timestamp
     uint64_t rx_ts    # @16 Timestamp
     uint64_t stream_seq    # @24 SeqNum
     char symbol[8]    # @32 Symbol
-    uint16_t locate    # @40 Locate
-    uint8_t state    # @42 TradingState
+    uint64_t last_stream_seq    # @40 SeqNum
+    uint64_t request_id    # @48 SeqNum
+    uint32_t index    # @56 Count
+    uint32_t count    # @60 Count
+    uint16_t locate    # @64 Locate
+    uint8_t state    # @66 TradingState
 
 cdef packed struct BookSnapshot_levels_t:    # one entry of BookSnapshot.levels, 17 bytes
     int64_t price    # @0 Price
@@ -409,6 +416,11 @@ cdef packed struct Heartbeat_t:    # template 13, 34 bytes: market-data stream i
     uint64_t rx_ts    # @16 Timestamp
     uint64_t stream_seq    # @24 SeqNum
     uint16_t locate    # @32 Locate
+
+cdef packed struct SnapshotRequest_t:    # template 14, 18 bytes: a subscriber asks for a snapshot set (stream snapshot_request; answered on snapshot)
+    uint64_t request_id    # @0 SeqNum
+    uint64_t client_id    # @8 SeqNum
+    uint16_t locate    # @16 Locate
 
 cdef packed struct Login_t:    # template 20, 84 bytes: open a session; the first message of a session
     uint64_t seq    # @0 SeqNum
@@ -653,17 +665,17 @@ cdef inline Trade_t* put_Trade(unsigned char* buf, Py_ssize_t cap) noexcept nogi
     return <Trade_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Py_ssize_t BookSnapshot_length(Py_ssize_t n) noexcept nogil:
-    return SBE_HEADER_LEN + 43 + SBE_GROUP_HEADER_LEN + n * 17
+    return SBE_HEADER_LEN + 67 + SBE_GROUP_HEADER_LEN + n * 17
 
 cdef inline BookSnapshot_t* put_BookSnapshot(unsigned char* buf, Py_ssize_t cap, uint16_t n) noexcept nogil:
     if cap < BookSnapshot_length(n):
         return NULL
-    _sbe_put_header(buf, 43, 11)
-    memset(buf + SBE_HEADER_LEN, 0, 43)
-    cdef SbeGroupHeader* g = <SbeGroupHeader*>(buf + SBE_HEADER_LEN + 43)
+    _sbe_put_header(buf, 67, 11)
+    memset(buf + SBE_HEADER_LEN, 0, 67)
+    cdef SbeGroupHeader* g = <SbeGroupHeader*>(buf + SBE_HEADER_LEN + 67)
     g.blockLength = 17
     g.numInGroup = n
-    memset(buf + SBE_HEADER_LEN + 43 + SBE_GROUP_HEADER_LEN, 0, n * 17)
+    memset(buf + SBE_HEADER_LEN + 67 + SBE_GROUP_HEADER_LEN, 0, n * 17)
     return <BookSnapshot_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline uint16_t BookSnapshot_levels_count(const unsigned char* buf) noexcept nogil:
@@ -686,6 +698,13 @@ cdef inline Heartbeat_t* put_Heartbeat(unsigned char* buf, Py_ssize_t cap) noexc
     _sbe_put_header(buf, 34, 13)
     memset(buf + SBE_HEADER_LEN, 0, 34)
     return <Heartbeat_t*>(buf + SBE_HEADER_LEN)
+
+cdef inline SnapshotRequest_t* put_SnapshotRequest(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
+    if cap < SNAPSHOT_REQUEST_ENCODED_LENGTH:
+        return NULL
+    _sbe_put_header(buf, 18, 14)
+    memset(buf + SBE_HEADER_LEN, 0, 18)
+    return <SnapshotRequest_t*>(buf + SBE_HEADER_LEN)
 
 cdef inline Login_t* put_Login(unsigned char* buf, Py_ssize_t cap) noexcept nogil:
     if cap < LOGIN_ENCODED_LENGTH:

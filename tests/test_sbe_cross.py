@@ -116,7 +116,7 @@ def test_pip_sbe_encodes_what_tickwire_decodes(name):
 
 
 def test_every_message_of_the_schema_is_crossed():
-    assert len(NAMES) == len(PIP.messages) == len(tw.MESSAGES) == 31
+    assert len(NAMES) == len(PIP.messages) == len(tw.MESSAGES) == 32
     assert {m.name: m.id for m in PIP.messages.values()} == {n: d.template_id for n, d in tw.MESSAGES.items()}
     assert {m.name: m.blockLength for m in PIP.messages.values()} == {n: d.block_length for n, d in tw.MESSAGES.items()}
 

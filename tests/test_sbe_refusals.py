@@ -49,7 +49,7 @@ def test_a_good_message_is_accepted_and_counted():
     assert (c.accepted, c.refused, c.by_code()) == (1, 0, {})
 
 
-@pytest.mark.parametrize("tid", [0, 14, 19, 30, 63, 64, 99, 0xFFFF])
+@pytest.mark.parametrize("tid", [0, 15, 19, 30, 63, 64, 99, 0xFFFF])
 def test_unknown_template(tid):
     refused(header(bbo(), templateId=tid), codes.SBE_E_UNKNOWN_TEMPLATE)
 

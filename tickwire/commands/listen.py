@@ -134,7 +134,7 @@ def run(args) -> int:
     from datapath.registry import SourceUnavailable, open_source
     from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
 
-    from tickwire.listen import LineWatch, Listener, describe_filtered, filtered, line, percentiles, session_stats
+    from feedhandlers.live import LineWatch, Listener, describe_filtered, filtered, line, percentiles, session_stats
     from tickwire.hostport import parse_hostport
     from tickwire.summary import print_json, render, summarize
 
