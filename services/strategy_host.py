@@ -54,7 +54,7 @@ class StrategyHost:
         self.name = scfg.name
         self.strategy = strategy
         self.credential = credential
-        self.aeron = self.md = self.oe = None
+        self.aeron = self.md = self.oe = self.handler = None
         self.recorder = None
         self.started_ns = time.monotonic_ns()
         self.last_md_ns = self.started_ns
@@ -86,15 +86,13 @@ class StrategyHost:
             self.oe.on_stamps = self._on_stamps
             if not self.oe.login(timeout_s=LOGIN_TIMEOUT_S):
                 raise RuntimeError(f"login as {self.scfg.user} refused or unanswered: {self.oe.login_reason}")
-        self.md.start(self.strategy)
+        self.handler = _Stamping(self.strategy, self.md, self.oe)
         self.strategy.start()
 
     def do_work(self) -> int:
-        n = self.md.poll(self.strategy, 64)
+        n = self.md.poll(self.handler, 64)
         if n:
             self.last_md_ns = time.monotonic_ns()
-            if self.oe is not None:
-                self.oe.md_stamps = self.md.last_stamps        # what the next order answers
         if self.oe is not None:
             n += self.oe.poll(64)
         self.strategy.handle_clock(time.time_ns())
@@ -148,6 +146,37 @@ class StrategyHost:
             for c in (self.md, self.oe, self.aeron):
                 if c is not None:
                     c.close()
+
+
+class _Stamping:
+    """The strategy as the market-data handler, with the stamps of the book being handled set on the order
+    port first, so an order sent from ``on_book`` carries them (tick-to-trade); other callbacks clear them."""
+
+    __slots__ = ("s", "md", "oe")
+
+    def __init__(self, strategy, md, oe):
+        self.s, self.md, self.oe = strategy, md, oe
+
+    def handle_book(self, book):
+        if self.oe is not None:
+            t = self.md.timing
+            self.oe.md_stamps = (t.get("send_ns", 0), t.get("rx_ns", 0), t.get("book_ns", 0), t.get("md_pub_ns", 0),
+                                 t.get("strat_rx_ns", 0)) if t else None
+        self.s.handle_book(book)
+        if self.oe is not None:
+            self.oe.md_stamps = None
+
+    def handle_trade(self, trade):
+        self.s.handle_trade(trade)
+
+    def handle_status(self, status):
+        self.s.handle_status(status)
+
+    def handle_execution(self, ex):
+        self.s.handle_execution(ex)
+
+    def handle_clock(self, now_ns):
+        self.s.handle_clock(now_ns)
 
 
 def factory(cfg, name):
