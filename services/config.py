@@ -31,8 +31,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Idle strategies a service may name (messaging.transport.IdleStrategy.from_config parses the same).
-IDLE_RE = re.compile(r"^(busy-spin|yield|backoff|sleep:\d+(ns|us|ms))$")
 SOURCES = ("pcap", "udp", "afpacket", "afxdp", "dpdk")
 SYMBOL_RE = re.compile(r"^[\x21-\x7e]{1,8}$")   # ITCH: up to 8 printable ASCII characters
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
@@ -203,8 +201,16 @@ def _name(key, v):
 
 
 def _idle(key, v):
-    if not isinstance(v, str) or not IDLE_RE.match(v):
-        raise _Bad(f"{v!r} is not an idle strategy (busy-spin, yield, backoff, sleep:N[ns|us|ms])")
+    """Checked by the parser the services use (messaging.transport.IdleStrategy.parse): one grammar."""
+    from messaging.channels import AeronConfigError
+    from messaging.transport import IdleStrategy
+    if not isinstance(v, str):
+        raise _Bad(f"{v!r} is not an idle strategy (busy-spin, yield, backoff[:SPINS,YIELDS,MIN,MAX], sleep:DURATION)")
+    try:
+        IdleStrategy.parse(v)
+    except AeronConfigError:
+        raise _Bad(f"{v!r} is not an idle strategy (busy-spin, yield, noop, backoff[:SPINS,YIELDS,MIN,MAX], "
+                   f"sleep:DURATION)") from None
     return v
 
 
@@ -215,6 +221,15 @@ def _core(key, v):
     if v not in allowed:
         raise _Bad(f"CPU {v} is not one this process may run on ({allowed})")
     return v
+
+
+def idle_problem(spec) -> str | None:
+    """Why ``spec`` is not an idle strategy, or None (for command-line options that take one)."""
+    try:
+        _idle("idle", spec)
+    except _Bad as e:
+        return str(e)
+    return None
 
 
 def _hostport(key, v):

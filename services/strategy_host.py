@@ -115,10 +115,13 @@ class StrategyHost:
             text += "; not logged in"
         if s["halted"]:
             text += f"; halted: {s['halted']}"
+        if not self.strategy.feed_exact:
+            text += "; books not exact (feed status): no new entries"
         return text
 
     def counters(self) -> dict:
-        out = {"name": self.name, "class": self.scfg.cls, "strategy": self.strategy.summary() if self.strategy else {}}
+        out = {"name": self.name, "class": self.scfg.cls, "strategy": self.strategy.summary() if self.strategy else {},
+               "feed_exact": bool(self.strategy.feed_exact) if self.strategy else None}
         if self.md is not None:
             out["market_data"] = self.md.counters()
         if self.oe is not None:

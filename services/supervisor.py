@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.codes import TickwireError
 from services.runtime import READY_FD_ENV
 
 EXIT_OK, EXIT_CONFIG, EXIT_START, EXIT_FAILED = 0, 2, 3, 4
@@ -81,7 +82,7 @@ class Supervisor:
         if self.cfg.driver == "external":
             raise RuntimeError(f"no media driver runs at {aeron_dir} and appliance.driver = \"external\" "
                                f"(start one: tickwire driver --dir {aeron_dir})")
-        self.driver = D.ensure_driver(aeron_dir, threading=self.cfg.driver_threading)
+        self.driver = D.ensure_driver(aeron_dir, threading_mode=self.cfg.driver_threading, env=self.env)
         _say(f"media driver started at {aeron_dir}")
 
     def start_child(self, ch: Child) -> None:
@@ -146,7 +147,7 @@ class Supervisor:
             for ch in self.children:
                 self.start_child(ch)
                 _say(f"{ch.name} ready (pid {ch.proc.pid})")
-        except (RuntimeError, OSError) as e:
+        except (RuntimeError, OSError, TickwireError) as e:
             _say(f"cannot start: {e}")
             self.stop_all()
             return EXIT_START
@@ -163,7 +164,7 @@ class Supervisor:
                         failed = True
             if failed:
                 break
-            if self.driver is not None and not self.driver.alive():
+            if self.driver is not None and self.driver.proc.poll() is not None:
                 _say("the media driver exited")
                 failed = True
                 break

@@ -91,16 +91,16 @@ def run(args) -> int:
 def run_live(args) -> int:
     from pathlib import Path
 
-    from services.config import IDLE_RE, ApplianceConfig, ConfigError as ApplianceConfigError, StrategyConfig, load
+    from services.config import ApplianceConfig, ConfigError as ApplianceConfigError, StrategyConfig, idle_problem, load
     from services.runtime import run_service
     from services.strategy_host import StrategyHost
     from strategy.base import ConfigError
     from strategy.loader import load_class, load_config
 
     prog = "tickwire strategy run"
-    if not IDLE_RE.match(args.idle):
-        print(f"{prog}: error: argument --idle: {args.idle!r} is not busy-spin, yield, backoff or sleep:N[ns|us|ms]",
-              file=sys.stderr)
+    why = idle_problem(args.idle)
+    if why:
+        print(f"{prog}: error: argument --idle: {why}", file=sys.stderr)
         return EXIT_USAGE
     try:
         cls = load_class(args.target)
