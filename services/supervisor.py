@@ -35,6 +35,7 @@ class Child:
     critical: bool
     proc: subprocess.Popen | None = None
     ready: bool = False
+    reported: bool = False          # its exit while running was reported (not counted again at the stop)
     extra_args: list = field(default_factory=list)
 
 
@@ -124,6 +125,8 @@ class Supervisor:
         for ch in reversed(self.children):
             if ch.proc is None:
                 continue
+            if ch.proc.poll() is not None and not ch.ready and ch.reported:
+                continue                            # exited earlier, already reported (a strategy that is not critical)
             if ch.proc.poll() is None:
                 ch.proc.send_signal(signal.SIGTERM)
                 try:
@@ -158,6 +161,7 @@ class Supervisor:
             for ch in self.children:
                 if ch.proc is not None and ch.ready and ch.proc.poll() is not None:
                     ch.ready = False
+                    ch.reported = True
                     _say(f"{ch.name} exited with status {ch.proc.returncode}"
                          + ("" if ch.critical else " (not critical: the others go on)"))
                     if ch.critical:

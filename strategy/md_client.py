@@ -27,7 +27,8 @@ unexpected messages are refused by ``sbe_check`` and counted, never raised.
 Delivery: ``handle_clock(exch_ts)`` then ``handle_book(Book)`` for each BboUpdate of a wanted symbol (full
 depth, best first), ``handle_trade(Trade)`` for each Trade, ``handle_status(Status)`` for TradingStatus,
 FeedStatus, a gap on the Aeron hop (``FeedState.GAP``), its recovery (``RECOVERED``) and the feed's image
-going away (``DOWN``). Nothing is delivered while the books are not live.
+going away (``DOWN``). Nothing is delivered while the books are not live; once a snapshot set is installed
+(late join, recovery) each wanted symbol's book is delivered once, as it is then.
 """
 from __future__ import annotations
 
@@ -208,6 +209,13 @@ class MarketDataClient(MarketDataSource):
             self.expected += 1
             self._apply(tid, raw, False)
         self._deliver_status(Status(None, feed_state=FeedState.RECOVERED))
+        # the books as they are now, once: a strategy that joins (or recovers) sees its starting point
+        # instead of waiting for the next change of each symbol (which may never come on a quiet symbol)
+        if self.handler is not None:
+            for loc, name in sorted(self.names.items()):
+                if loc in self.books and self._wants(name):
+                    self.handler.handle_book(self.book_of(loc, 0, 0))
+                    self.c["books"] += 1
 
     # ------------------------------------------------------------------------------------------ books
     def _apply(self, tid, buf, deliver: bool):
