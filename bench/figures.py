@@ -339,7 +339,50 @@ def md_fanout(r: Runs) -> str:
                      "ITCH messages"], rows))
 
 
-REGIONS = {"md-fanout": md_fanout, "aeron": aeron, "market-data": market_data, "datapaths": datapaths, "datapath": datapath, "engine": engine,
+def appliance(r: Runs) -> str:
+    """README.md: the goals of the appliance (issue 8), each with its figure and command."""
+    rows = []
+    c = r.fig("codec")
+    if c:
+        for m in ("BboUpdate", "NewOrder"):
+            d = c.get(f"{m}/both")
+            if d:
+                rows.append([f"SBE encode + decode, {m}", f"{d['median_ns']:.1f} ns (best {d['best_ns']:.1f})",
+                             "< 50 ns", "met" if d["median_ns"] < 50 else "missed", r.cmd("codec")])
+    a = r.fig("aeron")
+    if a and a.get("rtt_cython"):
+        d = a["rtt_cython"]
+        rows.append(["Aeron IPC round trip, Cython ↔ Cython, p99", f"{d['p99_us']:.1f} µs (p50 {d['p50_us']:.2f})",
+                     "< 20 µs", "met" if d["p99_us"] < 20 else f"missed by {d['p99_us'] - 20:.1f} µs", r.cmd("aeron")])
+    m = r.fig("md_fanout")
+    if m and m.get("fanout_1"):
+        d = m["fanout_1"]
+        v = d["msgs_per_s_per_subscriber"]
+        rows.append(["market-data fan-out to 1 subscriber (feed service, real day)", mps(v, "M msgs/s"), "≥ 5 M msgs/s",
+                     "met" if v >= 5e6 else "missed", r.cmd("md_fanout")])
+    o = r.fig("order_rtt")
+    if o:
+        for k in sorted((k for k in o if k.startswith("rate_")), key=lambda k: o[k]["rate"]):
+            d = o[k]
+            rows.append([f"order round trip at {d['rate']:,} orders/s, p99", dur(d["p99_us"] * 1000)
+                         + f" (p50 {dur(d['p50_us'] * 1000)})", "< 20 µs",
+                         "met" if d["p99_us"] < 20 else "missed", r.cmd("order_rtt")])
+    t = r.fig("tick_to_trade")
+    if t:
+        for rate, d in sorted(t.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0):
+            if not rate.isdigit() or not d.get("hops"):
+                continue
+            h = d["hops"].get("tick-to-trade (rx -> order sent)")
+            if h and h.get("count"):
+                rows.append([f"tick-to-trade (received -> order sent), Python strategies, {int(rate):,} msgs/s, p99",
+                             dur(h["p99"]) + f" (p50 {dur(h['p50'])})", "< 20 µs",
+                             "met" if h["p99"] < 20_000 else "missed", r.cmd("tick_to_trade")])
+    if not rows:
+        return "Not run (no docs/figures/{codec,aeron,md_fanout,order_rtt,tick_to_trade}.json)."
+    return table(["what", "measured", "goal", "", "command"], rows)
+
+
+REGIONS = {"appliance": appliance, "md-fanout": md_fanout, "aeron": aeron, "market-data": market_data, "datapaths": datapaths, "datapath": datapath, "engine": engine,
            "engine-latency": engine_latency, "risk": risk, "journal": journal, "generate": generate}
 
 
