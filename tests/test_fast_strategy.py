@@ -157,3 +157,33 @@ def test_config_errors_name_the_key():
         FastTaker({"symbols": ["*"], "params": {"nope": 1}})
     with pytest.raises(ConfigError, match="symbols"):
         FastTaker({"params": {}})
+
+
+def test_feed_strategy_config_errors_name_the_key(tmp_path):
+    from access.credentials import hash_credential
+    from services.config import ConfigError, load
+
+    def problems(feed_extra, user="u"):
+        p = tmp_path / "a.toml"
+        p.write_text(f'[appliance]\nrun_dir = "{tmp_path}"\n[feed]\nsource = "udp"\nline_a = "239.1.1.1:31001"\n'
+                     f'{feed_extra}\n[gateway]\nsymbols = ["AAA"]\n[[gateway.user]]\nname = "{user}"\naccount = "A"\n'
+                     f'credential = "{hash_credential("pw", n=1024)}"\n')
+        try:
+            load(p)
+        except ConfigError as e:
+            return dict(e.problems)
+        return {}
+
+    ok = 'strategy = "strategy.examples.fast_taker:FastTaker"\nstrategy_user = "u"\nstrategy_credential_env = "X"'
+    assert problems(ok) == {}
+    assert "feed.strategy" in problems('strategy = "strategy.examples.taker:Taker"\nstrategy_user = "u"\n'
+                                       'strategy_credential_env = "X"')
+    assert "not a strategy.fast.FastStrategy" in problems('strategy = "strategy.examples.taker:Taker"\n'
+                                                          'strategy_user = "u"\nstrategy_credential_env = "X"')["feed.strategy"]
+    assert "no [[gateway.user]] named 'u'" in problems(ok, user="v")["feed.strategy_user"]
+    assert "feed.strategy_credential_env" in problems('strategy = "strategy.examples.fast_taker:FastTaker"\n'
+                                                      'strategy_user = "u"')
+    assert "feed.strategy_user" in problems('strategy = "strategy.examples.fast_taker:FastTaker"\n'
+                                            'strategy_credential_env = "X"')
+    assert "given without feed.strategy" in problems('strategy_user = "u"')["feed.strategy_user"]
+    assert "no such file" in problems(ok + '\nstrategy_config = "nope.toml"')["feed.strategy_config"]
