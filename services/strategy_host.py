@@ -3,6 +3,8 @@
 ``python -m services.strategy_host --config APPLIANCE.toml --name NAME`` runs the ``[[strategy]]`` named
 NAME (``tickwire run`` starts it); ``tickwire strategy run MODULE:CLASS --config FILE --user U`` runs one
 without an appliance file. The same strategy class runs in a backtest (``strategy.backtest``).
+A ``strategy.fast.FastStrategy`` class runs in ``FastStrategyHost`` instead (market data read by its
+nogil fragment handler, orders encoded in claimed buffers; docs/strategy.md, "The fast path").
 
 Wiring: market data from ``strategy.md_client.MarketDataClient`` (late join by snapshot, gap recovery),
 orders through ``strategy.oe_client.OrderEntryClient`` (login, sequence numbers, heartbeats, resend);
@@ -228,6 +230,8 @@ class FastStrategyHost(StrategyHost):
         quiet = (time.monotonic_ns() - self.last_md_ns) / 1e9
         if quiet >= 3.0:
             text += f"; no market data for {quiet:.0f} s"
+        if self.md_sub is not None and not self.md_sub.image_count:
+            text += "; no feed publishing market_data"
         if not self.oe.logged_in:
             text += "; not logged in"
         return text

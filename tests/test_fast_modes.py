@@ -165,3 +165,18 @@ def test_orders_reach_the_gateway_and_are_acked(driver, day, tmp_path, in_proces
     g = counters(status(tmp_path, "gateway"))
     assert g["orders"] >= f["sent"], g
     check_latency(tmp_path / "run" / f"{who}.latency.npy", in_process)
+
+
+def test_in_process_login_refused_is_one_line_and_exit_3(driver, day, tmp_path):
+    pcap, symbols = day
+    cfg = write_config(tmp_path, driver, pcap, symbols, in_process=True)
+    procs = {"gateway": start(tmp_path, "gateway", "services.gateway", "--config", str(cfg))}
+    try:
+        wait_status(tmp_path, "gateway", lambda s: True, "gateway up", procs)
+        feed = subprocess.run([sys.executable, "-m", "services.feed", "--config", str(cfg)], cwd=ROOT,
+                              env=dict(env(), FAST_PW="wrong"), capture_output=True, text=True, timeout=WAIT_S)
+        assert feed.returncode == 3, feed.stderr
+        assert "cannot start: feed.strategy: login as fast refused or unanswered: BAD_CREDENTIAL" in feed.stderr
+        assert "Traceback" not in feed.stderr
+    finally:
+        stop_all(tmp_path, procs)
