@@ -19,7 +19,7 @@ from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
 PACKAGES = ["core", "datapath", "dpdk_bindings", "feedhandlers", "book", "engine", "messaging", "lab", "tickwire",
-            "testing", "bench", "services"]
+            "testing", "bench", "services", "strategy"]
 DEBUG = os.environ.get("TICKWIRE_DEBUG", "0") not in ("", "0")
 # Warnings are errors (C and Cython) where the Makefile builds (TW_WERROR=1: this tree builds without one);
 # a build with another compiler or Cython release (pip install) only prints them.

@@ -37,6 +37,7 @@ HOPS = (
     ("report over Aeron", "er_pub", "er_rx"),
     ("tick-to-trade (send -> order sent)", "send", "order_tx"),
     ("tick-to-trade (rx -> order sent)", "rx", "order_tx"),
+    ("book -> order sent (either strategy mode)", "book", "order_tx"),
     ("order round trip (order sent -> report)", "order_tx", "er_rx"),
     ("end to end (send -> report)", "send", "er_rx"),
 )

@@ -263,6 +263,9 @@ cdef enum:
     STRAT_E_PORT_REFUSED = -1508      # order refused: the order port could not take the request
     STRAT_E_CONFIG = -1509            # strategy configuration refused (key and reason)
     STRAT_E_RUNAWAY = -1510           # backtest stopped: the strategy answers execution reports with requests without end
+    STRAT_E_FAST_NOT_LOGGED_IN = -1520  # fast path: order refused, no order-entry session logged in
+    STRAT_E_FAST_UNKNOWN_SYMBOL = -1521  # fast path: order refused, the book's symbol is not one the gateway trades
+    STRAT_E_FAST_CLAIM = -1522        # fast path: order refused, no buffer claimed on order_entry (back-pressure, not connected)
 
 # ==== GATEWAY -1600..-1699: order-entry sessions of the gateway (services/gateway.py, gateway_loop.pyx, strategy/oe_client.py) ====
 cdef enum:

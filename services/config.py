@@ -15,7 +15,9 @@ Layout::
     [appliance]   name, aeron_dir, driver ("auto" | "external"), driver_threading, run_dir, stop_timeout_s
     [streams.NAME] channel, stream_id, policy, retry_ns   (overrides of messaging.channels' defaults)
     [feed]        core, idle, source, line_a, line_b, retrans, interface, pcap, group, symbols,
-                  stale_after_s, start_seq, snapshot_interval_ms
+                  stale_after_s, start_seq, snapshot_interval_ms, strategy ("module:Class" of a
+                  strategy.fast.FastStrategy run in the feed's thread), strategy_config, strategy_user,
+                  strategy_credential_env | strategy_credential_file
     [gateway]     core, idle, symbols, risk, journal, snapshot_every, heartbeat_timeout_ms,
                   cancel_on_disconnect, max_orders
     [[gateway.user]]  name, account, firm, credential (a salted hash: `tickwire user hash`)
@@ -62,6 +64,12 @@ class FeedConfig:
     start_seq: int = 1
     snapshot_interval_ms: int = 0      # 0: snapshots only on request
     speed: float = 0.0                # pcap source: 0 = as fast as possible, else x recorded pace
+    # in-process strategy (a strategy.fast.FastStrategy called by the feed on each book change)
+    strategy: str | None = None       # "module:Class"
+    strategy_config: str | None = None
+    strategy_user: str | None = None
+    strategy_credential_env: str | None = None
+    strategy_credential_file: str | None = None
 
 
 @dataclass
@@ -289,7 +297,7 @@ def load(path: str | os.PathLike, *, check_imports: bool = True) -> ApplianceCon
         setattr(cfg, k, v)
     cfg.streams = _streams(c, top.get("streams"))
     if "feed" in top:
-        cfg.feed = _feed(c, cfg, top["feed"])
+        cfg.feed = _feed(c, cfg, top["feed"], check_imports)
     if "gateway" in top:
         cfg.gateway = _gateway(c, cfg, top["gateway"])
     for i, s in enumerate(top.get("strategy", [])):
@@ -326,13 +334,16 @@ def _streams(c: _Checker, raw) -> dict:
         return dict(channels.DEFAULT_STREAMS)
 
 
-def _feed(c: _Checker, cfg: ApplianceConfig, raw: dict) -> FeedConfig:
+def _feed(c: _Checker, cfg: ApplianceConfig, raw: dict, check_imports: bool = True) -> FeedConfig:
     v = c.take(raw, "feed", {
         "core": _core, "idle": _idle, "source": _choice(*SOURCES), "line_a": _hostport, "line_b": _hostport,
         "retrans": _hostport, "interface": _str, "pcap": _str, "symbols": _symbols,
         "stale_after_s": _num(0.1, 3600), "start_seq": _int(1, (1 << 63) - 1),
-        "snapshot_interval_ms": _int(0, 3_600_000), "speed": _num(0.0, 1e6)})
+        "snapshot_interval_ms": _int(0, 3_600_000), "speed": _num(0.0, 1e6), "strategy": _class_ref,
+        "strategy_config": _str, "strategy_user": _name, "strategy_credential_env": _str,
+        "strategy_credential_file": _str})
     f = FeedConfig(**v)
+    _feed_strategy(c, cfg, f, raw, check_imports)
     if f.source == "pcap":
         if not f.pcap:
             c.bad("feed.pcap", "required when feed.source = \"pcap\"")
@@ -343,6 +354,41 @@ def _feed(c: _Checker, cfg: ApplianceConfig, raw: dict) -> FeedConfig:
     if f.line_a and f.line_b and f.line_a == f.line_b:
         c.bad("feed.line_b", "the same group and port as feed.line_a")
     return f
+
+
+def _feed_strategy(c: _Checker, cfg: ApplianceConfig, f: FeedConfig, raw: dict, check_imports: bool) -> None:
+    """``[feed] strategy``: the in-process mode (checked here; the user against [gateway] in the cross checks)."""
+    keys = ("strategy_config", "strategy_user", "strategy_credential_env", "strategy_credential_file")
+    if not f.strategy:
+        for k in keys:
+            if k in raw:
+                c.bad(f"feed.{k}", "given without feed.strategy")
+        return
+    if "strategy_user" not in raw:
+        c.bad("feed.strategy_user", "required with feed.strategy (the in-process strategy sends orders)")
+    if not (f.strategy_credential_env or f.strategy_credential_file):
+        c.bad("feed.strategy_credential_env", "feed.strategy needs strategy_credential_env or strategy_credential_file")
+    if f.strategy_credential_env and f.strategy_credential_file:
+        c.bad("feed.strategy_credential_env", "give strategy_credential_env or strategy_credential_file, not both")
+    for k in ("strategy_config", "strategy_credential_file"):
+        v = getattr(f, k)
+        if v and not Path(cfg.resolve(v)).is_file():
+            c.bad(f"feed.{k}", f"no such file ({cfg.resolve(v)})")
+    if not check_imports:
+        return
+    mod, _, name = f.strategy.partition(":")
+    try:
+        obj = getattr(importlib.import_module(mod), name)
+    except ImportError as e:
+        c.bad("feed.strategy", f"cannot import {mod}: {e}")
+        return
+    except AttributeError:
+        c.bad("feed.strategy", f"{mod} has no {name}")
+        return
+    from strategy.fast import FastStrategy
+    if not (isinstance(obj, type) and issubclass(obj, FastStrategy)):
+        c.bad("feed.strategy", f"{f.strategy} is not a strategy.fast.FastStrategy subclass (only those run "
+                               "in the feed's thread; a strategy.base.Strategy runs as a [[strategy]])")
 
 
 def _gateway(c: _Checker, cfg: ApplianceConfig, raw: dict) -> GatewayConfig:
@@ -439,6 +485,11 @@ def _cross_checks(c: _Checker, cfg: ApplianceConfig) -> None:
                 c.bad(f"{key}.user", f"no [[gateway.user]] named {s.user!r}")
             if not (s.credential_env or s.credential_file):
                 c.bad(f"{key}.credential_env", "a strategy that logs in needs credential_env or credential_file")
+    if cfg.feed and cfg.feed.strategy_user:
+        if cfg.gateway is None:
+            c.bad("feed.strategy_user", "names a gateway user but there is no [gateway]")
+        elif cfg.feed.strategy_user not in users:
+            c.bad("feed.strategy_user", f"no [[gateway.user]] named {cfg.feed.strategy_user!r}")
     if cfg.feed and cfg.gateway and cfg.feed.symbols and cfg.gateway.symbols:
         extra = sorted(set(cfg.gateway.symbols) - set(cfg.feed.symbols))
         if extra:

@@ -10,12 +10,22 @@ whole packets only) the service serves ``SnapshotRequest``s on ``snapshot_reques
 per symbol on ``snapshot``, consistent: nothing is applied while the set is written), sends a ``Heartbeat``
 when nothing was published for a second, and ``FeedStatus`` when a line goes stale / comes back and when a
 gap opens, is recovered or is given up. Malformed messages on ``snapshot_request`` are refused and counted.
+
+In-process strategy (``[feed] strategy = "module:Class"``, a ``strategy.fast.FastStrategy``): the
+publisher calls it on each BBO change and trade in this thread, with the block it publishes (no
+market-data hop); its orders still go over Aeron IPC to the gateway, through an
+``strategy.oe_client.OrderEntryClient`` on this service's Aeron client that logs in as
+``strategy_user`` at start and is polled between two slices (reports, heartbeats). The first report of
+each order is a row of ``analytics.latency`` (``RUN_DIR/NAME.latency.npy`` at stop). A pcap source
+starts when a market_data subscriber is there or the strategy is logged in.
 """
 from __future__ import annotations
 
 import time
 
 HEARTBEAT_NS = 1_000_000_000
+#: How long start() waits for the gateway's answer to the in-process strategy's login.
+LOGIN_TIMEOUT_S = 10.0
 SLICE_NS = 2_000_000
 # messaging.sbe_schema.FeedEvent / Line values
 EV_LINE_UP, EV_LINE_DOWN, EV_GAP_OPENED, EV_GAP_RECOVERED, EV_GAP_GIVEN_UP = 1, 2, 3, 4, 5
@@ -49,6 +59,10 @@ class FeedService:
         self._packets = 0
         self._next_periodic = 0.0
         self._replaying = False
+        self.strategy = None            # in-process FastStrategy
+        self.oe = None
+        self._oe_final = {}
+        self.recorder = None
 
     # ------------------------------------------------------------------------------------------ start
     def start(self):
@@ -74,6 +88,8 @@ class FeedService:
         else:
             ctx = MoldContext()
         self.ctx = ctx
+        if fc.strategy:
+            self._start_strategy()
         self.session = MoldSession(self.pub, ctx, start_seq=fc.start_seq)
         self.session.on_gap_event = self._gap_event
         if fc.source == "pcap":
@@ -97,6 +113,43 @@ class FeedService:
         if fc.source != "pcap":
             self.watch = LineWatch(self.session, range(len(self.lines)), fc.stale_after_s, clock_ns=ctx.clock_ns,
                                    on_event=self._line_event, watch_server=self.requester is not None)
+
+    def _start_strategy(self):
+        import os
+        from pathlib import Path
+
+        from analytics.latency import LatencyRecorder
+        from strategy.loader import load_class, load_config
+        from strategy.oe_client import OrderEntryClient
+
+        fc, cfg = self.fc, self.cfg
+        cls = load_class(fc.strategy)
+        self.strategy = cls(load_config(cfg.resolve(fc.strategy_config)) if fc.strategy_config else {"symbols": ["*"]})
+        if fc.strategy_credential_env:
+            cred = os.environ.get(fc.strategy_credential_env)
+            if not cred:
+                raise ValueError(f"feed.strategy_credential_env: environment variable {fc.strategy_credential_env} "
+                                 "is not set")
+        else:
+            path = cfg.resolve(fc.strategy_credential_file)
+            if os.stat(path).st_mode & 0o077:
+                raise ValueError(f"feed.strategy_credential_file: {path} is readable by others: chmod 600")
+            cred = Path(path).read_text().strip()
+        gw_symbols = list(cfg.gateway.symbols) if cfg.gateway else sorted(self.strategy.symbols or ())
+        self.strategy.set_gateway_symbols(gw_symbols)
+        self.recorder = LatencyRecorder()
+        self.oe = OrderEntryClient(self.client, fc.strategy_user, cred, cfg.streams, symbols=gw_symbols)
+        self.strategy.attach(self.oe)
+        self.oe.on_stamps = self._on_stamps
+        if not self.oe.login(timeout_s=LOGIN_TIMEOUT_S):
+            raise RuntimeError(f"feed.strategy: login as {fc.strategy_user} refused or unanswered: "
+                               f"{self.oe.login_reason}")
+        self.pub.set_strategy(self.strategy)
+
+    def _on_stamps(self, stamps, kind):
+        from strategy.ports import ExecKind
+        if kind in (ExecKind.ACK, ExecKind.REJECT) and stamps[5]:
+            self.recorder.add(stamps)
 
     # ------------------------------------------------------------------------------------------ events
     def _say(self, text):
@@ -142,7 +195,7 @@ class FeedService:
         work = 0
         if self.fc.source == "pcap" and not self._replaying:
             # A recorded day is replayed once a subscriber is there (nothing published to nobody).
-            self._replaying = bool(self.md_pub.is_connected)
+            self._replaying = bool(self.md_pub.is_connected) or (self.oe is not None and self.oe.logged_in)
             if not self._replaying:
                 self.req_sub.poll_messages(self._on_request, 16)
                 return 0
@@ -170,6 +223,8 @@ class FeedService:
                 self._status(EV_GAP_OPENED, 0, s.next_seq, max(s.high_seq - 1, s.next_seq))
             else:
                 self._status(EV_GAP_RECOVERED, 0, 0, 0)
+        if self.oe is not None:                      # the in-process strategy's reports and heartbeats
+            work += self.oe.poll(64)
         # snapshot requests, between two packets
         self.req_sub.poll_messages(self._on_request, 16)
         if self._pending:
@@ -206,6 +261,11 @@ class FeedService:
                 f", {c.get('snapshot_sets', 0):,} snapshot sets") if s else "not started"
         if s is not None and s.not_exact_since:
             text += f", books not exact since {s.not_exact_since:,}"
+        if self.strategy is not None:
+            fc = self.strategy.counters()
+            text += f"; strategy {fc['sent']:,} orders, {fc['reports']:,} reports"
+            if self.oe is None or not self.oe.logged_in:
+                text += " (not logged in)"
         if self.fc.source == "pcap" and not self._replaying:
             text += "; pcap: waiting for a market_data subscriber"
         elif self.ended:
@@ -229,9 +289,25 @@ class FeedService:
             out["session"] = self.session.counters()
         if self.watch is not None:
             out["lines"] = self.watch.counters()
+        if self.strategy is not None:
+            out["strategy"] = {"class": self.fc.strategy, "mode": "fast, in process", **self.strategy.summary(),
+                               "fast": self.strategy.counters(),
+                               "order_entry": self.oe.counters() if self.oe is not None else self._oe_final,
+                               "latency_rows": self.recorder.n}
         return out
 
     def close(self):
+        if self.oe is not None:
+            try:
+                if self.oe.logged_in:
+                    self.oe.logout()
+                if self.recorder is not None and self.recorder.n:
+                    self.recorder.save(self.cfg.run_path(f"{self.name}.latency.npy"))
+            finally:
+                self._oe_final = self.oe.counters()
+                self.pub.set_strategy(None)
+                self.oe.close()
+                self.oe = None
         for src in self.sources:
             try:
                 src.close()

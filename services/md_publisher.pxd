@@ -5,6 +5,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from book.builder cimport BookBuilder
 from feedhandlers.sink cimport MessageSink
 from messaging.transport cimport Publisher
+from strategy.fast cimport FastStrategy
 
 
 cdef class MdPublisher(MessageSink):
@@ -33,6 +34,7 @@ cdef class MdPublisher(MessageSink):
     cdef readonly uint64_t bbo_updates
     cdef readonly uint64_t depth_updates
     cdef readonly uint64_t trades
+    cdef readonly FastStrategy strategy  # in-process mode: called on each BBO change and trade (None: off)
     cdef unsigned char* _claim(self, Py_ssize_t length, uint16_t loc) noexcept nogil
     cdef void _head(self, unsigned char* block, uint64_t ts, uint64_t rx) noexcept nogil
     cdef void _symbol(self, char* dst, uint16_t loc) noexcept nogil

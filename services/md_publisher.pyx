@@ -157,6 +157,12 @@ cdef class MdPublisher(MessageSink):
         if symbols:
             self.set_symbols(symbols)
 
+    def set_strategy(self, FastStrategy strategy):
+        """In-process mode: ``strategy`` is called on each BBO change and trade, in this thread (None: off)."""
+        if strategy is not None:
+            strategy.in_process(True)
+        self.strategy = strategy
+
     def set_symbols(self, symbols):
         """Publish only these symbols (names): each is wanted from the Stock Directory (R) that names its
         locate on; until then nothing of it is published. Empty / None: every symbol."""
@@ -251,6 +257,7 @@ cdef class MdPublisher(MessageSink):
         cdef bint has_order = False
         cdef uint8_t acts[2]
         cdef uint64_t raw
+        cdef BboUpdate_t lb
         if t == b'R' and self.nsyms != 0:
             memcpy(&raw, m + 11, 8)
             for i in range(self.nsyms):
@@ -434,39 +441,51 @@ cdef class MdPublisher(MessageSink):
                 or before.sz[1] != after.sz[1] or before.n[0] != after.n[0] or before.n[1] != after.n[1]):
             self.bbo_updates += 1
             d = self._claim(BBO_UPDATE_ENCODED_LENGTH, loc)
+            # the block is made on the stack: published when claimed, handed to the in-process strategy
+            # (after the commit: the other subscribers are not delayed by it) even when not
+            memset(&lb, 0, sizeof(lb))
+            self._head(<unsigned char*>&lb, ts, rx)
+            self._symbol(lb.symbol, loc)
+            lb.bid_px = after.px[0]
+            lb.ask_px = after.px[1]
+            lb.bid_qty = _clamp32(after.sz[0])
+            lb.ask_qty = _clamp32(after.sz[1])
+            lb.bid_orders = after.n[0]
+            lb.ask_orders = after.n[1]
+            lb.locate = loc
+            lb.timing.send_ns = self.send_ns
+            lb.timing.rx_ns = rx
+            lb.timing.book_ns = book_ns
             if d != NULL:
                 bb = put_BboUpdate(d, BBO_UPDATE_ENCODED_LENGTH)
-                self._head(<unsigned char*>bb, ts, rx)
-                self._symbol(bb.symbol, loc)
-                bb.bid_px = after.px[0]
-                bb.ask_px = after.px[1]
-                bb.bid_qty = _clamp32(after.sz[0])
-                bb.ask_qty = _clamp32(after.sz[1])
-                bb.bid_orders = after.n[0]
-                bb.ask_orders = after.n[1]
-                bb.locate = loc
-                bb.timing.send_ns = self.send_ns
-                bb.timing.rx_ns = rx
-                bb.timing.book_ns = book_ns
+                memcpy(bb, &lb, sizeof(lb))
                 bb.timing.md_pub_ns = now_realtime_ns()
                 self.md.commit()
+            if self.strategy is not None:
+                self.strategy.bbo_in_process(&lb)
         return rc
 
     cdef void _trade(self, uint16_t loc, uint64_t ts, uint64_t rx, uint64_t match, uint32_t px, uint32_t shares,
                      uint8_t side) noexcept nogil:
         cdef unsigned char* d = self._claim(TRADE_ENCODED_LENGTH, loc)
+        cdef Trade_t lt
         self.trades += 1
-        if d == NULL:
+        if d == NULL and self.strategy is None:
             return
-        tr = put_Trade(d, TRADE_ENCODED_LENGTH)
-        self._head(<unsigned char*>tr, ts, rx)
-        self._symbol(tr.symbol, loc)
-        tr.match_id = match
-        tr.price = px
-        tr.shares = shares
-        tr.locate = loc
-        tr.side = side
-        self.md.commit()
+        memset(&lt, 0, sizeof(lt))
+        self._head(<unsigned char*>&lt, ts, rx)
+        self._symbol(lt.symbol, loc)
+        lt.match_id = match
+        lt.price = px
+        lt.shares = shares
+        lt.locate = loc
+        lt.side = side
+        if d != NULL:
+            tr = put_Trade(d, TRADE_ENCODED_LENGTH)
+            memcpy(tr, &lt, sizeof(lt))
+            self.md.commit()
+        if self.strategy is not None:
+            self.strategy.trade_in_process(&lt)
 
     # ------------------------------------------------------------------------------------ control messages
     def heartbeat(self):

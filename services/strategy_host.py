@@ -3,6 +3,8 @@
 ``python -m services.strategy_host --config APPLIANCE.toml --name NAME`` runs the ``[[strategy]]`` named
 NAME (``tickwire run`` starts it); ``tickwire strategy run MODULE:CLASS --config FILE --user U`` runs one
 without an appliance file. The same strategy class runs in a backtest (``strategy.backtest``).
+A ``strategy.fast.FastStrategy`` class runs in ``FastStrategyHost`` instead (market data read by its
+nogil fragment handler, orders encoded in claimed buffers; docs/strategy.md, "The fast path").
 
 Wiring: market data from ``strategy.md_client.MarketDataClient`` (late join by snapshot, gap recovery),
 orders through ``strategy.oe_client.OrderEntryClient`` (login, sequence numbers, heartbeats, resend);
@@ -56,6 +58,7 @@ class StrategyHost:
         self.credential = credential
         self.aeron = self.md = self.oe = self.handler = None
         self.recorder = None
+        self.md_sub = None
         self.started_ns = time.monotonic_ns()
         self.last_md_ns = self.started_ns
         self.md_quiet_said = False
@@ -182,10 +185,99 @@ class _Stamping:
         self.s.handle_clock(now_ns)
 
 
+class FastStrategyHost(StrategyHost):
+    """A ``strategy.fast.FastStrategy``: market data read by its own nogil fragment handler (no Python
+    object per message, no book: the BboUpdate is the decision's input), orders claimed and encoded in
+    Cython; the session (login, heartbeats, resends, the reports' seq checks) in ``OrderEntryClient``."""
+
+    def start(self) -> None:
+        from analytics.latency import LatencyRecorder
+        from messaging.channels import default_dir
+        from messaging.transport import AeronClient
+        from strategy.loader import load_class, load_config
+        from strategy.oe_client import OrderEntryClient
+
+        if self.strategy is None:
+            cls = load_class(self.scfg.cls)
+            self.strategy = cls(load_config(self.cfg.resolve(self.scfg.config)) if self.scfg.config else {})
+        if self.credential is None and self.scfg.user:
+            self.credential = read_credential(self.scfg, self.cfg)
+        if not self.scfg.user:
+            raise ValueError(f"strategy {self.name}: a FastStrategy needs a user (it sends orders)")
+        self.recorder = LatencyRecorder()
+        self.aeron = AeronClient(dir=self.cfg.aeron_dir or default_dir(), idle=self.scfg.idle)
+        streams = self.cfg.streams
+        gw_symbols = (self.cfg.gateway.symbols if self.cfg.gateway and self.cfg.gateway.symbols
+                      else sorted(self.strategy.symbols or ()))
+        self.strategy.set_gateway_symbols(gw_symbols)
+        self.oe = OrderEntryClient(self.aeron, self.scfg.user, self.credential, streams, symbols=gw_symbols)
+        self.strategy.attach(self.oe)
+        self.oe.on_stamps = self._on_stamps
+        if not self.oe.login(timeout_s=LOGIN_TIMEOUT_S):
+            raise RuntimeError(f"login as {self.scfg.user} refused or unanswered: {self.oe.login_reason}")
+        self.md_sub = self.aeron.subscription(streams["market_data"])     # after the login: no order refused
+
+    def do_work(self) -> int:
+        n = self.strategy.poll_md(self.md_sub, 256)
+        if n > 0:
+            self.last_md_ns = time.monotonic_ns()
+        return max(n, 0) + self.oe.poll(64)
+
+    def status(self) -> str:
+        c = self.strategy.counters()
+        text = (f"fast: {c['bbos']:,} BBOs, {c['sent']:,} orders, {c['reports']:,} reports, "
+                f"{c['md_gaps']} gaps on market_data")
+        quiet = (time.monotonic_ns() - self.last_md_ns) / 1e9
+        if quiet >= 3.0:
+            text += f"; no market data for {quiet:.0f} s"
+        if self.md_sub is not None and not self.md_sub.image_count:
+            text += "; no feed publishing market_data"
+        if not self.oe.logged_in:
+            text += "; not logged in"
+        return text
+
+    def counters(self) -> dict:
+        out = {"name": self.name, "class": self.scfg.cls, "mode": "fast, separate process"}
+        if self.strategy is not None:
+            out["strategy"] = self.strategy.summary()
+            out["fast"] = self.strategy.counters()
+        if self.oe is not None:
+            out["order_entry"] = self.oe.counters()
+        if self.recorder is not None:
+            out["latency_rows"] = self.recorder.n
+            out["latency_rows_dropped"] = self.recorder.dropped
+        return out
+
+    def close(self) -> None:
+        # IOCs only in the example; a fast strategy's resting orders are the gateway's cancel_on_disconnect's
+        try:
+            if self.oe is not None and self.oe.logged_in:
+                self.oe.send_mass_cancel(None)
+                deadline = time.monotonic() + CANCEL_WAIT_S / 4
+                while time.monotonic() < deadline:
+                    if not self.oe.poll(64):
+                        time.sleep(0.001)
+                self.oe.logout()
+        finally:
+            if self.recorder is not None and self.recorder.n:
+                self.recorder.save(self.cfg.run_path(f"{self.name}.latency.npy"))
+            for c in (self.md_sub, self.oe, self.aeron):
+                if c is not None:
+                    c.close()
+
+
+def is_fast(cls_ref: str) -> bool:
+    """Whether MODULE:CLASS names a strategy.fast.FastStrategy subclass."""
+    from strategy.fast import FastStrategy
+    from strategy.loader import load_class
+    return issubclass(load_class(cls_ref), FastStrategy)
+
+
 def factory(cfg, name):
     for s in cfg.strategies:
         if s.name == name:
-            return StrategyHost(cfg, s), s.core, s.idle
+            host = FastStrategyHost if is_fast(s.cls) else StrategyHost
+            return host(cfg, s), s.core, s.idle
     known = ", ".join(s.name for s in cfg.strategies) or "none"
     raise LookupError(f"no [[strategy]] named {name!r} in {cfg.path} (known: {known})")
 

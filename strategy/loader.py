@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def load_class(target: str):
-    """MODULE:CLASS -> a Strategy subclass, or ValueError with the reason."""
+    """MODULE:CLASS -> a Strategy (or FastStrategy) subclass, or ValueError with the reason."""
     import importlib
 
     from strategy.base import Strategy
@@ -21,8 +21,9 @@ def load_class(target: str):
     cls = getattr(mod, name, None)
     if cls is None:
         raise ValueError(f"{target}: {module} has no {name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise ValueError(f"{target}: {name} is not a strategy.base.Strategy subclass")
+    from strategy.fast import FastStrategy
+    if not (isinstance(cls, type) and issubclass(cls, (Strategy, FastStrategy))):
+        raise ValueError(f"{target}: {name} is not a strategy.base.Strategy or strategy.fast.FastStrategy subclass")
     return cls
 
 

@@ -16,6 +16,10 @@ API (kept stable for ``services/strategy_host.py``)::
     c.send_cancel(cl_ord_id) / send_modify(cl_ord_id, qty, price) / send_mass_cancel(symbol | None) -> bool
     c.poll(limit=64) -> int                 # reports delivered; also sends heartbeats, watches the gateway
     c.logout(); c.counters() -> dict; c.close()
+    c.attach_fast(fast)                     # hand the session to a strategy.fast.FastStrategy (its
+                                            #   FastStrategy.attach(c) calls this): seq, session_id and
+                                            #   logged_in then live in it (one counter for both), and every
+                                            #   report delivered is passed to fast.deliver_report(raw)
 
 ``streams``: ``{name: messaging.channels.StreamSpec}`` with ``order_entry`` and ``exec_reports`` (default
 ``messaging.channels.DEFAULT_STREAMS``). ``symbols``: the gateway's symbols (list: the id is the position,
@@ -134,10 +138,12 @@ class OrderEntryClient(OrderPort):
         self.names = {v: k for k, v in self.symbols.items()}
         self.pub = aeron_client.publication(streams["order_entry"], exclusive=True)
         self.sub = aeron_client.subscription(streams["exec_reports"])
-        self.session_id = 0
-        self.logged_in = False
+        self.fast = None                # a strategy.fast.FastStrategy holding the session state (attach_fast)
+        self._session_id = 0
+        self._logged_in = False
         self.login_reason = ""
-        self.seq = 0                    # last client seq sent (runs on across logins)
+        self._seq = 0                   # last client seq sent (runs on across logins)
+        self._raw = None                # the report being delivered (for the fast path)
         self.last_seq = 0               # last report seq delivered (persistent)
         self.on_execution = None
         self.on_stamps = None
@@ -152,6 +158,46 @@ class OrderEntryClient(OrderPort):
         self.c = {"sent": 0, "send_failed": 0, "reports": 0, "duplicates": 0, "gaps": 0, "resend_requests": 0,
                   "foreign": 0, "heartbeats_sent": 0, "heartbeats_rx": 0, "logouts_rx": 0, "session_rejects": 0,
                   "gateway_silent": 0, "malformed": 0}
+
+    # ------------------------------------------------------------------------------ session state ----
+    # seq, session_id and logged_in live in the fast strategy once one is attached: its orders take seq
+    # numbers from the same counter as this client's session messages.
+    def attach_fast(self, fast) -> None:
+        fast.seq, fast.session_id, fast.logged_in = self._seq, self._session_id, self._logged_in
+        self.fast = fast
+
+    @property
+    def seq(self) -> int:
+        return self.fast.seq if self.fast is not None else self._seq
+
+    @seq.setter
+    def seq(self, v: int) -> None:
+        if self.fast is not None:
+            self.fast.seq = v
+        else:
+            self._seq = v
+
+    @property
+    def session_id(self) -> int:
+        return self.fast.session_id if self.fast is not None else self._session_id
+
+    @session_id.setter
+    def session_id(self, v: int) -> None:
+        if self.fast is not None:
+            self.fast.session_id = v
+        else:
+            self._session_id = v
+
+    @property
+    def logged_in(self) -> bool:
+        return bool(self.fast.logged_in) if self.fast is not None else self._logged_in
+
+    @logged_in.setter
+    def logged_in(self, v: bool) -> None:
+        if self.fast is not None:
+            self.fast.logged_in = bool(v)
+        else:
+            self._logged_in = bool(v)
 
     # ------------------------------------------------------------------------------ session ----
     def _send(self, name, **fields) -> bool:
@@ -306,7 +352,9 @@ class OrderEntryClient(OrderPort):
                 self.c["foreign"] += 1
                 return
             self._last_rx = time.monotonic()
+            self._raw = raw
             self._report(m, kind, rx)
+            self._raw = None
             return
         try:
             m = sbe.decode(raw, None)
@@ -334,7 +382,9 @@ class OrderEntryClient(OrderPort):
         kind = _KINDS.get(name)
         if kind is None:
             return
+        self._raw = raw
         self._report(m, kind, rx)
+        self._raw = None
 
     def _report(self, m, kind, rx):
         seq = m.seq
@@ -377,6 +427,8 @@ class OrderEntryClient(OrderPort):
             t = get("timing", None)
             if t:
                 self.on_stamps(tuple(int(t[k]) for k in _TIMING) + (rx,), kind)
+        if self.fast is not None and self._raw is not None:
+            self.fast.deliver_report(self._raw)
         if self.on_execution is not None:
             self.on_execution(ex)
         elif self.handler is not None:

@@ -71,6 +71,10 @@ def run(args) -> int:
         return _fail(f"{args.config}: {e}", EXIT_USAGE)
     except ValueError as e:
         return _fail(str(e), EXIT_USAGE)
+    from strategy.base import Strategy
+    if not isinstance(strat, Strategy):
+        return _fail(f"{args.target}: a strategy.fast.FastStrategy has no backtest of its own: backtest its "
+                     "plain-Python twin (docs/strategy.md, \"The fast path\")", EXIT_USAGE)
     try:
         result = run_backtest(strat, args.day, levels=args.levels)
     except (TickwireError, OSError) as e:
@@ -93,8 +97,9 @@ def run_live(args) -> int:
 
     from services.config import ApplianceConfig, ConfigError as ApplianceConfigError, StrategyConfig, idle_problem, load
     from services.runtime import run_service
-    from services.strategy_host import StrategyHost
+    from services.strategy_host import FastStrategyHost, StrategyHost
     from strategy.base import ConfigError
+    from strategy.fast import FastStrategy
     from strategy.loader import load_class, load_config
 
     prog = "tickwire strategy run"
@@ -127,7 +132,10 @@ def run_live(args) -> int:
         if not credential:
             return _fail_as(prog, f"--user {args.user}: the credential is read from ${args.credential_env}, "
                                   "which is not set", EXIT_USAGE)
-    host = StrategyHost(cfg, scfg, strategy=strat, credential=credential)
+    if isinstance(strat, FastStrategy) and not args.user:
+        return _fail_as(prog, f"{args.target}: a FastStrategy sends orders: give --user", EXIT_USAGE)
+    host = (FastStrategyHost if isinstance(strat, FastStrategy) else StrategyHost)(cfg, scfg, strategy=strat,
+                                                                                    credential=credential)
     return run_service(host, args.core, args.idle, Path(cfg.run_path(f"{name}.status.json")))
 
 
