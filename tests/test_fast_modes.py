@@ -163,7 +163,10 @@ def test_orders_reach_the_gateway_and_are_acked(driver, day, tmp_path, in_proces
                 if p.poll() is None:
                     p.kill()
     g = counters(status(tmp_path, "gateway"))
-    assert g["orders"] >= f["sent"], g
+    assert g["orders"] >= f["sent"] and g["acks"] >= f["sent"], g          # every order the strategy sent acked
+    assert g["engine_rejects"] == 0 and g.get("sbe_refused", 0) == 0, g     # seq numbers and encoding accepted
+    assert g["logins"] == 1 and g["logouts"] == 1, g                        # one session, logged out at SIGTERM
+    assert not [k for k in g if k.startswith("GW_E_")], g                     # no message refused (seq, session)
     check_latency(tmp_path / "run" / f"{who}.latency.npy", in_process)
 
 
