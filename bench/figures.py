@@ -377,6 +377,21 @@ def appliance(r: Runs) -> str:
                 rows.append([f"tick-to-trade (received -> order sent), Python strategies, {int(rate):,} msgs/s, p99",
                              dur(h["p99"]) + f" (p50 {dur(h['p50'])})", "< 20 µs",
                              "met" if h["p99"] < 20_000 else "missed", r.cmd("tick_to_trade")])
+    tf = r.fig("tick_to_trade_fast")
+    if tf:
+        rate = tf.get("params", {}).get("rate", 0)
+        for key, label in (("python", "Python strategy host"), ("fast-process", "FastStrategy (Cython) in its host"),
+                           ("fast-in-feed", "FastStrategy in the feed's thread")):
+            h = (tf.get(key) or {}).get("hops", {}).get("tick-to-trade (rx -> order sent)")
+            if h and h.get("count"):
+                rows.append([f"tick-to-trade (received -> order sent), {label}, {rate:,} msgs/s, p99",
+                             dur(h["p99"]) + f" (p50 {dur(h['p50'])})", "< 20 µs",
+                             "met" if h["p99"] < 20_000 else "missed", r.cmd("tick_to_trade_fast")])
+        h = (tf.get("fast-in-feed") or {}).get("hops", {}).get("book -> order sent (either strategy mode)")
+        if h and h.get("count"):
+            rows.append([f"book updated -> order sent, FastStrategy in the feed's thread, {rate:,} msgs/s, p99",
+                         dur(h["p99"]) + f" (p50 {dur(h['p50'])})", "(the part tickwire's code controls)",
+                         "under 20 µs" if h["p99"] < 20_000 else "over 20 µs", r.cmd("tick_to_trade_fast")])
     if not rows:
         return "Not run (no docs/figures/{codec,aeron,md_fanout,order_rtt,tick_to_trade}.json)."
     return table(["what", "measured", "goal", "", "command"], rows)
