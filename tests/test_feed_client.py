@@ -89,6 +89,10 @@ def test_late_join_gap_recovery_delivery_and_refusals(driver):
         assert c.counters()["dropped_buffered"] == 3
         assert c.depth(1, 10) == ([(100_005, 100, 1), (100_004, 100, 1)], [])
         assert c.depth(2, 10) == ([], [(50_000, 7, 2)])
+        # going live delivers each book once, as the snapshot set left it
+        assert sorted((b.symbol, b.bids, b.asks) for b in h.books) == [
+            ("AAA", [(100_005, 100, 1), (100_004, 100, 1)], []), ("BBB", [], [(50_000, 7, 2)])]
+        h.books.clear()
         # a BboUpdate is delivered with the full book and its stamps
         assert md.offer_bytes(sbe.encode("BboUpdate", stream_seq=6, symbol="AAA", locate=1, bid_px=100_005,
                                           timing={"send_ns": 1, "rx_ns": 2, "book_ns": 3, "md_pub_ns": 4})) > 0
