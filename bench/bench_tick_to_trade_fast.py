@@ -24,10 +24,8 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,94 +42,37 @@ SHOWN = ("book update", "md encode + publish", "md over Aeron", "strategy", "boo
 
 def write_config(run: Path, mode: str, syms: list[str], aeron_dir: str, cred: str) -> Path:
     from access.credentials import hash_credential
-    from tickwire.demo import GROUP, IDLE
+    from tickwire.demo import appliance_text
 
-    s = json.dumps(syms)
     (run / "risk.toml").write_text(
         "[sizes]\nmax_accounts = 16\nmax_firms = 4\nmax_symbols = 64\nmax_orders = 1_000_000\n\n"
         "[defaults.account]\nmax_order_qty = 5_000\nmax_order_notional = 2_000_000.00\nmax_open_orders = 1_000\n"
         "max_net_position = 2_000_000\n\n[defaults.symbol]\ncollar_pct = 10\n")
-    (run / "taker.toml").write_text(f"symbols = {s}\n\n{PARAMS}")
-    ncpu = len(os.sched_getaffinity(0))
-    core = (lambda i: i % ncpu) if ncpu > 1 else (lambda i: 0)
-    feed_strategy = (f'strategy = "{CLASSES[mode]}"\nstrategy_config = "taker.toml"\nstrategy_user = "taker"\n'
-                     'strategy_credential_env = "TW_BENCH_TAKER"\n') if mode == "fast-in-feed" else ""
-    host = (f'[[strategy]]\nname = "taker"\nclass = "{CLASSES[mode]}"\nconfig = "taker.toml"\nuser = "taker"\n'
-            f'credential_env = "TW_BENCH_TAKER"\ncore = {core(1)}\nidle = "{IDLE}"\n') if mode != "fast-in-feed" else ""
+    (run / "taker.toml").write_text(f"symbols = {json.dumps(syms)}\n\n{PARAMS}")
+    in_feed = mode == "fast-in-feed"
+    feed_extra = (f'strategy = "{CLASSES[mode]}"\nstrategy_config = "taker.toml"\nstrategy_user = "taker"\n'
+                  'strategy_credential_env = "TW_BENCH_TAKER"\n') if in_feed else ""
+    strategies = [] if in_feed else [{"name": "taker", "class": CLASSES[mode], "config": "taker.toml", "user": "taker",
+                                      "credential_env": "TW_BENCH_TAKER", "core": 1}]
     path = run / "appliance.toml"
-    path.write_text(f"""[appliance]
-name = "bench-{mode}"
-aeron_dir = "{aeron_dir}"
-driver = "auto"
-run_dir = "."
-stop_timeout_s = 5.0
-
-[feed]
-core = {core(1)}
-idle = "{IDLE}"
-source = "udp"
-line_a = "{GROUP}"
-interface = "lo"
-symbols = {s}
-{feed_strategy}
-[gateway]
-core = {core(0)}
-idle = "{IDLE}"
-symbols = {s}
-risk = "risk.toml"
-journal = "journal"
-heartbeat_timeout_ms = 2000
-
-[[gateway.user]]
-name = "taker"
-account = "TK-1"
-firm = "TAKERS"
-credential = "{hash_credential(cred)}"
-
-{host}""")
+    path.write_text(appliance_text(f"bench-{mode}", aeron_dir, syms, [("taker", "TK-1", "TAKERS", hash_credential(cred))],
+                                   strategies, feed_extra))
     return path
 
 
 def run_mode(mode, day, syms, rate, seconds, run: Path, env) -> dict:
     from analytics import latency as L
-    from tickwire.demo import GROUP
+    from tickwire.demo import replay_through
 
     if run.exists():
         shutil.rmtree(run)
     run.mkdir(parents=True)
     cred = secrets.token_urlsafe(16)
     cfg = write_config(run, mode, syms, f"/dev/shm/tw-bench-ttf-{os.getpid()}", cred)
-    env = dict(env, TW_BENCH_TAKER=cred)
-    log = run / "appliance.log"
-    with open(log, "wb") as lf:
-        app = subprocess.Popen([sys.executable, "-m", "tickwire", "run", str(cfg)], stdout=lf, stderr=subprocess.STDOUT,
-                               env=env, cwd=run)
-    try:
-        deadline = time.monotonic() + 60
-        while b"running:" not in log.read_bytes():
-            if app.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{mode}: the appliance did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        sender = subprocess.Popen([sys.executable, "-m", "tickwire", "send", day, "--to", GROUP, "--rate", str(rate)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < seconds and sender.poll() is None:
-            time.sleep(0.5)
-        if sender.poll() is None:
-            sender.send_signal(signal.SIGINT)
-        try:
-            sender.wait(10)
-        except subprocess.TimeoutExpired:
-            sender.kill()
-            sender.wait()
-        time.sleep(0.5)
-    finally:
-        if app.poll() is None:
-            app.send_signal(signal.SIGTERM)
-            try:
-                app.wait(30)
-            except subprocess.TimeoutExpired:
-                app.kill()
+    rc = replay_through(cfg, day, rate, seconds, dict(env, TW_BENCH_TAKER=cred),
+                        tell=lambda text: print(f"{mode}: {text}", file=sys.stderr, flush=True))
+    if rc == 3:
+        raise RuntimeError(f"{mode}: the appliance did not start (see {run / 'appliance.log'})")
     files = sorted(run.glob("*.latency.npy"))
     if not files:
         return {"rows": 0}

@@ -68,11 +68,27 @@ def write_config(run: Path, day_symbols: list[str], aeron_dir: str, creds: dict[
         f"symbols = {syms}\ntimer_ms = 100\n\n[limits]\nmax_order_qty = 1000\nmax_position = 1000\n"
         "max_open_orders = 50\nmax_loss = 50000.0\n\n[params]\nqty = 100\nlookback = 10\nthreshold_ticks = 1\n"
         "min_trade_flow = 0\nslippage_ticks = 1\nstop_ticks = 5\ntarget_ticks = 10\nmax_hold_ms = 2000\n")
+    users = [("mm", "MM-1", "MAKERS", hash_credential(creds["mm"])), ("mo", "MO-1", "TAKERS", hash_credential(creds["mo"]))]
+    strategies = [{"name": "mm", "class": "strategy.examples.market_maker:MarketMaker", "config": "mm.toml", "user": "mm",
+                   "credential_env": "TICKWIRE_DEMO_MM", "core": 0},
+                  {"name": "mo", "class": "strategy.examples.momentum:Momentum", "config": "mo.toml", "user": "mo",
+                   "credential_env": "TICKWIRE_DEMO_MO", "core": 1}]
+    path = run / "appliance.toml"
+    path.write_text(appliance_text("demo", aeron_dir, day_symbols, users, strategies))
+    return path
+
+
+def appliance_text(name: str, aeron_dir: str, symbols: list[str], users, strategies, feed_extra: str = "") -> str:
+    """The appliance file of a lab run on this host: driver, a udp feed on GROUP, the gateway trading
+    ``symbols`` with ``risk.toml``, the ``users`` ((name, account, firm, credential hash)) and the
+    ``strategies`` (dicts of [[strategy]] keys; ``core`` is an index spread over the CPUs), every
+    service on IDLE. ``feed_extra``: more [feed] lines (the in-process strategy of a benchmark)."""
     ncpu = len(os.sched_getaffinity(0))
     core = (lambda i: i % ncpu) if ncpu > 1 else (lambda i: 0)
-    text = f"""# written by `tickwire demo` (tickwire/demo.py); docs/appliance.md explains every key
+    syms = json.dumps(symbols)
+    text = f"""# written by tickwire/demo.py; docs/appliance.md explains every key
 [appliance]
-name = "demo"
+name = "{name}"
 aeron_dir = "{aeron_dir}"
 driver = "auto"
 run_dir = "."
@@ -85,7 +101,7 @@ source = "udp"
 line_a = "{GROUP}"
 interface = "lo"
 symbols = {syms}
-
+{feed_extra}
 [gateway]
 core = {core(0)}
 idle = "{IDLE}"
@@ -93,40 +109,69 @@ symbols = {syms}
 risk = "risk.toml"
 journal = "journal"
 heartbeat_timeout_ms = 2000
-
-[[gateway.user]]
-name = "mm"
-account = "MM-1"
-firm = "MAKERS"
-credential = "{hash_credential(creds['mm'])}"
-
-[[gateway.user]]
-name = "mo"
-account = "MO-1"
-firm = "TAKERS"
-credential = "{hash_credential(creds['mo'])}"
-
-[[strategy]]
-name = "mm"
-class = "strategy.examples.market_maker:MarketMaker"
-config = "mm.toml"
-user = "mm"
-credential_env = "TICKWIRE_DEMO_MM"
-core = {core(0)}
-idle = "{IDLE}"
-
-[[strategy]]
-name = "mo"
-class = "strategy.examples.momentum:Momentum"
-config = "mo.toml"
-user = "mo"
-credential_env = "TICKWIRE_DEMO_MO"
-core = {core(1)}
-idle = "{IDLE}"
 """
-    path = run / "appliance.toml"
-    path.write_text(text)
-    return path
+    for u, account, firm, cred in users:
+        text += f'\n[[gateway.user]]\nname = "{u}"\naccount = "{account}"\nfirm = "{firm}"\ncredential = "{cred}"\n'
+    for st in strategies:
+        text += "\n[[strategy]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in st.items() if k != "core")
+        text += f'core = {core(st.get("core", 0))}\nidle = "{IDLE}"\n'
+    return text
+
+
+def replay_through(cfg: Path, day: str, rate: int, seconds: float, env: dict, tell=say, progress=None) -> int:
+    """Start ``tickwire run CFG`` (its output to ``appliance.log`` beside CFG), replay ``day`` with
+    ``tickwire send`` at ``rate`` for ``seconds`` once every service is ready, then SIGTERM it.
+    ``progress(elapsed_s)`` is called each second. 0 done; 1 the appliance stopped or did not stop
+    cleanly (its log's last lines said); 3 it did not start."""
+    log = cfg.parent / "appliance.log"
+    tell(f"starting the appliance ({cfg}; its log: {log})")
+    with open(log, "wb") as logf:
+        app = subprocess.Popen(_tw("run", str(cfg)), stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=cfg.parent)
+    rc = 0
+    sender = None
+    try:
+        deadline = time.monotonic() + 60
+        while b"running:" not in log.read_bytes():
+            if app.poll() is not None:
+                tell(f"the appliance did not start (exit {app.returncode}):\n{_tail(log)}")
+                return 3
+            if time.monotonic() > deadline:
+                tell(f"the appliance was not ready within 60 s:\n{_tail(log)}")
+                return 3
+            time.sleep(0.1)
+        tell(f"appliance running; sending {day} to {GROUP} on lo at {rate:,} messages/s for {seconds:g} s")
+        sender = subprocess.Popen(_tw("send", day, "--to", GROUP, "--rate", str(rate)),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds and sender.poll() is None:
+            time.sleep(1.0)
+            if app.poll() is not None:
+                tell(f"the appliance stopped (exit {app.returncode}):\n{_tail(log)}")
+                rc = 1
+                break
+            if progress is not None:
+                progress(time.monotonic() - t0)
+        if sender.poll() is None:
+            sender.send_signal(signal.SIGINT)
+        try:
+            sender.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sender.kill()
+        time.sleep(0.5)                      # let the last packets reach the books and the strategies
+    finally:
+        if sender is not None and sender.poll() is None:
+            sender.kill()
+        if app.poll() is None:
+            app.send_signal(signal.SIGTERM)
+            try:
+                app.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                app.kill()
+                app.wait()
+    if app.returncode not in (0, None) and rc == 0:
+        tell(f"the appliance exited {app.returncode}:\n{_tail(log)}")
+        rc = 1
+    return rc
 
 
 def _status(run: Path) -> dict:
@@ -159,55 +204,14 @@ def run_demo(day: str, seconds: float, rate: int, symbols: int, run_dir: Path, a
     aeron_dir = f"/dev/shm/tickwire-demo-{os.getpid()}"
     cfg = write_config(run_dir, syms, aeron_dir, creds)
     env = dict(_env(), TICKWIRE_DEMO_MM=creds["mm"], TICKWIRE_DEMO_MO=creds["mo"])
-    log = run_dir / "appliance.log"
-    say(f"starting the appliance ({cfg}; its log: {log}) with symbols {', '.join(syms)}")
-    with open(log, "wb") as logf:
-        app = subprocess.Popen(_tw("run", str(cfg)), stdout=logf, stderr=subprocess.STDOUT, env=env)
-    rc = 0
-    sender = None
-    try:
-        deadline = time.monotonic() + 60
-        while b"running:" not in log.read_bytes():
-            if app.poll() is not None:
-                say(f"the appliance did not start (exit {app.returncode}):\n{_tail(log)}")
-                return 3
-            if time.monotonic() > deadline:
-                say(f"the appliance was not ready within 60 s:\n{_tail(log)}")
-                return 3
-            time.sleep(0.1)
-        say(f"appliance running; sending {day} to {GROUP} on lo at {rate:,} messages/s for {seconds:g} s")
-        sender = subprocess.Popen(_tw("send", day, "--to", GROUP, "--rate", str(rate), "--json"),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < seconds and sender.poll() is None:
-            time.sleep(1.0)
-            if app.poll() is not None:
-                say(f"the appliance stopped (exit {app.returncode}):\n{_tail(log)}")
-                rc = 1
-                break
-            st = _status(run_dir)
-            say(f"{time.monotonic() - t0:4.0f} s  " + "  ".join(
-                f"{k}: {_brief(k, v)}" for k, v in sorted(st.items())))
-        if sender.poll() is None:
-            sender.send_signal(signal.SIGINT)
-        try:
-            sender.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sender.kill()
-        time.sleep(0.5)                      # let the last packets reach the books and the strategies
-    finally:
-        if sender is not None and sender.poll() is None:
-            sender.kill()
-        if app.poll() is None:
-            app.send_signal(signal.SIGTERM)
-            try:
-                app.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                app.kill()
-                app.wait()
-    if app.returncode not in (0, None) and rc == 0:
-        say(f"the appliance exited {app.returncode}:\n{_tail(log)}")
-        rc = 1
+    say(f"symbols {', '.join(syms)}")
+
+    def progress(elapsed):
+        say(f"{elapsed:4.0f} s  " + "  ".join(f"{k}: {_brief(k, v)}" for k, v in sorted(_status(run_dir).items())))
+
+    rc = replay_through(cfg, day, rate, seconds, env, progress=progress)
+    if rc == 3:
+        return 3
     summary = summarize(run_dir, syms, day, rate, seconds)
     if as_json:
         print(json.dumps(summary, indent=1, default=str))
