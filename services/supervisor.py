@@ -125,7 +125,7 @@ class Supervisor:
         for ch in reversed(self.children):
             if ch.proc is None:
                 continue
-            if ch.proc.poll() is not None and not ch.ready and ch.reported:
+            if ch.reported:
                 continue                            # exited earlier, already reported (a strategy that is not critical)
             if ch.proc.poll() is None:
                 ch.proc.send_signal(signal.SIGTERM)

@@ -50,8 +50,8 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _fail(text: str, code: int) -> int:
-    print(f"tickwire strategy backtest: {text}", file=sys.stderr)
+def _fail(text: str, code: int, action: str = "backtest") -> int:
+    print(f"tickwire strategy {action}: {text}", file=sys.stderr)
     return code
 
 
@@ -111,13 +111,13 @@ def run_live(args) -> int:
         cls = load_class(args.target)
         strat = cls(load_config(args.config))
     except ConfigError as e:
-        return _fail_as(prog, f"{args.config}: {e}", EXIT_USAGE)
+        return _fail(f"{args.config}: {e}", EXIT_USAGE, "run")
     except ValueError as e:
-        return _fail_as(prog, str(e), EXIT_USAGE)
+        return _fail(str(e), EXIT_USAGE, "run")
     try:
         cfg = load(args.appliance, check_imports=False) if args.appliance else None
     except ApplianceConfigError as e:
-        return _fail_as(prog, f"--appliance: {e}", EXIT_USAGE)
+        return _fail(f"--appliance: {e}", EXIT_USAGE, "run")
     if cfg is None:
         from messaging.channels import DEFAULT_STREAMS
         cfg = ApplianceConfig(path=str(Path.cwd() / "strategy-run"), streams=dict(DEFAULT_STREAMS))
@@ -130,15 +130,10 @@ def run_live(args) -> int:
         import os
         credential = os.environ.get(args.credential_env)
         if not credential:
-            return _fail_as(prog, f"--user {args.user}: the credential is read from ${args.credential_env}, "
-                                  "which is not set", EXIT_USAGE)
+            return _fail(f"--user {args.user}: the credential is read from ${args.credential_env}, "
+                         "which is not set", EXIT_USAGE, "run")
     if isinstance(strat, FastStrategy) and not args.user:
-        return _fail_as(prog, f"{args.target}: a FastStrategy sends orders: give --user", EXIT_USAGE)
+        return _fail(f"{args.target}: a FastStrategy sends orders: give --user", EXIT_USAGE, "run")
     host = (FastStrategyHost if isinstance(strat, FastStrategy) else StrategyHost)(cfg, scfg, strategy=strat,
                                                                                     credential=credential)
     return run_service(host, args.core, args.idle, Path(cfg.run_path(f"{name}.status.json")))
-
-
-def _fail_as(prog: str, text: str, code: int) -> int:
-    print(f"{prog}: {text}", file=sys.stderr)
-    return code
