@@ -96,7 +96,7 @@ def main() -> int:
     from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
     from testing.digest import DigestSink
     from netns_util import veth_pair
-    from tickwire.listen import Listener, line
+    from feedhandlers.live import Listener, line
 
     day = generated_day(args.messages, args.symbols, 1)
     groups = [f"239.78.0.{i + 1}" for i in range(args.lines)]

@@ -6,7 +6,7 @@ import struct
 
 from feedhandlers.mold_session import MoldContext, MoldSession
 from testing.digest import DigestSink
-from tickwire.listen import LineWatch
+from feedhandlers.live import LineWatch
 
 S = b"SESSION001"
 MSG = b"\x00\x0cS" + b"\x00" * 10 + b"O"            # one 12-byte System Event block

@@ -1,7 +1,7 @@
 """tickwire listen says what it filtered: per line (source drops) and per reason (session refusals)."""
 from __future__ import annotations
 
-from tickwire.listen import describe_filtered, filtered
+from feedhandlers.live import describe_filtered, filtered
 
 
 class Src:

@@ -50,7 +50,7 @@ def run_live(net, day, lines=1, loss=0.0, seed=1, rate=400_000, window_ns=2_000_
     from datapath.registry import open_source
     from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
     from testing.digest import DigestSink
-    from tickwire.listen import Listener, line
+    from feedhandlers.live import Listener, line
     from lab.moldserve import MoldServer
 
     groups = [(GROUP_A, PORT), (GROUP_B, PORT)][:lines]
@@ -148,7 +148,7 @@ def test_plain_socket_lines_through_adopted_udp_sources(gen_day):
     from datapath.udp_source import UdpSource
     from feedhandlers.mold_session import MoldContext, MoldSession, UdpRequester
     from testing.digest import DigestSink
-    from tickwire.listen import Line, Listener
+    from feedhandlers.live import Line, Listener
     from lab.moldserve import MoldDay, MoldServer
 
     day = MoldDay.load(str(gen_day))

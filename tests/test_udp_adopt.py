@@ -71,7 +71,7 @@ def test_session_recovers_through_an_adopted_request_socket(tmp_path):
     from testing.digest import DigestSink
     from lab.daygen import generate_day
     from lab.moldserve import MoldDay, MoldServer
-    from tickwire.listen import Listener, line
+    from feedhandlers.live import Listener, line
 
     generate_day(str(tmp_path / "d.itch"), 20000, 20, 5)
     day = MoldDay.load(str(tmp_path / "d.itch"))
